@@ -1,0 +1,1 @@
+"""vmci: a declarative spec compiler for the Linux kernel VMCOREINFO."""
