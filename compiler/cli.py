@@ -1,0 +1,199 @@
+"""The `vmci` command: parse arguments, call one stage, print, exit.
+
+Exit status: 0 success; 1 the input was understood and found wanting (spec problems,
+entries that could not be resolved, drift); 2 the input could not be used at all
+(missing or damaged file, bad arguments). Every failure is one line naming the file and
+place; no traceback reaches the user.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import List, Optional
+
+from . import __doc__ as package_doc
+from .kconfig import ConfigError, KernelConfig, kconfig_symbols
+from .lint import check_specs, errors_in
+from .model import format_version, parse_kernel_version
+from .select import SelectionError, find_target, select_entries
+from .specs import DEFAULT_SPECS_DIR, load_specs
+
+EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed as one line, exit 2."""
+
+
+def _read_tree_version(tree: str) -> Optional[tuple]:
+    try:
+        with open(os.path.join(tree, "Makefile"), encoding="utf-8", errors="replace") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return None
+    fields = dict(line.split("=", 1) for line in head.splitlines() if "=" in line and line.split("=")[0].strip() in ("VERSION", "PATCHLEVEL", "SUBLEVEL"))
+    try:
+        return tuple(int(fields[k].strip()) for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL") if fields.get(k, "").strip())
+    except (KeyError, ValueError):
+        return None
+
+
+def _load_specs_or_fail(directory: str):
+    specs, problems = load_specs(directory)
+    errors = errors_in(problems)
+    if errors:
+        for problem in errors:
+            print(problem, file=sys.stderr)
+        raise SystemExit(EXIT_FOUND)
+    return specs
+
+
+def _load_config(path: Optional[str]) -> Optional[KernelConfig]:
+    if path is None:
+        return None
+    try:
+        return KernelConfig.from_file(path)
+    except ConfigError as error:
+        raise UsageError(str(error))
+
+
+def _kernel_version(text: str):
+    try:
+        return parse_kernel_version(text)
+    except ValueError as error:
+        raise UsageError(str(error))
+
+
+# --- subcommands --------------------------------------------------------------------------
+
+def cmd_validate(args) -> int:
+    specs, problems = load_specs(args.specs)
+    symbols = version = None
+    if args.kernel_src:
+        if not os.path.isdir(args.kernel_src):
+            raise UsageError(f"{args.kernel_src}: not a directory (--kernel-src takes a kernel source tree)")
+        symbols = kconfig_symbols(args.kernel_src)
+        if not symbols:
+            raise UsageError(f"{args.kernel_src}: no Kconfig files found; is it a kernel source tree?")
+        version = _read_tree_version(args.kernel_src)
+    problems += check_specs(specs, symbols, version)
+    for problem in problems:
+        print(problem)
+    errors = errors_in(problems)
+    warnings = len(problems) - len(errors)
+    entries = sum(1 for _ in specs.all_entries())
+    print(f"{len(specs.emitters)} spec files, {entries} entries: {len(errors)} errors, {warnings} warnings",
+          file=sys.stderr)
+    failed = errors or (args.werror and warnings)
+    return EXIT_FOUND if failed else EXIT_OK
+
+
+def cmd_list(args) -> int:
+    specs = _load_specs_or_fail(args.specs)
+    config = _load_config(args.config)
+    version = _kernel_version(args.kernel_version)
+    try:
+        target = find_target(specs, args.arch, config)
+        phases = ("boot", "crash") if args.at_crash else ("boot",)
+        selected = select_entries(specs, target, version, config, phases)
+    except SelectionError as error:
+        raise UsageError(str(error))
+    if args.format == "json":
+        payload = {
+            "arch": target.arch,
+            "machine": target.machine.name if target.machine else None,
+            "kernel_version": format_version(version),
+            "config": config.source if config else None,
+            "entries": [_entry_json(specs, item) for item in selected],
+        }
+        _write(args.output, json.dumps(payload, indent=2) + "\n")
+    else:
+        lines = []
+        for item in selected:
+            entry = item.entry
+            condition = "" if item.condition is True else f"  [if {item.condition}]"
+            lines.append(f"{entry.key:<44} {entry.format:<7} {entry.value_source}{condition}")
+        _write(args.output, "\n".join(lines) + ("\n" if lines else ""))
+    return EXIT_OK
+
+
+def _entry_json(specs, item) -> dict:
+    entry = item.entry
+    return {
+        "key": entry.key,
+        "kind": entry.kind,
+        "format": entry.format,
+        "source": entry.value_source,
+        "c": f"{entry.macro}({', '.join(entry.c_macro_args())})" if entry.macro else None,
+        "condition": None if item.condition is True else str(item.condition),
+        "runtime": entry.runtime,
+        "emitter": entry.emitter,
+        "function": entry.function,
+        "spec": str(entry.where),
+        "doc": entry.doc,
+        "consumers": sorted({read.tool for read in specs.readers_of(entry.key)}),
+    }
+
+
+def _write(output: Optional[str], text: str) -> None:
+    if output in (None, "-"):
+        sys.stdout.write(text)
+        return
+    from .output import write_atomically
+    write_atomically(output, text.encode("utf-8"))
+
+
+# --- argument parsing ------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vmci", description="A declarative spec compiler for the Linux kernel's VMCOREINFO.",
+        epilog="Exit status: 0 ok, 1 problems found (spec errors, unresolved entries, drift), 2 unusable input.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check the specs against the schema and the semantic checks",
+                       description="Validate spec files: JSON Schema, then semantic checks and named lints. "
+                                   "Each problem is printed as file:line:col: message.")
+    p.add_argument("specs", nargs="?", default=DEFAULT_SPECS_DIR, help="specs directory (default: the embedded specs)")
+    p.add_argument("--kernel-src", metavar="DIR", help="kernel source tree whose Kconfig files define the known CONFIG_ symbols")
+    p.add_argument("--werror", action="store_true", help="treat lint warnings as errors")
+    p.set_defaults(run=cmd_validate)
+
+    p = sub.add_parser("list", help="the entries one kernel emits, in order",
+                       description="List the entries that apply to an architecture, kernel version and config, "
+                                   "in the exact order the kernel emits them, with how each value is obtained. "
+                                   "Without --config, conditions are shown unevaluated.")
+    p.add_argument("--arch", required=True, help="kernel ARCH (x86, arm64, arm, powerpc, riscv, s390, sh) or machine "
+                                                 "name (x86_64, i686, aarch64, ppc64le, s390x, riscv64)")
+    p.add_argument("--kernel-version", required=True, metavar="VER", help="6.12, 6.12.117 or a release such as 6.1.0-57-cloud-amd64")
+    p.add_argument("--config", metavar="PATH", help="the kernel .config (or config.gz)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--at-crash", action="store_true", help="include the lines appended at panic time (CRASHTIME)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.set_defaults(run=cmd_list)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return EXIT_UNUSABLE
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"vmci {args.command}: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        print(f"vmci {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,453 @@
+"""Minimal, defensive ELF reader over an mmap.
+
+Only what a vmlinux reader needs: the header, section headers, notes
+(build ID), the symbol table and the initial contents of allocated sections.
+Any inconsistency raises :class:`ElfFormatError` naming the place.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import zlib
+from bisect import bisect_right
+from typing import Dict, List, Optional, Tuple
+
+from .errors import ElfFormatError, LookupFailure
+
+SHT_NULL = 0
+SHT_PROGBITS = 1
+SHT_SYMTAB = 2
+SHT_STRTAB = 3
+SHT_NOTE = 7
+SHT_NOBITS = 8
+SHT_DYNSYM = 11
+
+SHF_ALLOC = 0x2
+SHF_TLS = 0x400
+SHF_COMPRESSED = 0x800
+
+PT_LOAD = 1
+PT_NOTE = 4
+
+STT_NOTYPE = 0
+STT_OBJECT = 1
+STT_FUNC = 2
+STB_LOCAL = 0
+STB_GLOBAL = 1
+STB_WEAK = 2
+
+NT_GNU_BUILD_ID = 3
+
+MAX_SECTIONS = 1 << 16
+MAX_DECOMPRESSED = 1 << 31  # 2 GiB: refuse larger "compressed" sections
+MAX_READ = 1 << 28          # read_memory refuses to materialise more than 256 MiB
+
+
+class Section:
+    __slots__ = ("index", "name", "type", "flags", "addr", "offset", "size",
+                 "link", "info", "entsize", "name_off")
+
+    def __init__(self, index, name_off, type_, flags, addr, offset, size, link, info, entsize):
+        self.index = index
+        self.name_off = name_off
+        self.name = ""
+        self.type = type_
+        self.flags = flags
+        self.addr = addr
+        self.offset = offset
+        self.size = size
+        self.link = link
+        self.info = info
+        self.entsize = entsize
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"<Section {self.index} {self.name} off={self.offset:#x} size={self.size:#x}>"
+
+
+class ElfFile:
+    """An ELF file mapped read-only.  Section headers are parsed lazily."""
+
+    def __init__(self, path: str) -> None:
+        self.path = str(path)
+        self._fd = None
+        self._map: Optional[mmap.mmap] = None
+        try:
+            fd = open(self.path, "rb")
+        except OSError as e:
+            raise ElfFormatError(self.path, "file", e.strerror or str(e)) from None
+        self._fd = fd
+        try:
+            self.file_size = os.fstat(fd.fileno()).st_size
+            if self.file_size < 16:
+                raise self.error("ELF header", "file too short to be ELF")
+            self._map = mmap.mmap(fd.fileno(), 0, access=mmap.ACCESS_READ)
+        except ElfFormatError:
+            self.close()
+            raise
+        except (OSError, ValueError) as e:
+            self.close()
+            raise ElfFormatError(self.path, "file", f"cannot map: {e}") from None
+        self.data = memoryview(self._map)
+        try:
+            self._parse_header()
+        except ElfFormatError:
+            self.close()
+            raise
+        self._sections: Optional[List[Section]] = None
+        self._by_name: Optional[Dict[str, Section]] = None
+        self._alloc: Optional[List[Section]] = None
+        self._alloc_starts: Optional[List[int]] = None
+        self._symbols: Optional[Dict[str, Tuple[int, int]]] = None
+        self._decompressed: Dict[int, bytes] = {}
+
+    # ------------------------------------------------------------- basics
+    def error(self, place: str, message: str) -> ElfFormatError:
+        return ElfFormatError(self.path, place, message)
+
+    def close(self) -> None:
+        try:
+            if getattr(self, "data", None) is not None:
+                self.data.release()
+        except (BufferError, ValueError):
+            pass
+        self.data = None  # type: ignore[assignment]
+        self._decompressed = {}
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                pass  # a view is still exported; the GC will unmap it
+            self._map = None
+        if self._fd is not None:
+            self._fd.close()
+            self._fd = None
+
+    def _bytes(self, off: int, size: int, place: str) -> bytes:
+        if off < 0 or size < 0 or off + size > self.file_size:
+            raise self.error(place, f"range {off:#x}+{size:#x} lies past the end of the file "
+                                    f"({self.file_size:#x} bytes)")
+        return bytes(self.data[off:off + size])
+
+    def _parse_header(self) -> None:
+        ident = bytes(self.data[:16])
+        if ident[:4] != b"\x7fELF":
+            raise self.error("ELF header", "not an ELF file (bad magic)")
+        cls, enc = ident[4], ident[5]
+        if cls not in (1, 2):
+            raise self.error("ELF header", f"bad EI_CLASS {cls}")
+        if enc not in (1, 2):
+            raise self.error("ELF header", f"bad EI_DATA {enc}")
+        self.elf_class = 32 if cls == 1 else 64
+        self.endianness = "little" if enc == 1 else "big"
+        self.e = "<" if enc == 1 else ">"
+        e = self.e
+        if self.elf_class == 64:
+            fmt = e + "HHIQQQIHHHHHH"
+        else:
+            fmt = e + "HHIIIIIHHHHHH"
+        hsize = 16 + struct.calcsize(fmt)
+        hdr = self._bytes(16, hsize - 16, "ELF header")
+        (self.e_type, self.e_machine, _ver, self.e_entry, self.e_phoff, self.e_shoff,
+         self.e_flags, _ehsize, self.e_phentsize, self.e_phnum, self.e_shentsize,
+         self.e_shnum, self.e_shstrndx) = struct.unpack(fmt, hdr)
+        if self.elf_class == 64:
+            self._sh_fmt = e + "IIQQQQIIQQ"
+            self._ph_fmt = e + "IIQQQQQQ"
+            self._sym_fmt = e + "IBBHQQ"
+        else:
+            self._sh_fmt = e + "IIIIIIIIII"
+            self._ph_fmt = e + "IIIIIIII"
+            self._sym_fmt = e + "IIIBBH"
+        self.addr_size = 8 if self.elf_class == 64 else 4
+
+    # ------------------------------------------------------- program headers
+    def _phdrs(self) -> List[Tuple[int, ...]]:
+        out = []
+        if self.e_phoff == 0 or self.e_phnum == 0:
+            return out
+        size = struct.calcsize(self._ph_fmt)
+        if self.e_phentsize < size:
+            raise self.error("program header table", f"e_phentsize {self.e_phentsize} too small")
+        if self.e_phnum > 65535:
+            raise self.error("program header table", "too many program headers")
+        raw = self._bytes(self.e_phoff, self.e_phentsize * self.e_phnum, "program header table")
+        for i in range(self.e_phnum):
+            f = struct.unpack_from(self._ph_fmt, raw, i * self.e_phentsize)
+            if self.elf_class == 64:
+                p_type, _flags, p_offset, p_vaddr, _paddr, p_filesz, _memsz, _align = f
+            else:
+                p_type, p_offset, p_vaddr, _paddr, p_filesz, _memsz, _flags, _align = f
+            out.append((p_type, p_offset, p_filesz, p_vaddr))
+        return out
+
+    def _notes(self, off: int, size: int, place: str):
+        """Yield (name, type, desc) of the notes in [off, off+size)."""
+        raw = self._bytes(off, size, place)
+        pos = 0
+        e = self.e
+        while pos + 12 <= len(raw):
+            namesz, descsz, ntype = struct.unpack_from(e + "III", raw, pos)
+            pos += 12
+            name_end = pos + namesz
+            desc_start = pos + ((namesz + 3) & ~3)
+            desc_end = desc_start + descsz
+            if name_end > len(raw) or desc_end > len(raw):
+                raise self.error(place, "note runs past its section")
+            name = raw[pos:name_end].rstrip(b"\0")
+            yield name, ntype, raw[desc_start:desc_end]
+            pos = desc_start + ((descsz + 3) & ~3)
+
+    def build_id(self) -> Optional[str]:
+        """The NT_GNU_BUILD_ID note, from PT_NOTE segments first (cheap: no
+        section headers needed), else from SHT_NOTE sections."""
+        for p_type, p_offset, p_filesz, _vaddr in self._phdrs():
+            if p_type == PT_NOTE and p_filesz:
+                for name, ntype, desc in self._notes(p_offset, p_filesz, "PT_NOTE segment"):
+                    if name == b"GNU" and ntype == NT_GNU_BUILD_ID and desc:
+                        return desc.hex()
+        for s in self.sections():
+            if s.type == SHT_NOTE and s.size:
+                for name, ntype, desc in self._notes(s.offset, s.size, f"section {s.name or s.index}"):
+                    if name == b"GNU" and ntype == NT_GNU_BUILD_ID and desc:
+                        return desc.hex()
+        return None
+
+    # ------------------------------------------------------------ sections
+    def sections(self) -> List[Section]:
+        if self._sections is None:
+            self._sections = self._parse_sections()
+        return self._sections
+
+    def _parse_sections(self) -> List[Section]:
+        if self.e_shoff == 0:
+            return []
+        entsize = struct.calcsize(self._sh_fmt)
+        if self.e_shentsize < entsize:
+            raise self.error("ELF header", f"e_shentsize {self.e_shentsize} too small (need {entsize})")
+        if self.e_shoff + entsize > self.file_size:
+            raise self.error("ELF header", f"section header table at {self.e_shoff:#x} lies past "
+                                           f"the end of the file ({self.file_size:#x} bytes)")
+        first = struct.unpack_from(self._sh_fmt, self.data, self.e_shoff)
+        shnum = self.e_shnum or first[5]
+        shstrndx = self.e_shstrndx
+        if shstrndx == 0xFFFF:
+            shstrndx = first[6]
+        if shnum > MAX_SECTIONS:
+            raise self.error("ELF header", f"absurd number of sections ({shnum})")
+        table_end = self.e_shoff + shnum * self.e_shentsize
+        if table_end > self.file_size:
+            raise self.error("section header table",
+                             f"{shnum} entries at {self.e_shoff:#x} run past the end of the file "
+                             f"({self.file_size:#x} bytes): truncated?")
+        secs = []
+        for i in range(shnum):
+            (name, type_, flags, addr, offset, size, link, info, _align,
+             entsz) = struct.unpack_from(self._sh_fmt, self.data, self.e_shoff + i * self.e_shentsize)
+            if type_ != SHT_NOBITS and type_ != SHT_NULL and size:
+                if offset > self.file_size or offset + size > self.file_size:
+                    raise self.error(f"section header {i}",
+                                     f"contents {offset:#x}+{size:#x} lie past the end of the file "
+                                     f"({self.file_size:#x} bytes)")
+            secs.append(Section(i, name, type_, flags, addr, offset, size, link, info, entsz))
+        if secs:
+            if shstrndx >= len(secs):
+                raise self.error("ELF header", f"e_shstrndx {shstrndx} out of range")
+            strtab = secs[shstrndx]
+            for s in secs:
+                if s.name_off:
+                    if s.name_off >= strtab.size:
+                        raise self.error(f"section header {s.index}", "name offset past .shstrtab")
+                    start = strtab.offset + s.name_off
+                    end = self._map.find(b"\0", start, strtab.offset + strtab.size)
+                    if end < 0:
+                        raise self.error(f"section header {s.index}", "unterminated section name")
+                    s.name = bytes(self.data[start:end]).decode("latin-1")
+        return secs
+
+    def section(self, name: str) -> Optional[Section]:
+        if self._by_name is None:
+            d: Dict[str, Section] = {}
+            for s in self.sections():
+                d.setdefault(s.name, s)
+            self._by_name = d
+        return self._by_name.get(name)
+
+    def section_data(self, s: Section):
+        """Contents of a section as a memoryview (or bytes when it had to be
+        decompressed)."""
+        if s.type == SHT_NOBITS:
+            return memoryview(b"")
+        if s.flags & SHF_COMPRESSED:
+            return memoryview(self._decompress(s))
+        return self.data[s.offset:s.offset + s.size]
+
+    def _decompress(self, s: Section) -> bytes:
+        if s.index in self._decompressed:
+            return self._decompressed[s.index]
+        place = f"section {s.name}"
+        hdr_fmt = self.e + ("IIQQ" if self.elf_class == 64 else "III")
+        hsz = struct.calcsize(hdr_fmt)
+        if s.size < hsz:
+            raise self.error(place, "compressed section too short")
+        fields = struct.unpack_from(hdr_fmt, self.data, s.offset)
+        ch_type = fields[0]
+        ch_size = fields[2] if self.elf_class == 64 else fields[1]
+        if ch_type != 1:
+            raise self.error(place, f"compression type {ch_type} is not supported (only zlib)")
+        if ch_size > MAX_DECOMPRESSED:
+            raise self.error(place, f"absurd decompressed size {ch_size}")
+        try:
+            d = zlib.decompressobj()
+            out = d.decompress(self.data[s.offset + hsz:s.offset + s.size], ch_size)
+        except zlib.error as e:
+            raise self.error(place, f"zlib: {e}") from None
+        if len(out) != ch_size:
+            raise self.error(place, "decompressed size differs from the header")
+        self._decompressed[s.index] = out
+        return out
+
+    # ------------------------------------------------------------- memory
+    def _alloc_index(self) -> None:
+        if self._alloc is not None:
+            return
+        secs = [s for s in self.sections()
+                if s.flags & SHF_ALLOC and s.size and s.type != SHT_NULL
+                and not (s.type == SHT_NOBITS and s.flags & SHF_TLS)]
+        secs.sort(key=lambda s: (s.addr, s.index))
+        self._alloc = secs
+        self._alloc_starts = [s.addr for s in secs]
+
+    def section_for(self, addr: int, size: int) -> Optional[Section]:
+        self._alloc_index()
+        assert self._alloc is not None and self._alloc_starts is not None
+        i = bisect_right(self._alloc_starts, addr)
+        # several sections may start at or before addr (zero-based percpu
+        # sections, overlaps); check the nearest ones going backwards
+        j = i - 1
+        steps = 0
+        while j >= 0 and steps < 64:
+            s = self._alloc[j]
+            if s.addr <= addr and addr + size <= s.addr + s.size:
+                return s
+            j -= 1
+            steps += 1
+        return None
+
+    def read_memory(self, addr: int, size: int) -> Optional[bytes]:
+        if not isinstance(addr, int) or not isinstance(size, int) or addr < 0 or size < 0:
+            raise LookupFailure(f"invalid memory range {addr!r}+{size!r}")
+        if size > MAX_READ:
+            raise LookupFailure(f"refusing to read {size} bytes at once")
+        s = self.section_for(addr, size)
+        if s is None:
+            return None
+        if s.type == SHT_NOBITS:
+            return bytes(size)
+        start = addr - s.addr
+        data = self.section_data(s)
+        return bytes(data[start:start + size])
+
+    def read_cstring(self, addr: int, max_len: int = 4096) -> Optional[str]:
+        if not isinstance(addr, int) or addr < 0 or not isinstance(max_len, int) or max_len < 0:
+            raise LookupFailure(f"invalid string address {addr!r}")
+        max_len = min(max_len, MAX_READ)
+        s = self.section_for(addr, 1 if max_len else 0)
+        if s is None:
+            return None
+        if s.type == SHT_NOBITS:
+            return ""
+        start = addr - s.addr
+        n = min(max_len, s.size - start)
+        data = self.section_data(s)
+        raw = bytes(data[start:start + n])
+        nul = raw.find(b"\0")
+        if nul >= 0:
+            raw = raw[:nul]
+        return raw.decode("utf-8", errors="replace")
+
+    def find_in_alloc_sections(self, needle: bytes) -> Optional[Tuple[Section, int]]:
+        """First occurrence of `needle` in the file contents of an allocated
+        section: (section, offset within the section)."""
+        for s in self.sections():
+            if not (s.flags & SHF_ALLOC) or s.type == SHT_NOBITS or not s.size:
+                continue
+            if s.flags & SHF_COMPRESSED:
+                data = self._decompress(s)
+                i = data.find(needle)
+            else:
+                i = self._map.find(needle, s.offset, s.offset + s.size)
+                if i >= 0:
+                    i -= s.offset
+            if i >= 0:
+                return s, i
+        return None
+
+    # ------------------------------------------------------------- symbols
+    def symbols(self) -> Dict[str, Tuple[int, int]]:
+        """name -> (value, size).  Preference: defined STT_OBJECT/STT_FUNC/
+        STT_NOTYPE symbols; global/weak ones over locals; first in table
+        order within a class."""
+        if self._symbols is not None:
+            return self._symbols
+        symtab = None
+        for s in self.sections():
+            if s.type == SHT_SYMTAB:
+                symtab = s
+                break
+        if symtab is None:
+            for s in self.sections():
+                if s.type == SHT_DYNSYM:
+                    symtab = s
+                    break
+        result: Dict[str, Tuple[int, int]] = {}
+        if symtab is None:
+            self._symbols = result
+            return result
+        place = symtab.name or f"section {symtab.index}"
+        secs = self.sections()
+        if symtab.link >= len(secs):
+            raise self.error(place, "sh_link does not name a string table")
+        strsec = secs[symtab.link]
+        if strsec.type == SHT_NOBITS:
+            raise self.error(place, "string table has no contents")
+        entsize = struct.calcsize(self._sym_fmt)
+        if symtab.entsize and symtab.entsize != entsize:
+            raise self.error(place, f"unexpected symbol size {symtab.entsize}")
+        count = symtab.size // entsize
+        strdata = bytes(self.section_data(strsec))
+        symdata = self.section_data(symtab)[:count * entsize]
+        is64 = self.elf_class == 64
+        local: Dict[str, Tuple[int, int]] = {}
+        find = strdata.find
+        strlen = len(strdata)
+        for f in struct.iter_unpack(self._sym_fmt, symdata):
+            if is64:
+                st_name, st_info, _other, shndx, value, size = f
+            else:
+                st_name, value, size, st_info, _other, shndx = f
+            if not st_name or shndx == 0:
+                continue
+            stype = st_info & 0xF
+            if stype > STT_FUNC:
+                continue
+            if st_name >= strlen:
+                raise self.error(place, f"symbol name offset {st_name:#x} past the string table")
+            end = find(b"\0", st_name)
+            if end < 0:
+                raise self.error(place, "unterminated symbol name")
+            name = strdata[st_name:end].decode("latin-1")
+            if st_info >> 4 == STB_LOCAL:
+                if name not in local:
+                    local[name] = (value, size)
+            elif name not in result:
+                result[name] = (value, size)
+        for k, v in local.items():
+            result.setdefault(k, v)
+        self._symbols = result
+        return result
+
+    def has_section_data(self, name: str) -> bool:
+        s = self.section(name)
+        return s is not None and s.type != SHT_NOBITS and s.size > 0

@@ -1,0 +1,317 @@
+"""Kernel configs and the Kconfig conditions specs are gated on.
+
+A condition is a C preprocessor expression over CONFIG_ symbols, read the way the
+kernel's own `#if`/`#ifdef` read it after include/generated/autoconf.h: a bool or
+tristate option that is `y` is defined as 1; one that is `m` defines only
+CONFIG_X_MODULE (so CONFIG_X is false in built-in code, which is where VMCOREINFO is
+emitted); an int, hex or string option is defined with its value; anything unset is
+undefined, which `#if` reads as 0. Conditions can be evaluated against a full config,
+or partially against a few known facts (what `--arch x86_64` implies), leaving the rest
+as a simplified residual condition for display.
+"""
+from __future__ import annotations
+
+import gzip
+import itertools
+import os
+import re
+from dataclasses import dataclass
+from typing import Dict, Iterable, Optional, Union
+
+from . import cexpr
+
+_CONFIG_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_UNSET_LINE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+MAX_CONFIG_BYTES = 16 << 20
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; str() is one line naming the file and place."""
+
+
+@dataclass
+class KernelConfig:
+    """A .config: option name -> raw value ("y", "m", "12", "0x1000", "\"text\"")."""
+
+    values: Dict[str, str]
+    source: str = "<config>"
+
+    @classmethod
+    def from_text(cls, text: str, source: str) -> "KernelConfig":
+        values: Dict[str, str] = {}
+        for number, line in enumerate(text.splitlines(), 1):
+            line = line.strip()
+            if not line or _UNSET_LINE.match(line) or line.startswith("#"):
+                continue
+            match = _CONFIG_LINE.match(line)
+            if not match:
+                raise ConfigError(f"{source}:{number}: not a config line: {line[:60]!r}")
+            values[match.group(1)] = match.group(2)
+        if not values:
+            raise ConfigError(f"{source}: no CONFIG_ options in it; is it a kernel .config?")
+        return cls(values, source)
+
+    @classmethod
+    def from_file(cls, path: str) -> "KernelConfig":
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read(MAX_CONFIG_BYTES + 1)
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read the config: {error.strerror or error}")
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not a kernel config")
+        if raw[:2] == b"\x1f\x8b":  # /proc/config.gz
+            try:
+                raw = gzip.decompress(raw)[:MAX_CONFIG_BYTES]
+            except (OSError, EOFError) as error:
+                raise ConfigError(f"{path}: damaged gzip data: {error}")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = raw[: error.start].count(b"\n") + 1
+            raise ConfigError(f"{path}:{line}: not a text config (invalid UTF-8)")
+        return cls.from_text(text, path)
+
+    def is_enabled(self, name: str) -> bool:
+        """#ifdef semantics: true for y and for any value; false for m and unset."""
+        value = self.values.get(name)
+        return value is not None and value != "m" and value != "n"
+
+    def int_value(self, name: str) -> int:
+        """#if semantics: y is 1, numbers are themselves, anything else is 0."""
+        value = self.values.get(name)
+        if value is None or value in ("m", "n"):
+            return 0
+        if value == "y":
+            return 1
+        try:
+            return int(value, 0)
+        except ValueError:
+            return 0
+
+    def with_changes(self, changes: Dict[str, Optional[str]]) -> "KernelConfig":
+        values = dict(self.values)
+        for name, value in changes.items():
+            if value is None:
+                values.pop(name, None)
+            else:
+                values[name] = value
+        return KernelConfig(values, self.source)
+
+
+# --- conditions ---------------------------------------------------------------------
+
+Truth = Union[bool, "Condition"]
+
+
+class ConditionError(ValueError):
+    def __init__(self, message: str, column: int = 1):
+        super().__init__(message)
+        self.message = message
+        self.column = column
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parsed Kconfig condition. TRUE is the condition with no text."""
+
+    node: Optional[cexpr.Node]
+
+    @classmethod
+    def parse(cls, text: Optional[str]) -> "Condition":
+        if text is None or text == "":
+            return TRUE
+        try:
+            node = cexpr.parse_expression(text)
+        except cexpr.CExprError as error:
+            raise ConditionError(error.message, error.column)
+        _check_condition(node)
+        return cls(node)
+
+    @property
+    def text(self) -> str:
+        return "" if self.node is None else _render(self.node, 0)
+
+    def __str__(self) -> str:
+        return self.text or "always"
+
+    def symbols(self) -> set:
+        return set() if self.node is None else cexpr.names_in(self.node)
+
+    def evaluate(self, config: KernelConfig) -> bool:
+        if self.node is None:
+            return True
+        return bool(_eval(self.node, config))
+
+    def simplify(self, facts: Dict[str, Optional[str]]) -> Truth:
+        """Evaluate what `facts` decide (name -> value, None = unset); keep the rest."""
+        if self.node is None:
+            return True
+        result = _simplify(self.node, facts)
+        return result if isinstance(result, bool) else Condition(result)
+
+    def __and__(self, other: "Condition") -> "Condition":
+        if self.node is None:
+            return other
+        if other.node is None:
+            return self
+        return Condition(cexpr.Binary("&&", self.node, other.node))
+
+    def negate(self) -> "Condition":
+        if self.node is None:
+            return Condition(cexpr.Num(0, "", "0"))
+        return Condition(cexpr.Unary("!", self.node))
+
+    def satisfiable_with(self, *others: "Condition", max_symbols: int = 16) -> bool:
+        """Whether this and the others can all hold for some config (brute force)."""
+        nodes = [c.node for c in (self,) + others if c.node is not None]
+        if not nodes:
+            return True
+        symbols = sorted(set().union(*(cexpr.names_in(n) for n in nodes)))
+        comparisons = _comparison_values(nodes)
+        if len(symbols) > max_symbols:
+            return True  # too many to enumerate: assume they can overlap
+        choices = [sorted(comparisons.get(name, set()) | {"y", None}, key=str) for name in symbols]
+        for assignment in itertools.product(*choices):
+            config = KernelConfig({k: v for k, v in zip(symbols, assignment) if v is not None})
+            if all(_eval(n, config) for n in nodes):
+                return True
+        return False
+
+
+TRUE = Condition(None)
+
+_COMPARISONS = ("==", "!=", "<", ">", "<=", ">=")
+
+
+def _check_condition(node: cexpr.Node) -> None:
+    for name in cexpr.names_in(node):
+        if not name.startswith("CONFIG_"):
+            raise ConditionError(f"{name!r} is not a CONFIG_ symbol; conditions are over Kconfig options only")
+    for call in cexpr.calls_in(node):
+        if call not in ("defined", "IS_ENABLED", "IS_BUILTIN"):
+            raise ConditionError(f"{call}() is not allowed in a condition (use CONFIG_X, defined(), IS_ENABLED())")
+    _check_shape(node)
+
+
+def _check_shape(node: cexpr.Node) -> None:
+    if isinstance(node, cexpr.Name):
+        return
+    if isinstance(node, cexpr.Num):
+        return
+    if isinstance(node, cexpr.Call):
+        if len(node.args) != 1 or not isinstance(node.args[0], cexpr.Name):
+            raise ConditionError(f"{node.function}() takes one CONFIG_ symbol")
+        return
+    if isinstance(node, cexpr.Unary) and node.op == "!":
+        _check_shape(node.operand)
+        return
+    if isinstance(node, cexpr.Binary) and node.op in ("&&", "||"):
+        _check_shape(node.left)
+        _check_shape(node.right)
+        return
+    if isinstance(node, cexpr.Binary) and node.op in _COMPARISONS:
+        if isinstance(node.left, cexpr.Name) and isinstance(node.right, cexpr.Num):
+            return
+        raise ConditionError("a comparison must be CONFIG_X <op> number")
+    raise ConditionError("conditions may use only CONFIG_ symbols, !, &&, ||, comparisons with numbers, defined()")
+
+
+def _atom_value(node: cexpr.Node, config: KernelConfig):
+    if isinstance(node, cexpr.Name):
+        return config.is_enabled(node.id)
+    if isinstance(node, cexpr.Call):
+        name = node.args[0].id
+        if node.function == "IS_ENABLED":
+            return config.values.get(name) in ("y", "m")
+        return config.is_enabled(name)
+    return None
+
+
+def _eval(node: cexpr.Node, config: KernelConfig):
+    if isinstance(node, cexpr.Num):
+        return node.value != 0
+    atom = _atom_value(node, config)
+    if atom is not None:
+        return atom
+    if isinstance(node, cexpr.Unary):
+        return not _eval(node.operand, config)
+    if node.op == "&&":
+        return _eval(node.left, config) and _eval(node.right, config)
+    if node.op == "||":
+        return _eval(node.left, config) or _eval(node.right, config)
+    left, right = config.int_value(node.left.id), node.right.value
+    return {"==": left == right, "!=": left != right, "<": left < right, ">": left > right,
+            "<=": left <= right, ">=": left >= right}[node.op]
+
+
+def _simplify(node: cexpr.Node, facts: Dict[str, Optional[str]]):
+    names = cexpr.names_in(node)
+    if names and all(name in facts for name in names):
+        return bool(_eval(node, KernelConfig({k: v for k, v in facts.items() if v is not None})))
+    if isinstance(node, cexpr.Unary):
+        inner = _simplify(node.operand, facts)
+        return (not inner) if isinstance(inner, bool) else cexpr.Unary("!", inner)
+    if isinstance(node, cexpr.Binary) and node.op in ("&&", "||"):
+        left, right = _simplify(node.left, facts), _simplify(node.right, facts)
+        absorbing = node.op == "||"
+        for side, other in ((left, right), (right, left)):
+            if isinstance(side, bool):
+                return absorbing if side == absorbing else other
+        return cexpr.Binary(node.op, left, right)
+    return node
+
+
+def _comparison_values(nodes: Iterable[cexpr.Node]) -> Dict[str, set]:
+    """Values worth trying for symbols compared with numbers (n, n+1, n-1 as strings)."""
+    found: Dict[str, set] = {}
+
+    def walk(node):
+        if isinstance(node, cexpr.Binary):
+            if node.op in _COMPARISONS and isinstance(node.left, cexpr.Name):
+                n = node.right.value
+                found.setdefault(node.left.id, set()).update({str(n), str(n + 1), str(max(n - 1, 0))})
+            else:
+                walk(node.left)
+                walk(node.right)
+        elif isinstance(node, cexpr.Unary):
+            walk(node.operand)
+
+    for node in nodes:
+        walk(node)
+    return found
+
+
+_PRECEDENCE = {"||": 1, "&&": 2}
+
+
+def _render(node: cexpr.Node, parent: int) -> str:
+    if isinstance(node, cexpr.Binary) and node.op in _PRECEDENCE:
+        mine = _PRECEDENCE[node.op]
+        text = f"{_render(node.left, mine)} {node.op} {_render(node.right, mine)}"
+        return f"({text})" if mine < parent else text
+    if isinstance(node, cexpr.Unary):
+        inner = _render(node.operand, 3)
+        return f"!{inner}"
+    if isinstance(node, cexpr.Binary):
+        text = f"{node.left.id} {node.op} {node.right.text}"
+        return f"({text})" if parent >= 3 else text
+    return cexpr.to_c(node)
+
+
+_KCONFIG_SYMBOL = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$", re.M)
+
+
+def kconfig_symbols(kernel_tree: str) -> set:
+    """Every option a kernel tree's Kconfig files declare, as CONFIG_ names."""
+    symbols = set()
+    for root, dirs, files in os.walk(kernel_tree):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.startswith("Kconfig"):
+                try:
+                    with open(os.path.join(root, name), encoding="utf-8", errors="replace") as handle:
+                        symbols.update("CONFIG_" + s for s in _KCONFIG_SYMBOL.findall(handle.read()))
+                except OSError:
+                    continue
+    return symbols

@@ -1,0 +1,300 @@
+"""Semantic checks over the model, beyond what the schema can say.
+
+Errors are problems that make the specs wrong (a key emitted twice in one kernel,
+overlapping definitions, a value referring to a macro no spec defines for that
+architecture); lint warnings are named checks an entry may suppress with
+`lint-ignore` (LINE_TOO_LONG, DOC_MISSING, NOT_READ_BY_ANY_TOOL).
+"""
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Dict, Iterable, List, Optional, Set
+
+from . import cexpr
+from .kconfig import TRUE, Condition
+from .load import Problem
+from .model import Define, Emitter, Entry, SpecSet, Version, VersionRange
+
+LINT_CHECKS = ("LINE_TOO_LONG", "DOC_MISSING", "NOT_READ_BY_ANY_TOOL")
+
+# The kernel formats each line into `char buf[0x50]` with vscnprintf, so a line of more
+# than 79 bytes including its newline is cut (kernel/vmcore_info.c vmcoreinfo_append_str).
+LINE_BUFFER_BYTES = 0x50
+# The widest value each format can print (64-bit words, the worst case).
+FORMAT_WIDTH = {
+    "%s": 64,  # __NEW_UTS_LEN, the longest release string
+    "%20phN": 40, "y": 1,
+    "%d": 11, "%u": 10, "%ld": 20, "%lu": 20, "%lld": 20, "%llu": 20,
+    "%x": 8, "%lx": 16, "%llx": 16, "0x%x": 10, "0x%lx": 18, "0x%llx": 18,
+}
+
+
+def _problem(where, message: str, severity: str = "error", check: str = "") -> Problem:
+    return Problem(where.file, where.line, where.col, message, severity, check)
+
+
+def check_specs(specs: SpecSet, kernel_symbols: Optional[Set[str]] = None,
+                kernel_version: Optional[Version] = None) -> List[Problem]:
+    problems: List[Problem] = []
+    problems += _check_names(specs)
+    problems += _check_sources(specs)
+    problems += _check_calls(specs)
+    problems += _check_duplicate_keys(specs)
+    problems += _check_define_overlaps(specs)
+    problems += _check_references(specs)
+    if kernel_symbols is not None:
+        problems += _check_kconfig_symbols(specs, kernel_symbols, kernel_version)
+    problems += _lint(specs)
+    return sorted(set(problems), key=lambda p: (p.file, p.line, p.col, p.message))
+
+
+# --- scopes -----------------------------------------------------------------------------
+
+def machine_condition(emitter: Emitter) -> Condition:
+    """What an architecture emitter's entries imply: one of its machines' configs."""
+    if emitter.target is None:
+        return TRUE
+    node = None
+    for machine in emitter.target.machines:
+        if machine.config.node is None:
+            return TRUE
+        node = machine.config.node if node is None else cexpr.Binary("||", node, machine.config.node)
+    return Condition(node)
+
+
+def _arch_scope(emitter: Emitter) -> Optional[str]:
+    return emitter.target.arch if emitter.target else None
+
+
+def _arches_overlap(a: Optional[str], b: Optional[str]) -> bool:
+    return a is None or b is None or a == b
+
+
+def _all_arches(specs: SpecSet) -> List[str]:
+    return sorted({e.target.arch for e in specs.emitters if e.target})
+
+
+# --- structural checks --------------------------------------------------------------------
+
+def _check_names(specs: SpecSet) -> List[Problem]:
+    problems = []
+    seen: Dict[str, Emitter] = {}
+    machines: Dict[str, str] = {}
+    for emitter in specs.emitters:
+        if emitter.name in seen:
+            problems.append(_problem(emitter.where, f"emitter name {emitter.name!r} is also used by {seen[emitter.name].path}"))
+        seen[emitter.name] = emitter
+        for machine in (emitter.target.machines if emitter.target else []):
+            for name in [machine.name] + machine.aliases:
+                if name in machines and machines[name] != emitter.path:
+                    problems.append(_problem(emitter.where, f"machine name {name!r} is also claimed by {machines[name]}"))
+                machines[name] = emitter.path
+    return problems
+
+
+def _check_sources(specs: SpecSet) -> List[Problem]:
+    problems = []
+    for emitter in specs.emitters:
+        for a, b in combinations(emitter.sources, 2):
+            if a.versions.overlaps(b.versions):
+                problems.append(_problem(b.where, f"sources {a.file} ({a.versions}) and {b.file} ({b.versions}) overlap in versions"))
+        for entry in emitter.entries():
+            if not entry.versions.overlaps(emitter.versions) or (
+                    entry.versions.until is not None and emitter.versions.since is not None
+                    and entry.versions.until <= emitter.versions.since):
+                problems.append(_problem(entry.where, f"{entry.key}: its versions ({entry.versions}) lie outside the file's ({emitter.versions})"))
+    return problems
+
+
+def _check_calls(specs: SpecSet) -> List[Problem]:
+    defined = {f.name for e in specs.emitters for f in e.functions}
+    problems = []
+    for emitter in specs.emitters:
+        for entry in emitter.entries():
+            if entry.kind == "call" and entry.callee not in defined and entry.callee != "arch_crash_save_vmcoreinfo":
+                problems.append(_problem(entry.where, f"call to {entry.callee}() but no spec defines that function"))
+    return problems
+
+
+def _scoped_entries(specs: SpecSet):
+    for emitter in specs.emitters:
+        machines = machine_condition(emitter)
+        for function in emitter.functions:
+            for entry in function.entries:
+                if entry.emits:
+                    yield emitter, machines, entry
+
+
+def _check_duplicate_keys(specs: SpecSet) -> List[Problem]:
+    problems = []
+    by_key: Dict[str, list] = {}
+    for item in _scoped_entries(specs):
+        by_key.setdefault(item[2].key, []).append(item)
+    for key, items in by_key.items():
+        for (e1, m1, a), (e2, m2, b) in combinations(items, 2):
+            if not _arches_overlap(_arch_scope(e1), _arch_scope(e2)):
+                continue
+            if not a.versions.overlaps(b.versions):
+                continue
+            if (m1 & a.when).satisfiable_with(m2 & b.when):
+                problems.append(_problem(b.where, f"{key} is emitted twice for some kernel: also at {a.where} "
+                                                  f"(make their versions or conditions disjoint)"))
+    return problems
+
+
+def _check_define_overlaps(specs: SpecSet) -> List[Problem]:
+    problems = []
+    by_name: Dict[str, list] = {}
+    for emitter in specs.emitters:
+        for define in emitter.defines:
+            by_name.setdefault(define.name, []).append((emitter, define))
+    for name, items in by_name.items():
+        for (e1, a), (e2, b) in combinations(items, 2):
+            if not _arches_overlap(_arch_scope(e1), _arch_scope(e2)) or not a.versions.overlaps(b.versions):
+                continue
+            if (machine_condition(e1) & a.when).satisfiable_with(machine_condition(e2) & b.when):
+                problems.append(_problem(b.where, f"define {name} overlaps the one at {a.where}: "
+                                                  f"for some kernel both apply (make their conditions or versions disjoint)"))
+    return problems
+
+
+def _probe_versions(specs: SpecSet, window: VersionRange) -> List[Version]:
+    """One version inside each stretch between the version bounds the specs mention."""
+    bounds = set()
+    for emitter in specs.emitters:
+        for rng in [emitter.versions] + [s.versions for s in emitter.sources] + \
+                   [e.versions for e in emitter.entries()] + [d.versions for d in emitter.defines]:
+            bounds.update(v for v in (rng.since, rng.until) if v is not None)
+    return [v for v in sorted(bounds) if window.contains(v)] or ([window.since] if window.since else [(6, 1)])
+
+
+def _check_references(specs: SpecSet) -> List[Problem]:
+    """Every define a value uses must be defined wherever the entry applies."""
+    defines_by_name: Dict[str, list] = {}
+    for emitter in specs.emitters:
+        for define in emitter.defines:
+            defines_by_name.setdefault(define.name, []).append((emitter, define))
+    arches = _all_arches(specs)
+    problems = []
+    for emitter in specs.emitters:
+        machines = machine_condition(emitter)
+        entry_arches = [emitter.target.arch] if emitter.target else arches
+        for entry in emitter.entries():
+            expression = entry.value_expression()
+            if expression is None or not entry.emits:
+                continue
+            for arch in entry_arches:
+                arch_machines = machines if emitter.target else _arch_machine_condition(specs, arch)
+                for version in _probe_versions(specs, _intersect(entry.versions, emitter.versions)):
+                    if not entry.versions.contains(version):
+                        continue
+                    message = _undefined_in(expression, arch, version, arch_machines & entry.when,
+                                            defines_by_name, set())
+                    if message:
+                        problems.append(_problem(entry.where, f"{entry.key}: {message}"))
+                        break
+                else:
+                    continue
+                break
+    return problems
+
+
+def _arch_machine_condition(specs: SpecSet, arch: str) -> Condition:
+    node = None
+    for emitter in specs.arch_emitters(arch):
+        cond = machine_condition(emitter)
+        if cond.node is None:
+            return TRUE
+        node = cond.node if node is None else cexpr.Binary("||", node, cond.node)
+    return Condition(node)
+
+
+def _intersect(a: VersionRange, b: VersionRange) -> VersionRange:
+    since = max((v for v in (a.since, b.since) if v is not None), default=None)
+    until = min((v for v in (a.until, b.until) if v is not None), default=None)
+    return VersionRange(since, until)
+
+
+def _undefined_in(expression, arch: str, version: Version, condition: Condition,
+                  defines_by_name: Dict[str, list], active: set) -> Optional[str]:
+    names = cexpr.names_in(expression) | {c for c in cexpr.calls_in(expression) if c in defines_by_name}
+    for name in sorted(names):
+        if name not in defines_by_name:
+            continue  # not a macro the specs know: a DWARF or symbol-table name
+        if name in active:
+            return f"define {name} refers to itself"
+        in_version = [(e, d) for e, d in defines_by_name[name] if d.versions.contains(version)]
+        if not in_version:
+            continue  # not a macro in this version (PG_slab is an enumerator before 6.10)
+        candidates = [(e, d) for e, d in in_version if e.target is None or e.target.arch == arch]
+        uncovered = condition
+        for _, define in candidates:
+            uncovered = uncovered & define.when.negate()
+        if uncovered.satisfiable_with():
+            where = sorted({e.target.arch if e.target else "all arches" for e, _ in in_version})
+            return (f"uses {name}, which no define covers on {arch} in {'.'.join(map(str, version))} "
+                    f"under {condition} (it is defined for: {', '.join(where)})")
+        for emitter, define in candidates:
+            if not (condition & define.when).satisfiable_with():
+                continue
+            deeper = _undefined_in(define.value, arch, version, condition & define.when, defines_by_name,
+                                   active | {name})
+            if deeper:
+                return deeper
+    return None
+
+
+def _check_kconfig_symbols(specs: SpecSet, known: Set[str], version: Optional[Version]) -> List[Problem]:
+    problems = []
+
+    def check(condition: Condition, versions: VersionRange, where, what: str):
+        if version is not None and not versions.contains(version):
+            return
+        for symbol in sorted(condition.symbols()):
+            if symbol not in known:
+                problems.append(_problem(where, f"{what} uses {symbol}, which no Kconfig file of the kernel tree declares"))
+
+    for emitter in specs.emitters:
+        for source in emitter.sources:
+            check(source.gate, source.versions, source.where, f"the gate of {source.file}")
+        for machine in (emitter.target.machines if emitter.target else []):
+            check(machine.config, emitter.versions, emitter.where, f"machine {machine.name}")
+        for define in emitter.defines:
+            check(define.when, define.versions, define.where, f"define {define.name}")
+            config_names = {n for n in cexpr.names_in(define.value) if n.startswith("CONFIG_")}
+            check(Condition.parse(" && ".join(sorted(config_names))) if config_names else TRUE,
+                  define.versions, define.where, f"define {define.name}")
+        for entry in emitter.entries():
+            check(entry.when, entry.versions, entry.where, entry.key)
+    return problems
+
+
+# --- named lint checks ----------------------------------------------------------------------
+
+def max_line_bytes(entry: Entry) -> int:
+    return len(entry.key) + 1 + FORMAT_WIDTH.get(entry.format, 20) + 1
+
+
+def _lint(specs: SpecSet) -> List[Problem]:
+    problems = []
+    read_keys = {read.key for read in specs.consumers}
+    for emitter in specs.emitters:
+        for entry in emitter.entries():
+            if not entry.emits:
+                continue
+            ignored = set(entry.lint_ignore)
+            if "LINE_TOO_LONG" not in ignored and max_line_bytes(entry) > LINE_BUFFER_BYTES - 1:
+                problems.append(_problem(entry.where, f"{entry.key}: the line can be {max_line_bytes(entry)} bytes; the kernel "
+                                                      f"cuts lines at {LINE_BUFFER_BYTES - 1} bytes including the newline",
+                                         "warning", "LINE_TOO_LONG"))
+            if "DOC_MISSING" not in ignored and not entry.doc.strip():
+                problems.append(_problem(entry.where, f"{entry.key}: no doc line for the generated reference",
+                                         "warning", "DOC_MISSING"))
+            if specs.consumers and "NOT_READ_BY_ANY_TOOL" not in ignored and entry.key not in read_keys:
+                problems.append(_problem(entry.where, f"{entry.key}: no known dump tool reads it "
+                                                      f"(specs/consumers.yaml)", "warning", "NOT_READ_BY_ANY_TOOL"))
+    return problems
+
+
+def errors_in(problems: Iterable[Problem]) -> List[Problem]:
+    return [p for p in problems if p.severity == "error"]

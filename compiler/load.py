@@ -1,0 +1,175 @@
+"""Load spec YAML safely, remembering where every value came from.
+
+Specs are edited by hand, so every later error must name file:line:col. The loader
+keeps a map from each value's path in the document (keys and list indices) to its
+position. It is also the first line of defence against hostile input: it never
+constructs arbitrary objects (safe scalars only), refuses anchors and aliases (specs
+have no use for them, and they are how "billion laughs" documents explode), bounds the
+file size and the nesting depth before building any tree, and rejects duplicate keys,
+which YAML would otherwise silently collapse.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Tuple
+
+import yaml
+
+try:  # libyaml is much faster; both give the same marks
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader
+
+MAX_SPEC_BYTES = 1 << 20
+MAX_NESTING = 32
+
+Path = Tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding about a spec file, printed as `file:line:col: message`."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+    severity: str = "error"  # "error" or "warning"
+    check: str = ""  # the named check, for lint findings
+
+    def __str__(self) -> str:
+        label = f"{self.severity} [{self.check}]" if self.check else self.severity
+        return f"{self.file}:{self.line}:{self.col}: {label}: {self.message}"
+
+
+class SpecLoadError(Exception):
+    def __init__(self, problem: Problem):
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass
+class Document:
+    """A loaded YAML file: plain data plus the position of every value."""
+
+    path: str
+    data: Any
+    marks: Dict[Path, Tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: Path) -> Tuple[int, int]:
+        """(line, col) of the value at `path`, or of its nearest enclosing value."""
+        path = tuple(path)
+        while path:
+            if path in self.marks:
+                return self.marks[path]
+            path = path[:-1]
+        return self.marks.get((), (1, 1))
+
+    def problem(self, path: Path, message: str, **kwargs) -> Problem:
+        line, col = self.where(path)
+        return Problem(self.path, line, col, message, **kwargs)
+
+
+def _fail(path: str, mark, message: str) -> SpecLoadError:
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    return SpecLoadError(Problem(path, line, col, message))
+
+
+def load_document(path: str, display_path: str = None) -> Document:
+    """Read and parse one spec file; raise SpecLoadError with a located message."""
+    shown = display_path or path
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_SPEC_BYTES:
+            raise SpecLoadError(Problem(shown, 1, 1, f"file is {size} bytes; specs are limited to {MAX_SPEC_BYTES}"))
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_SPEC_BYTES + 1)
+    except OSError as error:
+        raise SpecLoadError(Problem(shown, 1, 1, f"cannot read: {error.strerror or error}"))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise SpecLoadError(Problem(shown, line, 1, "not valid UTF-8"))
+    return parse_document(text, shown)
+
+
+def parse_document(text: str, path: str) -> Document:
+    _check_events(text, path)
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as error:
+        raise _fail(path, error.problem_mark, f"YAML syntax: {error.problem}")
+    except yaml.YAMLError as error:
+        raise SpecLoadError(Problem(path, 1, 1, f"YAML syntax: {error}"))
+    document = Document(path, None)
+    if node is None:
+        raise SpecLoadError(Problem(path, 1, 1, "the file is empty"))
+    document.data = _convert(node, (), document)
+    return document
+
+
+def _check_events(text: str, path: str) -> None:
+    """Stream the parser's events once: refuse aliases, anchors and deep nesting early."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                raise _fail(path, event.start_mark, "YAML aliases (*name) are not allowed in specs")
+            if getattr(event, "anchor", None):
+                raise _fail(path, event.start_mark, "YAML anchors (&name) are not allowed in specs")
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_NESTING:
+                    raise _fail(path, event.start_mark, f"nested deeper than {MAX_NESTING} levels")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.MarkedYAMLError as error:
+        raise _fail(path, error.problem_mark, f"YAML syntax: {error.problem}")
+    except yaml.YAMLError as error:
+        raise SpecLoadError(Problem(path, 1, 1, f"YAML syntax: {error}"))
+
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null", "tag:yaml.org,2002:float",
+}
+_constructor = yaml.constructor.SafeConstructor()
+
+
+def _convert(node, path: Path, document: Document) -> Any:
+    document.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: Dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _fail(document.path, key_node.start_mark, "mapping keys must be plain strings")
+            key = key_node.value
+            if key in result:
+                raise _fail(document.path, key_node.start_mark, f"duplicate key {key!r}")
+            result[key] = _convert(value_node, path + (key,), document)
+            # keys point at themselves, so "unknown field" errors land on the field
+            document.marks[path + (key, "@key")] = (key_node.start_mark.line + 1,
+                                                    key_node.start_mark.column + 1)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, path + (index,), document) for index, item in enumerate(node.value)]
+    if node.tag not in _SCALAR_TAGS:
+        if node.tag.startswith("tag:yaml.org,2002:"):
+            return node.value  # timestamps, binary: keep the text, the schema judges it
+        raise _fail(document.path, node.start_mark, f"YAML tag {node.tag!r} is not allowed in specs")
+    try:
+        return _constructor.construct_object(node)
+    except (yaml.YAMLError, ValueError, OverflowError):
+        return node.value
+
+
+def load_all(paths: List[str]) -> Tuple[List[Document], List[Problem]]:
+    documents, problems = [], []
+    for path in paths:
+        try:
+            documents.append(load_document(path))
+        except SpecLoadError as error:
+            problems.append(error.problem)
+    return documents, problems

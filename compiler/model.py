@@ -1,0 +1,700 @@
+"""The typed model of the specs: the one in-memory truth every later stage walks.
+
+Built from schema-valid documents. Names, conditions, versions and C expressions are
+parsed once here; emitters, the resolver and the audits never look at raw YAML. Each
+VMCOREINFO macro has its own Entry class that knows the key it writes, the value
+format, the C the kernel writes for it, and the expression vmci evaluates for its value.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar, Dict, List, Optional, Tuple
+
+from . import cexpr
+from .kconfig import TRUE, Condition, ConditionError
+from .load import Document, Problem
+
+Version = Tuple[int, ...]
+
+
+def parse_version(text: str) -> Version:
+    return tuple(int(part) for part in text.split("."))
+
+
+def format_version(version: Version) -> str:
+    return ".".join(str(part) for part in version)
+
+
+_RELEASE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(.*)$")
+
+
+def parse_kernel_version(text: str) -> Version:
+    """`6.12`, `6.12.117`, or a release string such as `6.1.0-57-cloud-amd64`.
+
+    Debian's release strings carry an ABI number where the sublevel would be
+    (6.1.0-57 is 6.1.192), so a third number followed by a `-` suffix is dropped.
+    """
+    match = _RELEASE.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a kernel version (expected e.g. 6.12, 6.12.117 or 6.1.0-57-cloud-amd64)")
+    major, minor, sublevel, rest = match.groups()
+    if sublevel is None or (rest.startswith("-") and sublevel == "0"):
+        return (int(major), int(minor))
+    return (int(major), int(minor), int(sublevel))
+
+
+@dataclass(frozen=True)
+class VersionRange:
+    since: Optional[Version] = None
+    until: Optional[Version] = None
+
+    def contains(self, version: Version) -> bool:
+        # a MAJOR.MINOR version stands for its whole series
+        if self.since is not None and _cmp(version, self.since) < 0:
+            return False
+        if self.until is not None and _cmp(version, self.until) >= 0:
+            return False
+        return True
+
+    def overlaps(self, other: "VersionRange") -> bool:
+        low = max((v for v in (self.since, other.since) if v is not None), default=None)
+        high = min((v for v in (self.until, other.until) if v is not None), default=None)
+        return low is None or high is None or low < high
+
+    def __str__(self) -> str:
+        if self.since is None and self.until is None:
+            return "all versions"
+        parts = []
+        if self.since is not None:
+            parts.append(f"since {format_version(self.since)}")
+        if self.until is not None:
+            parts.append(f"until {format_version(self.until)}")
+        return " ".join(parts)
+
+
+def _cmp(version: Version, bound: Version) -> int:
+    """Compare a version with a range bound; a shorter version compares on its prefix."""
+    length = min(len(version), len(bound))
+    a, b = version[:length], bound[:length]
+    if a != b:
+        return -1 if a < b else 1
+    if len(bound) > len(version):
+        return 0  # 6.1 against 6.1.50: the series straddles the bound; count it in
+    return 0
+
+
+@dataclass(frozen=True)
+class SpecLocation:
+    file: str
+    line: int
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+# --- entries --------------------------------------------------------------------------
+
+@dataclass
+class Entry:
+    """One thing a function does, in order: usually one VMCOREINFO line."""
+
+    kind: ClassVar[str] = ""
+    macro: ClassVar[str] = ""
+    format: ClassVar[str] = ""
+
+    where: SpecLocation
+    when: Condition = TRUE
+    versions: VersionRange = VersionRange()
+    doc: str = ""
+    value_text: Optional[str] = None
+    value: Optional[cexpr.Node] = None
+    runtime: Optional[str] = None
+    lint_ignore: Tuple[str, ...] = ()
+    emitter: str = ""
+    function: str = ""
+
+    registry: ClassVar[Dict[str, type]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            Entry.registry[cls.kind] = cls
+
+    @property
+    def emits(self) -> bool:
+        return True
+
+    @property
+    def key(self) -> str:
+        raise NotImplementedError
+
+    def c_value(self) -> Optional[cexpr.Node]:
+        """The C expression the kernel formats (None when it is not an expression)."""
+        return None
+
+    def value_expression(self) -> Optional[cexpr.Node]:
+        """What vmci evaluates to resolve the value: the spec's `value`, else the kernel's C."""
+        return self.value if self.value is not None else self.c_value()
+
+    def c_macro_args(self) -> List[str]:
+        """The arguments of the kernel macro call, as C text."""
+        return []
+
+    @property
+    def value_source(self) -> str:
+        """How the value is obtained, for `vmci list`."""
+        if self.value_text is not None:
+            return f"expression {self.value_text}"
+        return self.default_source()
+
+    def default_source(self) -> str:
+        return "expression"
+
+
+@dataclass
+class NamedEntry(Entry):
+    name: str = ""
+
+
+@dataclass
+class OsreleaseEntry(Entry):
+    kind: ClassVar[str] = "osrelease"
+    macro: ClassVar[str] = "VMCOREINFO_OSRELEASE"
+    format: ClassVar[str] = "%s"
+    c: str = ""
+    c_node: Optional[cexpr.Node] = None
+
+    @property
+    def key(self) -> str:
+        return "OSRELEASE"
+
+    def c_value(self):
+        return self.c_node
+
+    def c_macro_args(self):
+        return [self.c]
+
+    def default_source(self):
+        return f"image string {self.c}"
+
+
+@dataclass
+class BuildIdEntry(Entry):
+    kind: ClassVar[str] = "build-id"
+    macro: ClassVar[str] = "VMCOREINFO_BUILD_ID"
+    format: ClassVar[str] = "%20phN"
+
+    @property
+    def key(self) -> str:
+        return "BUILD-ID"
+
+    def default_source(self):
+        return "ELF note NT_GNU_BUILD_ID"
+
+
+@dataclass
+class PagesizeEntry(OsreleaseEntry):
+    kind: ClassVar[str] = "pagesize"
+    macro: ClassVar[str] = "VMCOREINFO_PAGESIZE"
+    format: ClassVar[str] = "%ld"
+
+    @property
+    def key(self) -> str:
+        return "PAGESIZE"
+
+    def default_source(self):
+        return f"expression {self.c}"
+
+
+@dataclass
+class SymbolEntry(NamedEntry):
+    kind: ClassVar[str] = "symbol"
+    macro: ClassVar[str] = "VMCOREINFO_SYMBOL"
+    format: ClassVar[str] = "%lx"
+
+    @property
+    def key(self) -> str:
+        return f"SYMBOL({self.name})"
+
+    def c_value(self):
+        return cexpr.Unary("&", cexpr.Name(self.name))
+
+    def c_macro_args(self):
+        return [self.name]
+
+    def default_source(self):
+        return f"symbol table: &{self.name}"
+
+
+@dataclass
+class SymbolArrayEntry(SymbolEntry):
+    kind: ClassVar[str] = "symbol-array"
+    macro: ClassVar[str] = "VMCOREINFO_SYMBOL_ARRAY"
+
+    def c_value(self):
+        return cexpr.Name(self.name)
+
+    def default_source(self):
+        return f"symbol table: {self.name} (array address, or pointer value)"
+
+
+@dataclass
+class SizeEntry(NamedEntry):
+    kind: ClassVar[str] = "size"
+    macro: ClassVar[str] = "VMCOREINFO_SIZE"
+    format: ClassVar[str] = "%lu"
+
+    @property
+    def type_name(self) -> str:
+        return self.name
+
+    @property
+    def key(self) -> str:
+        return f"SIZE({self.name})"
+
+    def c_value(self):
+        return cexpr.SizeofType(cexpr.TypeName(self.type_name))
+
+    def c_macro_args(self):
+        return [self.name]
+
+    def default_source(self):
+        return f"DWARF: sizeof({self.type_name})"
+
+
+@dataclass
+class StructSizeEntry(SizeEntry):
+    kind: ClassVar[str] = "struct-size"
+    macro: ClassVar[str] = "VMCOREINFO_STRUCT_SIZE"
+
+    @property
+    def type_name(self) -> str:
+        return f"struct {self.name}"
+
+
+@dataclass
+class OffsetEntry(NamedEntry):
+    kind: ClassVar[str] = "offset"
+    macro: ClassVar[str] = "VMCOREINFO_OFFSET"
+    format: ClassVar[str] = "%lu"
+    member: str = ""
+
+    @property
+    def type_name(self) -> str:
+        return f"struct {self.name}"
+
+    @property
+    def key(self) -> str:
+        return f"OFFSET({self.name}.{self.member})"
+
+    def c_value(self):
+        return cexpr.Offsetof(cexpr.TypeName(self.type_name), self.member)
+
+    def c_macro_args(self):
+        return [self.name, self.member]
+
+    def default_source(self):
+        return f"DWARF: offsetof({self.type_name}, {self.member})"
+
+
+@dataclass
+class TypeOffsetEntry(OffsetEntry):
+    kind: ClassVar[str] = "type-offset"
+    macro: ClassVar[str] = "VMCOREINFO_TYPE_OFFSET"
+
+    @property
+    def type_name(self) -> str:
+        return self.name
+
+
+@dataclass
+class LengthEntry(NamedEntry):
+    kind: ClassVar[str] = "length"
+    macro: ClassVar[str] = "VMCOREINFO_LENGTH"
+    format: ClassVar[str] = "%lu"
+    c: str = ""
+    c_node: Optional[cexpr.Node] = None
+
+    @property
+    def key(self) -> str:
+        return f"LENGTH({self.name})"
+
+    def c_value(self):
+        return self.c_node
+
+    def c_macro_args(self):
+        return [self.name, self.c]
+
+    def default_source(self):
+        return f"expression {self.c}"
+
+
+@dataclass
+class NumberEntry(NamedEntry):
+    kind: ClassVar[str] = "number"
+    macro: ClassVar[str] = "VMCOREINFO_NUMBER"
+    format: ClassVar[str] = "%ld"
+
+    @property
+    def key(self) -> str:
+        return f"NUMBER({self.name})"
+
+    def c_value(self):
+        return cexpr.Name(self.name)
+
+    def c_macro_args(self):
+        return [self.name]
+
+    def default_source(self):
+        return f"expression {self.name}"
+
+
+@dataclass
+class ConfigEntry(NamedEntry):
+    kind: ClassVar[str] = "config"
+    macro: ClassVar[str] = "VMCOREINFO_CONFIG"
+    format: ClassVar[str] = "y"
+
+    @property
+    def key(self) -> str:
+        return f"CONFIG_{self.name}"
+
+    def c_macro_args(self):
+        return [self.name]
+
+    def default_source(self):
+        return "constant y (emitted when the condition holds)"
+
+
+@dataclass
+class AppendEntry(Entry):
+    kind: ClassVar[str] = "append"
+    macro: ClassVar[str] = "vmcoreinfo_append_str"
+    append_key: str = ""
+    append_format: str = ""
+    c: str = ""
+    c_node: Optional[cexpr.Node] = None
+
+    @property
+    def key(self) -> str:
+        return self.append_key
+
+    @property
+    def format(self) -> str:  # type: ignore[override]
+        return self.append_format
+
+    def c_value(self):
+        return self.c_node
+
+    def c_macro_args(self):
+        return [self.c]
+
+    def default_source(self):
+        return f"expression {self.c}"
+
+
+@dataclass
+class CallEntry(Entry):
+    kind: ClassVar[str] = "call"
+    callee: str = ""
+
+    @property
+    def emits(self) -> bool:
+        return False
+
+    @property
+    def key(self) -> str:
+        return f"{self.callee}()"
+
+
+@dataclass
+class StatementEntry(Entry):
+    kind: ClassVar[str] = "statement"
+    c: str = ""
+    c_node: Optional[cexpr.Node] = None
+
+    @property
+    def emits(self) -> bool:
+        return False
+
+    @property
+    def key(self) -> str:
+        return self.c
+
+
+# --- the rest of a spec file ------------------------------------------------------------
+
+@dataclass
+class Define:
+    name: str
+    function_like: bool
+    value_text: str
+    value: cexpr.Node
+    where: SpecLocation
+    when: Condition = TRUE
+    versions: VersionRange = VersionRange()
+    in_file: bool = False
+    header: Optional[str] = None
+    runtime: Optional[str] = None
+    doc: str = ""
+    emitter: str = ""
+
+
+@dataclass
+class Local:
+    name: str
+    type: cexpr.TypeName
+    type_text: str
+    init_text: Optional[str]
+    init: Optional[cexpr.Node]
+
+
+@dataclass
+class Function:
+    name: str
+    phase: str
+    doc: str
+    locals: List[Local]
+    entries: List[Entry]
+
+
+@dataclass
+class Source:
+    file: str
+    gate: Condition
+    versions: VersionRange
+    includes: List[str]
+    where: SpecLocation
+
+
+@dataclass
+class Machine:
+    name: str
+    aliases: List[str]
+    elf_machine: int
+    elf_class: int
+    endianness: str
+    config: Condition
+
+
+@dataclass
+class Target:
+    arch: str
+    machines: List[Machine]
+
+
+@dataclass
+class Emitter:
+    name: str
+    doc: str
+    path: str
+    versions: VersionRange
+    target: Optional[Target]
+    sources: List[Source]
+    defines: List[Define]
+    functions: List[Function]
+    where: SpecLocation
+
+    def source_for(self, version) -> Optional[Source]:
+        for source in self.sources:
+            if source.versions.contains(version):
+                return source
+        return None
+
+    def entries(self):
+        for function in self.functions:
+            yield from function.entries
+
+
+@dataclass
+class ConsumerRead:
+    tool: str
+    key: str
+    required: bool
+    machines: List[str]
+    where: str
+    note: str
+
+
+@dataclass
+class SpecSet:
+    emitters: List[Emitter]
+    consumers: List[ConsumerRead] = field(default_factory=list)
+    tools: Dict[str, dict] = field(default_factory=dict)
+    directory: str = ""
+
+    def arch_emitters(self, arch: str) -> List[Emitter]:
+        return [e for e in self.emitters if e.target is not None and e.target.arch == arch]
+
+    def general_emitters(self) -> List[Emitter]:
+        return [e for e in self.emitters if e.target is None]
+
+    def machines(self) -> List[Tuple[Emitter, Machine]]:
+        return [(e, m) for e in self.emitters if e.target for m in e.target.machines]
+
+    def readers_of(self, key: str) -> List[ConsumerRead]:
+        return [read for read in self.consumers if read.key == key]
+
+    def all_entries(self):
+        for emitter in self.emitters:
+            yield from emitter.entries()
+
+    def covered_versions(self) -> List[VersionRange]:
+        return [e.versions for e in self.emitters]
+
+
+# --- building the model from documents --------------------------------------------------
+
+class _Builder:
+    def __init__(self, document: Document, problems: List[Problem]):
+        self.document = document
+        self.problems = problems
+
+    def loc(self, path) -> SpecLocation:
+        line, col = self.document.where(path)
+        return SpecLocation(self.document.path, line, col)
+
+    def error(self, path, message: str) -> None:
+        self.problems.append(self.document.problem(path, message))
+
+    def condition(self, raw, path) -> Condition:
+        try:
+            return Condition.parse(raw)
+        except ConditionError as error:
+            line, col = self.document.where(path)
+            offset = _column_in_value(self.document, path, error.column)
+            self.problems.append(Problem(self.document.path, line, offset or col, f"bad condition {raw!r}: {error.message}"))
+            return TRUE
+
+    def expression(self, raw, path, allow_assign: bool = False) -> Optional[cexpr.Node]:
+        text = str(raw)
+        try:
+            return cexpr.parse_expression(text, allow_assign=allow_assign)
+        except cexpr.CExprError as error:
+            line, col = self.document.where(path)
+            offset = _column_in_value(self.document, path, error.column)
+            self.problems.append(Problem(self.document.path, line, offset or col, f"bad C expression {text!r}: {error.message}"))
+            return None
+
+    def versions(self, raw: dict, path) -> VersionRange:
+        since = parse_version(raw["since"]) if "since" in raw else None
+        until = parse_version(raw["until"]) if "until" in raw else None
+        if since is not None and until is not None and since >= until:
+            self.error(path + ("until",), f"version range is empty: since {raw['since']} is not before until {raw['until']}")
+        return VersionRange(since, until)
+
+
+def _column_in_value(document: Document, path, column: int) -> Optional[int]:
+    """Point at the offending character when the value is a plain one-line scalar."""
+    line, col = document.where(path)
+    return col + column - 1 if column > 1 else None
+
+
+def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
+    b = _Builder(document, problems)
+    data = document.data
+    target = None
+    if "target" in data:
+        machines = []
+        for i, raw in enumerate(data["target"]["machines"]):
+            path = ("target", "machines", i)
+            machines.append(Machine(raw["name"], list(raw.get("aliases", [])), raw["elf"]["machine"],
+                                    raw["elf"]["class"], raw["elf"]["endianness"],
+                                    b.condition(raw["config"], path + ("config",))))
+        target = Target(data["target"]["arch"], machines)
+    sources = []
+    for i, raw in enumerate(data["sources"]):
+        path = ("sources", i)
+        sources.append(Source(raw["file"], b.condition(raw["gate"], path + ("gate",)), b.versions(raw, path),
+                              list(raw.get("includes", [])), b.loc(path)))
+    defines = []
+    for i, raw in enumerate(data.get("defines", [])):
+        path = ("defines", i)
+        name = raw["name"]
+        node = b.expression(raw["value"], path + ("value",))
+        if node is None:
+            continue
+        defines.append(Define(name.rstrip("()"), name.endswith("()"), str(raw["value"]), node, b.loc(path),
+                              b.condition(raw.get("when"), path + ("when",)), b.versions(raw, path),
+                              bool(raw.get("in-file", False)), raw.get("header"), raw.get("runtime"),
+                              raw.get("doc", ""), data["emitter"]))
+    functions = []
+    for i, raw in enumerate(data["functions"]):
+        path = ("functions", i)
+        locals_ = []
+        for j, local in enumerate(raw.get("locals", [])):
+            lpath = path + ("locals", j)
+            try:
+                type_name = cexpr.parse_type_name(local["type"])
+            except cexpr.CExprError as error:
+                b.error(lpath + ("type",), f"bad C type {local['type']!r}: {error.message}")
+                continue
+            init = b.expression(local["init"], lpath + ("init",)) if "init" in local else None
+            locals_.append(Local(local["name"], type_name, local["type"], local.get("init"), init))
+        entries = [e for e in (_build_entry(b, raw_entry, path + ("entries", j), data["emitter"], raw["name"])
+                               for j, raw_entry in enumerate(raw["entries"])) if e is not None]
+        functions.append(Function(raw["name"], raw.get("phase", "boot"), raw.get("doc", ""), locals_, entries))
+    return Emitter(data["emitter"], data["doc"], document.path, b.versions(data, ()), target, sources, defines,
+                   functions, b.loc(()))
+
+
+def _build_entry(b: _Builder, raw: dict, path, emitter: str, function: str) -> Optional[Entry]:
+    cls = Entry.registry[raw["kind"]]
+    common = dict(where=b.loc(path), when=b.condition(raw.get("when"), path + ("when",)),
+                  versions=b.versions(raw, path), doc=raw.get("doc", ""),
+                  runtime=raw.get("runtime"), lint_ignore=tuple(raw.get("lint-ignore", ())),
+                  emitter=emitter, function=function)
+    if "value" in raw:
+        common["value_text"] = str(raw["value"])
+        common["value"] = b.expression(raw["value"], path + ("value",))
+    for field_name in ("name", "member"):
+        if field_name in raw and not cexpr.is_c_identifier(str(raw[field_name]).split(".")[0]):
+            b.error(path + (field_name,), f"{raw[field_name]!r} is a C keyword, not a name")
+    kind = raw["kind"]
+    if kind in ("osrelease", "pagesize", "length", "append", "statement"):
+        c_node = b.expression(raw["c"], path + ("c",), allow_assign=(kind == "statement"))
+        common.update(c=str(raw["c"]), c_node=c_node)
+    if kind == "append":
+        return cls(append_key=raw["key"], append_format=raw["format"], **common)
+    if kind == "call":
+        return cls(callee=raw["function"], **common)
+    if kind in ("offset", "type-offset"):
+        return cls(name=raw["name"], member=raw["member"], **common)
+    if "name" in raw:
+        return cls(name=raw["name"], **common)
+    return cls(**common)
+
+
+def spec_files(directory: str) -> List[str]:
+    """Every emitter file under a specs directory, in a stable order."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d != "schema" and not d.startswith("."))
+        for name in sorted(files):
+            if name.endswith((".yaml", ".yml")) and name != "consumers.yaml":
+                found.append(os.path.join(root, name))
+    return found
+
+
+def build_consumers(document: Document, problems: List[Problem]) -> Tuple[List[ConsumerRead], Dict[str, dict]]:
+    reads, tools = [], {}
+    data = document.data
+    if not isinstance(data, dict) or not isinstance(data.get("tools"), list):
+        problems.append(document.problem((), "consumers.yaml must have a `tools` list"))
+        return reads, tools
+    for i, tool in enumerate(data["tools"]):
+        if not isinstance(tool, dict) or "name" not in tool:
+            problems.append(document.problem(("tools", i), "each tool needs a name"))
+            continue
+        tools[tool["name"]] = {k: v for k, v in tool.items() if k != "reads"}
+        for j, read in enumerate(tool.get("reads", []) or []):
+            if not isinstance(read, dict) or not isinstance(read.get("key"), str):
+                problems.append(document.problem(("tools", i, "reads", j), "each read needs a key"))
+                continue
+            reads.append(ConsumerRead(tool["name"], read["key"], bool(read.get("required", False)),
+                                      list(read.get("machines", []) or []), str(read.get("where", "")),
+                                      str(read.get("note", ""))))
+    return reads, tools

@@ -1,0 +1,40 @@
+"""Write output files so that a failure never leaves a half-written file behind.
+
+Data goes to a temporary file in the destination directory, is flushed to disk, and
+only then renamed over the destination (rename is atomic within a file system). An
+error or Ctrl-C before the rename leaves the previous file untouched.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    handle, temporary = tempfile.mkstemp(prefix=".vmci-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def write_if_changed(path: str, data: bytes) -> bool:
+    """Write only when the content differs; return whether it was written."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read() == data:
+                return False
+    except OSError:
+        pass
+    write_atomically(path, data)
+    return True

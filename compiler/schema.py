@@ -1,0 +1,118 @@
+"""Validate loaded spec documents against the JSON Schema for their level.
+
+jsonschema reports where in the data a rule failed; the loader's marks turn that into
+file:line:col, and the schema's own `description`s turn terse rule names into advice
+for the person editing the YAML. All errors are collected, never just the first.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from functools import lru_cache
+from typing import List
+
+import jsonschema
+
+from .load import Document, Problem
+
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs", "schema")
+KNOWN_LEVELS = ("vmci-1",)
+
+
+@lru_cache(maxsize=None)
+def schema_for(level: str) -> dict:
+    with open(os.path.join(SCHEMA_DIR, f"{level}.json"), encoding="utf-8") as handle:
+        schema = json.load(handle)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+@lru_cache(maxsize=None)
+def _validator(level: str):
+    return jsonschema.Draft202012Validator(schema_for(level))
+
+
+def validate_document(document: Document) -> List[Problem]:
+    data = document.data
+    if not isinstance(data, dict):
+        return [document.problem((), "a spec file must be a mapping with schema, emitter, sources and functions")]
+    level = data.get("schema")
+    if level not in KNOWN_LEVELS:
+        return [document.problem(("schema",), f"unknown schema level {level!r}; this vmci knows {', '.join(KNOWN_LEVELS)} "
+                                              "(write `schema: vmci-1` first in the file)")]
+    problems = []
+    for error in _validator(level).iter_errors(data):
+        problems.extend(_describe(document, error))
+    # one line per place and message, in file order
+    unique = {(p.line, p.col, p.message): p for p in problems}
+    return [unique[key] for key in sorted(unique)]
+
+
+_UNEXPECTED = re.compile(r"\('([^']+)'(?:, '([^']+)')*(?: was| were) unexpected\)")
+
+
+def _describe(document: Document, error) -> List[Problem]:
+    path = tuple(error.absolute_path)
+    where = _name_of(path)
+    if error.validator in ("additionalProperties", "unevaluatedProperties"):
+        names = re.findall(r"'([^']+)'", error.message.split("(", 1)[-1]) or ["?"]
+        allowed = sorted(_allowed_properties(error))
+        # a field of the entry's own kind is only "unevaluated" because another rule
+        # for that kind failed (reported separately), not because it is unknown
+        names = [name for name in names if name not in allowed]
+        hint = f" (allowed here: {', '.join(allowed)})" if allowed else ""
+        return [document.problem(path + (name, "@key"), f"unknown field {name!r} in {where}{hint}") for name in names]
+    if error.validator == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        return [document.problem(path, f"{where} lacks the required field {name!r}") for name in missing]
+    if error.validator == "allOf" or error.validator == "oneOf":
+        # report the innermost cause when there is one
+        causes = sorted(error.context, key=lambda e: len(e.absolute_path), reverse=True)
+        if causes and error.validator == "allOf":
+            return _describe(document, causes[0])
+    message = _short_message(error)
+    description = error.schema.get("description") if isinstance(error.schema, dict) else None
+    if description and error.validator in ("pattern", "enum", "const", "type", "oneOf", "minLength", "maxLength"):
+        message += f" — {description}"
+    return [document.problem(path, f"{where}: {message}")]
+
+
+def _short_message(error) -> str:
+    value = error.instance
+    shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    if error.validator == "type":
+        expected = error.validator_value
+        if expected == "string" and isinstance(value, float):
+            return f"YAML read this as the number {value}; versions and names must be quoted strings"
+        return f"{shown} is not of type {expected}"
+    if error.validator == "enum":
+        return f"{shown} is not one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "const":
+        return f"{shown} must be {error.validator_value!r}"
+    if error.validator == "pattern":
+        return f"{shown} does not match {error.validator_value}"
+    if error.validator == "oneOf":
+        return f"{shown} is not a valid value"
+    return error.message
+
+
+def _allowed_properties(error) -> set:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    allowed = set(schema.get("properties", {}))
+    for part in schema.get("allOf", []):
+        then = part.get("then", {})
+        condition = part.get("if", {}).get("properties", {}).get("kind", {})
+        kinds = condition.get("enum") or [condition.get("const")]
+        if isinstance(error.instance, dict) and error.instance.get("kind") in kinds:
+            allowed |= set(then.get("properties", {}))
+    return allowed
+
+
+def _name_of(path: tuple) -> str:
+    if not path:
+        return "the file"
+    parts = []
+    for part in path:
+        parts.append(f"[{part}]" if isinstance(part, int) else (("." if parts else "") + str(part)))
+    return "".join(parts)

@@ -1,0 +1,150 @@
+"""Pick the entries that apply to one kernel, in the order the kernel emits them.
+
+A kernel is an architecture (the kernel's ARCH, narrowed to a machine when the name or
+the config says which), a version, and optionally a config. The walk starts at the
+common boot function and follows `call` entries into printk's hook and the
+architecture's arch_crash_save_vmcoreinfo(), exactly as the kernel's calls run. Each
+entry's effective condition is the Makefile gate of the file that holds it for that
+version, its own `when`, and what the machine implies; with a config it is decided,
+without one it is simplified as far as the machine allows and shown.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple, Union
+
+from .kconfig import KernelConfig, Condition
+from .model import Define, Emitter, Entry, Machine, SpecSet, Version, format_version
+
+ARCH_FUNCTION = "arch_crash_save_vmcoreinfo"
+COMMON_FUNCTION = "crash_save_vmcoreinfo_init"
+
+
+class SelectionError(Exception):
+    """A request the specs cannot answer (unknown arch, version out of range)."""
+
+
+@dataclass
+class Target:
+    """What `--arch` named: the kernel ARCH and, when known, the machine."""
+
+    arch: str
+    machine: Optional[Machine]
+    emitters: List[Emitter]
+
+
+@dataclass
+class SelectedEntry:
+    entry: Entry
+    emitter: Emitter
+    condition: Union[bool, Condition]  # True, or the residual condition when no config was given
+
+    @property
+    def key(self) -> str:
+        return self.entry.key
+
+
+def find_target(specs: SpecSet, name: str, config: Optional[KernelConfig] = None) -> Target:
+    """Map an --arch name (kernel ARCH or a machine name/alias) to emitters and machine."""
+    for emitter, machine in specs.machines():
+        if name == machine.name or name in machine.aliases:
+            return Target(emitter.target.arch, machine, [emitter])
+    emitters = specs.arch_emitters(name)
+    if not emitters:
+        known = sorted({e.target.arch for e in specs.emitters if e.target} |
+                       {n for _, m in specs.machines() for n in [m.name] + m.aliases})
+        raise SelectionError(f"unknown architecture {name!r}; the specs know: {', '.join(known)}")
+    if config is not None:
+        for emitter in emitters:
+            for machine in emitter.target.machines:
+                if machine.config.evaluate(config):
+                    return Target(name, machine, [emitter])
+    return Target(name, None, emitters)
+
+
+def find_target_by_elf(specs: SpecSet, e_machine: int, elf_class: int, endianness: str) -> Target:
+    for emitter, machine in specs.machines():
+        if (machine.elf_machine, machine.elf_class, machine.endianness) == (e_machine, elf_class, endianness):
+            return Target(emitter.target.arch, machine, [emitter])
+    raise SelectionError(f"no spec describes ELF machine {e_machine} ({elf_class}-bit {endianness}-endian)")
+
+
+def check_version(specs: SpecSet, version: Version) -> None:
+    if not any(e.versions.contains(version) for e in specs.general_emitters()):
+        ranges = ", ".join(sorted({str(e.versions) for e in specs.general_emitters()}))
+        raise SelectionError(f"kernel version {format_version(version)} is outside every spec's range ({ranges})")
+
+
+def machine_facts(machine: Optional[Machine]) -> Dict[str, Optional[str]]:
+    """The CONFIG_ values a machine name fixes (its condition's top-level conjuncts)."""
+    facts: Dict[str, Optional[str]] = {}
+    if machine is None or machine.config.node is None:
+        return facts
+    from . import cexpr
+
+    def walk(node):
+        if isinstance(node, cexpr.Binary) and node.op == "&&":
+            walk(node.left)
+            walk(node.right)
+        elif isinstance(node, cexpr.Name):
+            facts[node.id] = "y"
+        elif isinstance(node, cexpr.Unary) and node.op == "!" and isinstance(node.operand, cexpr.Name):
+            facts[node.operand.id] = None
+
+    walk(machine.config.node)
+    return facts
+
+
+def select_entries(specs: SpecSet, target: Target, version: Version,
+                   config: Optional[KernelConfig] = None, phases=("boot",)) -> List[SelectedEntry]:
+    check_version(specs, version)
+    facts = machine_facts(target.machine)
+    functions: Dict[str, List[Tuple[Emitter, object]]] = {}
+    for emitter in specs.general_emitters() + target.emitters:
+        if not emitter.versions.contains(version):
+            continue
+        for function in emitter.functions:
+            functions.setdefault(function.name, []).append((emitter, function))
+
+    selected: List[SelectedEntry] = []
+
+    def decide(condition: Condition):
+        if config is not None:
+            return condition.evaluate(config)
+        return condition.simplify(facts)
+
+    def walk(name: str, inherited: Condition, depth: int) -> None:
+        if depth > 8:
+            raise SelectionError(f"calls nest deeper than 8 levels at {name}()")
+        for emitter, function in functions.get(name, []):
+            source = emitter.source_for(version)
+            if source is None:
+                continue
+            for entry in function.entries:
+                if not entry.versions.contains(version):
+                    continue
+                condition = inherited & source.gate & entry.when
+                verdict = decide(condition)
+                if verdict is False:
+                    continue
+                if entry.kind == "call":
+                    walk(entry.callee, condition, depth + 1)
+                elif entry.emits and function.phase in phases:
+                    selected.append(SelectedEntry(entry, emitter, verdict))
+
+    walk(COMMON_FUNCTION, Condition(None), 0)
+    if "crash" in phases:
+        for function_name in sorted({f.name for e in specs.general_emitters() for f in e.functions if f.phase == "crash"}):
+            walk(function_name, Condition(None), 0)
+    return selected
+
+
+def defines_in_scope(specs: SpecSet, target: Target, version: Version,
+                     config: KernelConfig) -> Dict[str, Define]:
+    """The one definition of each macro that applies to this kernel."""
+    found: Dict[str, Define] = {}
+    for emitter in specs.general_emitters() + target.emitters:
+        for define in emitter.defines:
+            if define.versions.contains(version) and define.when.evaluate(config):
+                found[define.name] = define
+    return found
