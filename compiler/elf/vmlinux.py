@@ -1,0 +1,669 @@
+"""The public face of the package: :func:`open_vmlinux` and :class:`Vmlinux`."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import struct
+import weakref
+import zlib
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from . import cache as _cache
+from .ctype import ARRAY, ENUM, STRUCT, UNION, VOID, CType
+from .elffile import ElfFile
+from .errors import DwarfError, ElfFormatError, LookupFailure
+
+ProgressFn = Callable[[int, int, str], None]
+
+MAX_CONFIG = 64 << 20          # decompressed IKCONFIG larger than this is refused
+MAX_STRP_CANDIDATES = 8        # .debug_str offsets tried for one name
+
+
+def _guard(what: str):
+    """Turn any stray exception into ElfFormatError (the contract: only
+    ElfFormatError and LookupFailure leave the public API)."""
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return fn(self, *args, **kwargs)
+            except (LookupFailure, ElfFormatError):
+                raise
+            except DwarfError as e:
+                raise ElfFormatError(self.path, e.place, e.message) from None
+            except RecursionError:
+                raise ElfFormatError(self.path, what, "structure nested too deeply") from None
+            except MemoryError:
+                raise ElfFormatError(self.path, what, "out of memory (absurd sizes?)") from None
+            except Exception as e:  # noqa: BLE001 - safety net by contract
+                raise ElfFormatError(self.path, what, f"{type(e).__name__}: {e}") from None
+        return wrapper
+
+    return deco
+
+
+_BASE_WORDS = frozenset({"signed", "unsigned", "char", "short", "int", "long", "float",
+                         "double", "_Bool", "bool", "__int128"})
+
+
+def base_type_spellings(name: str) -> List[str]:
+    """C spellings of a base type -> the names GCC and clang give it in DWARF."""
+    words = name.split()
+    literal = " ".join(words)
+    if not words or any(w not in _BASE_WORDS for w in words):
+        return [literal]
+    out = []
+    uns = "unsigned" in words
+    sgn = "signed" in words
+    longs = words.count("long")
+    if "char" in words:
+        out += ["unsigned char"] if uns else (["signed char"] if sgn else ["char"])
+    elif "_Bool" in words or "bool" in words:
+        out += ["_Bool", "bool"]
+    elif "float" in words:
+        out += ["float"]
+    elif "double" in words:
+        out += ["long double"] if longs else ["double"]
+    elif "__int128" in words:
+        out += ["__int128 unsigned", "unsigned __int128"] if uns else ["__int128"]
+    elif "short" in words:
+        out += ["short unsigned int", "unsigned short"] if uns else ["short int", "short"]
+    elif longs >= 2:
+        out += ["long long unsigned int", "unsigned long long"] if uns else ["long long int", "long long"]
+    elif longs == 1:
+        out += ["long unsigned int", "unsigned long"] if uns else ["long int", "long"]
+    else:
+        out += ["unsigned int"] if uns else ["int"]
+    seen = []
+    for s in out + [literal]:
+        if s not in seen:
+            seen.append(s)
+    return seen
+
+
+class Vmlinux:
+    """A vmlinux image: ELF facts, symbols, initial memory and DWARF types."""
+
+    def __init__(self, path: str, cache_dir: Optional[str] = None,
+                 progress: Optional[ProgressFn] = None) -> None:
+        self.path = str(path)
+        self._progress = progress
+        self._elf = ElfFile(self.path)
+        try:
+            self.elf_class = self._elf.elf_class
+            self.endianness = self._elf.endianness
+            self.e_machine = self._elf.e_machine
+            self.build_id = self._elf.build_id()
+        except ElfFormatError:
+            self._elf.close()
+            raise
+        except Exception as e:  # noqa: BLE001
+            self._elf.close()
+            raise ElfFormatError(self.path, "ELF header", f"{type(e).__name__}: {e}") from None
+        self.file_size = self._elf.file_size
+        self._cache_file: Optional[str] = None
+        self._data = _cache.empty(self.build_id, self.file_size)
+        self._dirty = False
+        if cache_dir is not None:
+            try:
+                st = os.stat(self.path)
+                key = self.build_id or f"nobuildid-{st.st_size}-{st.st_mtime_ns}"
+            except OSError:
+                key = self.build_id or f"nobuildid-{self.file_size}"
+            self._cache_file = _cache.cache_path(str(cache_dir), key)
+            got = _cache.load(self._cache_file, self.build_id, self.file_size)
+            if got is not None:
+                self._data = got
+            _register_exit_save(self)
+        self._has_dwarf: Optional[bool] = self._data["facts"].get("has_dwarf")
+        if self._has_dwarf is None:
+            try:
+                self._has_dwarf = self._check_dwarf()
+            except ElfFormatError:
+                self._elf.close()
+                raise
+        self._reader = None
+        self._builder = None
+        self._types: Dict[str, Any] = {}
+        self._enum_mem: Dict[str, int] = {}
+        self._strp_learned: Dict[str, int] = {}
+        self._resolving: set = set()
+        self._closed = False
+
+    # ------------------------------------------------------------ lifecycle
+    def __enter__(self) -> "Vmlinux":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.save_cache()
+        self._closed = True
+        self._reader = None
+        self._builder = None
+        self._elf.close()
+
+    def save_cache(self) -> None:
+        """Write what was learned to the cache file (no-op without cache_dir
+        or when nothing new was learned)."""
+        if self._cache_file is not None and self._dirty:
+            if _cache.save(self._cache_file, self._data):
+                self._dirty = False
+
+    def _check_dwarf(self) -> bool:
+        s = self._elf.section(".debug_info")
+        has = s is not None and s.size > 0 and s.type != 8
+        self._data["facts"]["has_dwarf"] = has
+        self._dirty = True
+        return has
+
+    @property
+    def has_dwarf(self) -> bool:
+        return bool(self._has_dwarf)
+
+    def _remember(self, section: str, key: str, value: Any) -> None:
+        self._data[section][key] = value
+        self._dirty = True
+
+    def _report(self, done: int, total: int, what: str) -> None:
+        if self._progress is not None:
+            self._progress(done, total, what)
+
+    # -------------------------------------------------------------- symbols
+    @_guard(".symtab")
+    def symbol_address(self, name: str) -> Optional[int]:
+        syms = self._data["symbols"]
+        if name in syms:
+            return syms[name]
+        got = self._elf.symbols().get(name)
+        value = None if got is None else got[0]
+        self._remember("symbols", name, value)
+        return value
+
+    def _symbol_size(self, name: str) -> Optional[int]:
+        got = self._elf.symbols().get(name)
+        return None if got is None else got[1]
+
+    # --------------------------------------------------------------- memory
+    @_guard("memory")
+    def read_memory(self, addr: int, size: int) -> Optional[bytes]:
+        return self._elf.read_memory(addr, size)
+
+    @_guard("memory")
+    def read_uint(self, addr: int, size: int) -> Optional[int]:
+        data = self._elf.read_memory(addr, size)
+        if data is None:
+            return None
+        return int.from_bytes(data, self.endianness)
+
+    @_guard("memory")
+    def read_cstring(self, addr: int, max_len: int = 4096) -> Optional[str]:
+        return self._elf.read_cstring(addr, max_len)
+
+    @_guard("IKCONFIG")
+    def embedded_config(self) -> Optional[str]:
+        facts = self._data["facts"]
+        if "config" in facts:
+            return facts["config"]
+        text = self._read_config()
+        self._remember("facts", "config", text)
+        return text
+
+    def _read_config(self) -> Optional[str]:
+        hit = self._elf.find_in_alloc_sections(b"IKCFG_ST")
+        if hit is None:
+            return None
+        sec, start = hit
+        data = self._elf.section_data(sec)
+        start += 8
+        end = bytes(data[start:start + MAX_CONFIG]).find(b"IKCFG_ED")
+        if end < 0:
+            raise ElfFormatError(self.path, f"section {sec.name}", "IKCFG_ST without IKCFG_ED")
+        blob = bytes(data[start:start + end])
+        try:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            text = d.decompress(blob, MAX_CONFIG)
+            if d.unconsumed_tail:
+                raise ElfFormatError(self.path, f"section {sec.name}", "embedded config is absurdly large")
+        except zlib.error as e:
+            raise ElfFormatError(self.path, f"section {sec.name}", f"embedded config: gzip: {e}") from None
+        return text.decode("utf-8", errors="replace")
+
+    @_guard("linux_banner")
+    def linux_banner(self) -> Optional[str]:
+        facts = self._data["facts"]
+        if "banner" in facts:
+            return facts["banner"]
+        addr = self.symbol_address("linux_banner")
+        banner = None
+        if addr is not None:
+            size = self._symbol_size("linux_banner") or 4096
+            banner = self._elf.read_cstring(addr, min(max(size, 1), 4096))
+            if banner is not None:
+                banner = banner.rstrip("\n")
+        self._remember("facts", "banner", banner)
+        return banner
+
+    # ---------------------------------------------------------------- DWARF
+    def _dwarf(self):
+        if self._reader is not None:
+            return self._reader
+        if not self._has_dwarf:
+            raise LookupFailure(f"{self.path} has no DWARF (.debug_info); use the -dbg vmlinux")
+        from . import dwarf as D
+        from .types import TypeBuilder
+        elf = self._elf
+        if elf.e_type == 1 and (elf.section(".rela.debug_info") or elf.section(".rel.debug_info")):
+            raise LookupFailure(f"{self.path} is a relocatable object; its DWARF needs relocation "
+                                f"(link it, or use vmlinux)")
+
+        def sec(name, required):
+            s = elf.section(name)
+            if s is None or s.type == 8 or s.size == 0:
+                if required:
+                    raise ElfFormatError(self.path, name, "section missing or empty")
+                return None
+            if s.flags & 0x800:
+                data = elf.section_data(s)
+                return D.Section(name, bytes(data), 0, len(data))
+            return D.Section(name, elf._map, s.offset, s.size)
+
+        self._reader = D.DwarfReader(sec(".debug_info", True), sec(".debug_abbrev", True),
+                                     sec(".debug_str", False), sec(".debug_line_str", False),
+                                     sec(".debug_str_offsets", False), self.endianness)
+        self._builder = TypeBuilder(self._reader, self._resolve_decl)
+        return self._reader
+
+    def _strp_candidates(self, name: str) -> List[int]:
+        """.debug_str offsets at which the string `name` can be read, best
+        guess first.  Linkers merge string tails, so "page" may only exist as
+        the tail of e.g. "zone_page"; GNU ld points every reference at the
+        tail of the string whose reversal sorts first, which we try first."""
+        if name in self._strp_learned:
+            return [self._strp_learned[name]]
+        r = self._reader
+        strs = r.strs
+        if strs is None:
+            return []
+        needle = name.encode("utf-8") + b"\0"
+        buf, base, end = strs.buf, strs.base, strs.base + strs.size
+        found = []
+        i = buf.find(needle, base, end)
+        while i >= 0 and len(found) < 100_000:
+            start = buf.rfind(b"\0", base, i) + 1
+            if start <= 0 or start < base:
+                start = base
+            found.append((bytes(buf[start:i])[::-1], i - base))
+            i = buf.find(needle, i + 1, end)
+        found.sort()
+        return [off for _k, off in found]
+
+    def _needles_for(self, strp: Optional[int], name: str, inline: bool) -> List[bytes]:
+        r = self._reader
+        e = "<" if self.endianness == "little" else ">"
+        out = []
+        if strp is not None:
+            out.append(struct.pack(e + "I", strp) if strp < 1 << 32 else struct.pack(e + "Q", strp))
+            if any(cu.offset_size == 8 for cu in r.cus()):
+                out.append(struct.pack(e + "Q", strp))
+        if inline:
+            out.append(name.encode("utf-8") + b"\0")
+        return out
+
+    def _scan(self, needles: List[bytes], what: str, on_cu) -> Any:
+        """Call on_cu(cu, hits) for each unit whose bytes contain a needle, in
+        file order, until it returns something other than None."""
+        r = self._reader
+        info = r.info
+        buf, base, size = info.buf, info.base, info.size
+        end = base + size
+        nxt = {n: buf.find(n, base, end) for n in needles}
+        total = size
+        while True:
+            live = [h for h in nxt.values() if h >= 0]
+            if not live:
+                self._report(total, total, what)
+                return None
+            h = min(live)
+            cu = r.cu_for(h - base)
+            cu_end = base + cu.end
+            hits = []
+            for n in needles:
+                p = nxt[n]
+                while 0 <= p < cu_end:
+                    hits.append(p - base)
+                    p = buf.find(n, p + 1, end)
+                nxt[n] = p
+            hits.sort()
+            self._report(h - base, total, what)
+            got = on_cu(cu, hits)
+            if got is not None:
+                return got
+
+    def _search(self, name: str, what: str, on_cu, confirm=None) -> Any:
+        """Scan for the units that mention `name` (through its .debug_str
+        offset, or its inline spelling) and apply on_cu to each."""
+        from . import dwarf as D
+        r = self._reader
+        cands = self._strp_candidates(name)
+        cus = r.cus()
+        offset_size = cus[0].offset_size if cus else 4
+        # GCC writes names no longer than an offset inline (DW_FORM_string)
+        inline = not cands or len(name.encode("utf-8")) + 1 <= offset_size
+        state = {"confirmed": False}
+
+        def wrapped(cu, hits):
+            if not state["confirmed"]:
+                idx = r.index_cu(cu)
+                if name in idx.names:
+                    state["confirmed"] = True
+                else:
+                    for h in hits[:4]:
+                        path = D.locate(r, cu, h)
+                        if path and r.string(path[-1], D.AT_name) == name:
+                            state["confirmed"] = True
+                            break
+            return on_cu(cu, hits)
+
+        tries = cands[:MAX_STRP_CANDIDATES] or [None]
+        for i, strp in enumerate(tries):
+            needles = self._needles_for(strp, name, inline and i == 0)
+            if not needles:
+                continue
+            got = self._scan(needles, what, wrapped)
+            if state["confirmed"]:
+                if strp is not None and len(cands) > 1:
+                    self._strp_learned[name] = strp
+                return got
+            if got is not None:
+                return got
+        return None
+
+    # ---------------------------------------------------------------- types
+    @_guard(".debug_info")
+    def find_type(self, name: str) -> CType:
+        if not isinstance(name, str) or not name.strip():
+            raise LookupFailure(f"bad type name {name!r}")
+        name = " ".join(name.split())
+        t = self._types.get(name)
+        if t is not None:
+            if isinstance(t, CType):
+                return t
+            raise LookupFailure(t)
+        cached = self._data["types"].get(name)
+        if cached is not None:
+            if "failure" in cached:
+                self._types[name] = cached["failure"]
+                raise LookupFailure(cached["failure"])
+            t = CType.from_json(cached["type"])
+            self._types[name] = t
+            return t
+        try:
+            t = self._find_type_uncached(name)
+        except LookupFailure as e:
+            if not self._has_dwarf:
+                raise
+            self._types[name] = e.reason
+            self._remember("types", name, {"failure": e.reason})
+            raise
+        self._types[name] = t
+        self._remember("types", name, {"type": t.to_json()})
+        return t
+
+    def _find_type_uncached(self, name: str) -> CType:
+        from . import dwarf as D
+        if name == "void":
+            return CType(VOID)
+        r = self._dwarf()
+        kind, _, tag = name.partition(" ")
+        if kind in ("struct", "union", "enum", "class") and tag and " " not in tag:
+            tags = {"struct": (D.TAG_structure_type, D.TAG_class_type),
+                    "class": (D.TAG_structure_type, D.TAG_class_type),
+                    "union": (D.TAG_union_type,),
+                    "enum": (D.TAG_enumeration_type,)}[kind]
+            spellings = [tag]
+        else:
+            tags = (D.TAG_typedef, D.TAG_base_type, D.TAG_unspecified_type)
+            spellings = base_type_spellings(name)
+        declared = [False]
+
+        def on_cu_for(spelling):
+            def on_cu(cu, hits):
+                idx = r.index_cu(cu)
+                for off, tg in idx.names.get(spelling, ()):
+                    if tg not in tags:
+                        continue
+                    d = r.die(off, cu)
+                    if tg in (D.TAG_structure_type, D.TAG_class_type, D.TAG_union_type,
+                              D.TAG_enumeration_type):
+                        if d.get(D.AT_declaration) or D.AT_byte_size not in d.attrs:
+                            declared[0] = True
+                            continue
+                    return off
+                return None
+            return on_cu
+
+        for spelling in spellings:
+            off = self._search(spelling, f"looking for {name}", on_cu_for(spelling))
+            if off is not None:
+                return self._builder.build(off)
+        if declared[0]:
+            raise LookupFailure(f"only a declaration of '{name}' (no complete definition in any CU)")
+        raise LookupFailure(f"no DWARF type named '{name}'")
+
+    def _resolve_decl(self, kind: str, name: str) -> Optional[CType]:
+        key = f"{kind} {name}"
+        if key in self._resolving or len(self._resolving) > 32:
+            return None
+        self._resolving.add(key)
+        try:
+            return self.find_type(key)
+        except LookupFailure:
+            return None
+        finally:
+            self._resolving.discard(key)
+
+    # ------------------------------------------------------------ variables
+    @_guard(".debug_info")
+    def variable_type(self, name: str) -> CType:
+        if not isinstance(name, str) or not name:
+            raise LookupFailure(f"bad variable name {name!r}")
+        cached = self._data["variables"].get(name)
+        if cached is not None:
+            if "failure" in cached:
+                raise LookupFailure(cached["failure"])
+            return CType.from_json(cached["type"])
+        try:
+            t = self._variable_type_uncached(name)
+        except LookupFailure as e:
+            if self._has_dwarf:
+                self._remember("variables", name, {"failure": e.reason})
+            raise
+        self._remember("variables", name, {"type": t.to_json()})
+        return t
+
+    def _variable_type_uncached(self, name: str) -> CType:
+        from . import dwarf as D
+        r = self._dwarf()
+        best: List[Optional[CType]] = [None]
+
+        def type_of(d, cu, idx) -> Optional[CType]:
+            defn = idx.specs.get(d.offset) if idx is not None else None
+            src = d
+            if defn is not None:
+                dd = r.die(defn, cu)
+                if D.AT_type in dd.attrs:
+                    src = dd
+            tv = src.attrs.get(D.AT_type)
+            if tv is None or tv[0] != D.V_REF:
+                return None
+            return self._builder.build(tv[1])
+
+        def consider(t: Optional[CType]):
+            if t is None:
+                return None
+            if _complete(t):
+                return t
+            if best[0] is None:
+                best[0] = t
+            return None
+
+        # 1. the defining DIE's location holds DW_OP_addr <symbol address>
+        addr = self.symbol_address(name)
+        if addr is not None:
+            e = "little" if self.endianness == "little" else "big"
+            asz = r.cus()[0].addr_size if r.cus() else self.elf_class // 8
+            if addr < 1 << (8 * asz):
+                needle = b"\x03" + addr.to_bytes(asz, e)
+
+                def on_addr(cu, hits):
+                    for h in hits:
+                        path = D.locate(r, cu, h)
+                        if not path or path[-1].tag != D.TAG_variable:
+                            continue
+                        d = path[-1]
+                        src = d
+                        spec = d.attrs.get(D.AT_specification) or d.attrs.get(0x31)
+                        nm = r.string(d, D.AT_name)
+                        if nm is None and spec is not None and spec[0] == D.V_REF:
+                            src = r.die(spec[1])
+                            nm = r.string(src, D.AT_name)
+                        if nm != name:
+                            continue
+                        tv = d.attrs.get(D.AT_type) or src.attrs.get(D.AT_type)
+                        if tv is None or tv[0] != D.V_REF:
+                            continue
+                        got = consider(self._builder.build(tv[1]))
+                        if got is not None:
+                            return got
+                    return None
+
+                got = self._scan([needle], f"looking for variable {name}", on_addr)
+                if got is not None:
+                    return got
+
+        # 2. every unit that names it
+        def on_cu(cu, hits):
+            idx = r.index_cu(cu)
+            for off, tg in idx.names.get(name, ()):
+                if tg != D.TAG_variable:
+                    continue
+                got = consider(type_of(r.die(off, cu), cu, idx))
+                if got is not None:
+                    return got
+            return None
+
+        got = self._search(name, f"looking for variable {name}", on_cu)
+        if got is not None:
+            return got
+        if best[0] is not None:
+            return best[0]
+        raise LookupFailure(f"no variable '{name}' in DWARF")
+
+    # ----------------------------------------------------------- enumerators
+    @_guard(".debug_info")
+    def enumerator(self, name: str) -> int:
+        if not isinstance(name, str) or not name:
+            raise LookupFailure(f"bad enumerator name {name!r}")
+        cached = self._data["enumerators"].get(name)
+        if cached is not None:
+            if isinstance(cached, dict):
+                raise LookupFailure(cached.get("failure", f"no enumerator named '{name}'"))
+            return int(cached)
+        if name in self._enum_mem:
+            v = self._enum_mem[name]
+            self._remember("enumerators", name, v)
+            return v
+        try:
+            v = self._enumerator_uncached(name)
+        except LookupFailure as e:
+            if self._has_dwarf:
+                self._remember("enumerators", name, {"failure": e.reason})
+            raise
+        self._remember("enumerators", name, v)
+        return v
+
+    def _enumerator_uncached(self, name: str) -> int:
+        from . import dwarf as D
+        r = self._dwarf()
+
+        def on_cu(cu, hits):
+            for h in hits:
+                path = D.locate(r, cu, h)
+                if len(path) < 2 or path[-1].tag != D.TAG_enumerator \
+                        or path[-2].tag != D.TAG_enumeration_type:
+                    continue
+                if r.string(path[-1], D.AT_name) != name:
+                    continue
+                edie = path[-2]
+                signed = r.enum_is_signed(edie)
+                found = None
+                for c in r.children(edie):
+                    if c.tag != D.TAG_enumerator:
+                        continue
+                    cv = c.attrs.get(0x1C)
+                    cn = r.string(c, D.AT_name)
+                    if cv is None or cn is None:
+                        continue
+                    v = r.const_value(c, cv, signed)
+                    self._enum_mem.setdefault(cn, v)
+                    if cn == name and found is None:
+                        found = v
+                if found is not None:
+                    return found
+            return None
+
+        got = self._search(name, f"looking for enumerator {name}", on_cu)
+        if got is None:
+            raise LookupFailure(f"no enumerator named '{name}'")
+        return got
+
+
+def _complete(t: CType) -> bool:
+    r = t.resolved()
+    if r.kind == ARRAY:
+        return r.length is not None
+    if r.kind in (STRUCT, UNION):
+        return r.members is not None
+    if r.kind == ENUM:
+        return r.size is not None
+    return True
+
+
+_open_instances: "weakref.WeakSet[Vmlinux]" = weakref.WeakSet()
+_atexit_registered = False
+
+
+def _register_exit_save(vm: Vmlinux) -> None:
+    global _atexit_registered
+    _open_instances.add(vm)
+    if not _atexit_registered:
+        atexit.register(_save_all)
+        _atexit_registered = True
+
+
+def _save_all() -> None:
+    for vm in list(_open_instances):
+        try:
+            if not vm._closed:
+                vm.save_cache()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+def open_vmlinux(path, cache_dir: Optional[str] = None,
+                 progress: Optional[ProgressFn] = None) -> Vmlinux:
+    """Open a vmlinux (or any ELF).  Raises ElfFormatError when it is not a
+    usable ELF file."""
+    try:
+        return Vmlinux(os.fspath(path), cache_dir=cache_dir, progress=progress)
+    except (ElfFormatError, LookupFailure):
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise ElfFormatError(str(path), "ELF header", f"{type(e).__name__}: {e}") from None
