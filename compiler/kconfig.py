@@ -155,7 +155,13 @@ class Condition:
             return other
         if other.node is None:
             return self
-        return Condition(cexpr.Binary("&&", self.node, other.node))
+        # keep one copy of a conjunct both sides share (a call inherits its caller's gate)
+        mine = _conjuncts(self.node)
+        extra = [n for n in _conjuncts(other.node) if n not in mine]
+        node = self.node
+        for part in extra:
+            node = cexpr.Binary("&&", node, part)
+        return Condition(node)
 
     def negate(self) -> "Condition":
         if self.node is None:
@@ -180,6 +186,12 @@ class Condition:
 
 
 TRUE = Condition(None)
+
+
+def _conjuncts(node: cexpr.Node) -> list:
+    if isinstance(node, cexpr.Binary) and node.op == "&&":
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
 
 _COMPARISONS = ("==", "!=", "<", ">", "<=", ">=")
 

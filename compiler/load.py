@@ -56,6 +56,7 @@ class Document:
     path: str
     data: Any
     marks: Dict[Path, Tuple[int, int]] = field(default_factory=dict)
+    quoted: set = field(default_factory=set)  # paths of quoted scalars (their text starts one column later)
 
     def where(self, path: Path) -> Tuple[int, int]:
         """(line, col) of the value at `path`, or of its nearest enclosing value."""
@@ -69,6 +70,13 @@ class Document:
     def problem(self, path: Path, message: str, **kwargs) -> Problem:
         line, col = self.where(path)
         return Problem(self.path, line, col, message, **kwargs)
+
+
+def _syntax(path: str, error) -> SpecLoadError:
+    message = f"YAML syntax: {error.problem}"
+    if error.context and error.context_mark is not None:
+        message += f" ({error.context} at line {error.context_mark.line + 1}, column {error.context_mark.column + 1})"
+    return _fail(path, error.problem_mark, message)
 
 
 def _fail(path: str, mark, message: str) -> SpecLoadError:
@@ -100,7 +108,7 @@ def parse_document(text: str, path: str) -> Document:
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
-        raise _fail(path, error.problem_mark, f"YAML syntax: {error.problem}")
+        raise _syntax(path, error)
     except yaml.YAMLError as error:
         raise SpecLoadError(Problem(path, 1, 1, f"YAML syntax: {error}"))
     document = Document(path, None)
@@ -126,7 +134,7 @@ def _check_events(text: str, path: str) -> None:
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
     except yaml.MarkedYAMLError as error:
-        raise _fail(path, error.problem_mark, f"YAML syntax: {error.problem}")
+        raise _syntax(path, error)
     except yaml.YAMLError as error:
         raise SpecLoadError(Problem(path, 1, 1, f"YAML syntax: {error}"))
 
@@ -140,6 +148,9 @@ _constructor = yaml.constructor.SafeConstructor()
 
 def _convert(node, path: Path, document: Document) -> Any:
     document.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and \
+            node.tag not in ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
+        raise _fail(document.path, node.start_mark, f"YAML tag {node.tag!r} is not allowed in specs")
     if isinstance(node, yaml.MappingNode):
         result: Dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -155,8 +166,10 @@ def _convert(node, path: Path, document: Document) -> Any:
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, path + (index,), document) for index, item in enumerate(node.value)]
+    if node.style in ("'", '"'):
+        document.quoted.add(path)
     if node.tag not in _SCALAR_TAGS:
-        if node.tag.startswith("tag:yaml.org,2002:"):
+        if node.tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"):
             return node.value  # timestamps, binary: keep the text, the schema judges it
         raise _fail(document.path, node.start_mark, f"YAML tag {node.tag!r} is not allowed in specs")
     try:

@@ -590,7 +590,9 @@ class _Builder:
 def _column_in_value(document: Document, path, column: int) -> Optional[int]:
     """Point at the offending character when the value is a plain one-line scalar."""
     line, col = document.where(path)
-    return col + column - 1 if column > 1 else None
+    if column <= 1:
+        return None
+    return col + column - 1 + (1 if tuple(path) in document.quoted else 0)
 
 
 def build_emitter(document: Document, problems: List[Problem]) -> Emitter:

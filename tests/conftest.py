@@ -1,0 +1,41 @@
+"""Shared fixtures: paths to the project's data and to the real kernels.
+
+Real-kernel tests find each Debian kernel under $VMCI_KERNEL_CACHE/RELEASE/ (set by
+tools/test.sh, filled by tools/setup.sh). A missing kernel is a failure, not a skip:
+CI must run them.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(ROOT, "tests", "data")
+GOLD = os.path.join(DATA, "gold")
+GOLD_RELEASES = sorted(os.listdir(GOLD))
+KERNEL_CACHE = os.environ.get("VMCI_KERNEL_CACHE", "/var/cache/vmci/kernels")
+
+
+def gold(release):
+    directory = os.path.join(GOLD, release)
+    with open(os.path.join(directory, "meta.json")) as handle:
+        meta = json.load(handle)
+    with open(os.path.join(directory, "vmcoreinfo.txt"), "rb") as handle:
+        text = handle.read().decode()
+    return meta, text, os.path.join(directory, "config")
+
+
+def kernel_path(release, name="vmlinux"):
+    path = os.path.join(KERNEL_CACHE, release, name)
+    if not os.path.exists(path):
+        pytest.fail(f"{path} is missing: run tools/setup.sh (it fetches the real kernels)")
+    return path
+
+
+def run_vmci(*args, input=None):
+    """Run the real command line in a subprocess: exit code, stdout, stderr."""
+    result = subprocess.run([sys.executable, "-m", "compiler.cli", *args], cwd=ROOT, input=input,
+                            capture_output=True, text=True, timeout=600)
+    return result.returncode, result.stdout, result.stderr
