@@ -99,8 +99,12 @@ class CType:
         if self.kind == POINTER:
             return (self.target.spelling() if self.target else "void") + " *"
         if self.kind == ARRAY:
-            inner = self.target.spelling() if self.target else "?"
-            return f"{inner}[{'' if self.length is None else self.length}]"
+            dims = ""
+            t: Optional[CType] = self
+            while t is not None and t.kind == ARRAY:
+                dims += f"[{'' if t.length is None else t.length}]"
+                t = t.target
+            return (t.spelling() if t is not None else "?") + dims
         if self.kind == FUNCTION:
             return "function"
         if self.kind == VOID:
@@ -118,12 +122,15 @@ class CType:
             t = t.target
         raise LookupFailure(f"typedef chain too long at '{self.spelling()}'")
 
-    def array_length(self) -> Optional[int]:
-        """Number of elements of an array type (typedefs stripped); None when
-        DWARF gives no bound.  LookupFailure when this is not an array."""
+    def array_length(self) -> int:
+        """Number of elements of an array type (typedefs stripped).
+        LookupFailure when this is not an array or DWARF gives it no bound
+        (``extern T x[]`` / flexible array member); ``length`` is None then."""
         t = self.resolved()
         if t.kind != ARRAY:
             raise LookupFailure(f"'{self.spelling()}' is not an array")
+        if t.length is None:
+            raise LookupFailure(f"array '{self.spelling()}' has no bound in DWARF")
         return t.length
 
     def member(self, path: str) -> Tuple[int, "CType"]:
