@@ -1,0 +1,99 @@
+"""Resolve the selected entries against a vmlinux: the exact VMCOREINFO text.
+
+For each entry that applies to the kernel (select.py), evaluate its value expression
+(evaluate.py) with the defines, locals and config in scope, convert it to the type the
+kernel's printf conversion takes, and format it exactly as the kernel does. Nothing is
+dropped silently: an entry that applies but cannot be resolved stays in the result with
+the reason, and the caller's exit status says so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from .evaluate import Evaluator, IntType, Unresolved
+from .kconfig import KernelConfig
+from .model import Entry, SpecSet, Version
+from .select import SelectedEntry, Target, defines_in_scope, select_entries
+
+
+@dataclass
+class ResolvedLine:
+    entry: Entry
+    value: Optional[str]  # the formatted value; None when unresolved
+    source: str  # dwarf, symtab, expr, runtime, image, elf-note, config
+    runtime: Optional[str] = None  # why the value is fixed only at run time
+    reason: Optional[str] = None  # why it could not be resolved
+
+    @property
+    def key(self) -> str:
+        return self.entry.key
+
+    @property
+    def text(self) -> str:
+        return f"{self.key}={self.value}\n"
+
+
+# The C type each printf conversion reads its argument as, by name of Evaluator type.
+_CONVERSION = {
+    "%ld": "LONG", "%lu": "ULONG", "%lx": "ULONG", "0x%lx": "ULONG",
+    "%d": "INT", "%u": "UINT", "%x": "UINT", "0x%x": "UINT",
+    "%lld": "LLONG", "%llu": "ULLONG", "%llx": "ULLONG", "0x%llx": "ULLONG",
+}
+
+
+def format_value(conversion: str, number: int) -> str:
+    if conversion.endswith("x"):
+        return ("0x" if conversion.startswith("0x") else "") + format(number, "x")
+    return str(number)
+
+
+def resolve(specs: SpecSet, vm, target: Target, version: Version, config: KernelConfig,
+            phases=("boot",)) -> List[ResolvedLine]:
+    selected = select_entries(specs, target, version, config, phases)
+    defines = defines_in_scope(specs, target, version, config)
+    functions = {(e.name, f.name): f for e in specs.emitters for f in e.functions}
+    lines = []
+    for item in selected:
+        function = functions[(item.emitter.name, item.entry.function)]
+        evaluator = Evaluator(vm, config, defines, {local.name: local for local in function.locals})
+        lines.append(resolve_entry(item, evaluator, vm))
+    return lines
+
+
+def resolve_entry(item: SelectedEntry, evaluator: Evaluator, vm) -> ResolvedLine:
+    entry = item.entry
+    try:
+        if entry.kind == "build-id":
+            if not vm.build_id:
+                raise Unresolved("the vmlinux has no NT_GNU_BUILD_ID note")
+            if len(vm.build_id) != 40:
+                raise Unresolved(f"the build ID has {len(vm.build_id) // 2} bytes; the kernel prints 20 (%20phN)")
+            return ResolvedLine(entry, vm.build_id, "elf-note")
+        if entry.kind == "config":
+            return ResolvedLine(entry, "y", "config")
+        if entry.kind == "osrelease":
+            text, runtime = evaluator.string(entry.value_expression())
+            return ResolvedLine(entry, text, "image")
+        expression = entry.value_expression()
+        if expression is None:
+            raise Unresolved("the spec gives no expression for the value")
+        itype: IntType = getattr(evaluator, _CONVERSION[entry.format])
+        number, runtime = evaluator.integer(expression, itype)
+    except Unresolved as error:
+        return ResolvedLine(entry, None, "unresolved", reason=error.reason)
+    reasons = ([entry.runtime] if entry.runtime else []) + runtime
+    if reasons:
+        source = "runtime"
+    elif entry.kind in ("symbol", "symbol-array"):
+        source = "symtab"
+    elif evaluator.facts.dwarf:
+        source = "dwarf"
+    else:
+        source = "expr"
+    return ResolvedLine(entry, format_value(entry.format, number), source,
+                        runtime="; ".join(dict.fromkeys(reasons)) if reasons else None)
+
+
+def render_text(lines: List[ResolvedLine]) -> str:
+    return "".join(line.text for line in lines if line.value is not None)
