@@ -40,8 +40,12 @@ def _read_tree_version(tree: str) -> Optional[tuple]:
         return None
 
 
-def _load_specs_or_fail(directory: str):
-    specs, problems = load_specs(directory)
+def _load_specs_or_fail(directory: str, cache_dir: Optional[str] = None):
+    if cache_dir:
+        from .specs import load_specs_cached
+        specs, problems = load_specs_cached(directory, cache_dir)
+    else:
+        specs, problems = load_specs(directory)
     errors = errors_in(problems)
     if errors:
         for problem in errors:
@@ -137,6 +141,113 @@ def _entry_json(specs, item) -> dict:
     }
 
 
+def kernel_version_from_banner(banner: Optional[str]):
+    """The real version from linux_banner: Debian's release 6.1.0-57-cloud-amd64 hides
+    6.1.192, which the banner names after the build number (`#1 SMP ... Debian 6.1.192-3`)."""
+    import re
+    if not banner or not banner.startswith("Linux version "):
+        return None
+    release = banner.split()[2]
+    try:
+        from_release = parse_kernel_version(release)
+    except ValueError:
+        return None
+    tail = banner.split(" #", 1)[1] if " #" in banner else ""
+    for match in re.finditer(r"\b(\d+)\.(\d+)\.(\d+)\b", tail):
+        version = tuple(int(part) for part in match.groups())
+        if version[:2] == from_release[:2]:
+            return version
+    return from_release
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "vmci")
+
+
+def _progress_printer():
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done, total, what):
+        sys.stderr.write(f"\rvmci: reading DWARF {done}/{total} {what[:40]:<40}")
+        if done >= total:
+            sys.stderr.write("\r" + " " * 70 + "\r")
+        sys.stderr.flush()
+    return show
+
+
+def cmd_resolve(args) -> int:
+    from .elf import ElfFormatError, LookupFailure, open_vmlinux
+    from .resolve import render_text, resolve
+    from .select import find_target_by_elf
+
+    specs = _load_specs_or_fail(args.specs, None if args.no_cache else default_cache_dir())
+    if not os.path.exists(args.vmlinux):
+        raise UsageError(f"{args.vmlinux}: no such file")
+    try:
+        vm = open_vmlinux(args.vmlinux, cache_dir=None if args.no_cache else default_cache_dir(),
+                          progress=_progress_printer())
+    except ElfFormatError as error:
+        raise UsageError(str(error))
+    try:
+        if not vm.has_dwarf:
+            raise UsageError(f"{args.vmlinux}: no DWARF (.debug_info): this looks like a stripped or boot image; "
+                             f"use the vmlinux with debug info (Debian: linux-image-RELEASE-dbg)")
+        try:
+            target = find_target_by_elf(specs, vm.e_machine, vm.elf_class, vm.endianness)
+        except SelectionError as error:
+            raise UsageError(f"{args.vmlinux}: {error}")
+        banner = vm.linux_banner()
+        if args.kernel_version:
+            version = _kernel_version(args.kernel_version)
+        else:
+            version = kernel_version_from_banner(banner)
+            if version is None:
+                raise UsageError(f"{args.vmlinux}: no linux_banner to read the kernel version from; pass --kernel-version")
+        if args.config:
+            config = _load_config(args.config)
+        else:
+            embedded = vm.embedded_config()
+            if embedded is None:
+                raise UsageError(f"{args.vmlinux}: the image embeds no config (CONFIG_IKCONFIG); pass --config PATH "
+                                 f"(the kernel's .config, e.g. /boot/config-RELEASE)")
+            try:
+                config = KernelConfig.from_text(embedded, f"{args.vmlinux}:IKCONFIG")
+            except ConfigError as error:
+                raise UsageError(str(error))
+        try:
+            phases = ("boot", "crash") if args.at_crash else ("boot",)
+            lines = resolve(specs, vm, target, version, config, phases)
+        except SelectionError as error:
+            raise UsageError(str(error))
+        except (ElfFormatError, LookupFailure) as error:
+            raise UsageError(str(error))
+        vm.save_cache() if not args.no_cache else None
+    finally:
+        vm.close()
+    unresolved = [line for line in lines if line.value is None]
+    if args.format == "json":
+        payload = {
+            "vmlinux": args.vmlinux,
+            "build_id": vm.build_id,
+            "arch": target.arch,
+            "machine": target.machine.name if target.machine else None,
+            "kernel_version": format_version(version),
+            "config": config.source,
+            "lines": [{"key": line.key, "value": line.value, "kind": line.entry.kind, "format": line.entry.format,
+                       "source": line.source, "runtime": line.runtime, "reason": line.reason,
+                       "spec": str(line.entry.where)} for line in lines],
+            "unresolved": len(unresolved),
+        }
+        _write(args.output, json.dumps(payload, indent=2) + "\n")
+    else:
+        _write(args.output, render_text(lines))
+    for line in unresolved:
+        print(f"{line.entry.where}: {line.key} not resolved: {line.reason}", file=sys.stderr)
+    return EXIT_FOUND if unresolved else EXIT_OK
+
+
 def _write(output: Optional[str], text: str) -> None:
     if output in (None, "-"):
         sys.stdout.write(text)
@@ -174,6 +285,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
     p.set_defaults(run=cmd_list)
+    p = sub.add_parser("resolve", help="the exact VMCOREINFO text a kernel writes, from its vmlinux",
+                       description="Resolve the specs against a vmlinux (DWARF and symbol table) and its config into "
+                                   "the VMCOREINFO text the kernel writes, byte for byte. The architecture comes from the "
+                                   "ELF header, the version from the image's banner. Values fixed only at run time "
+                                   "(KASLR, boot-time allocations) are given as the image starts them and marked "
+                                   "runtime in JSON. Entries that apply but cannot be resolved are listed on standard "
+                                   "error with the reason, and the exit status is 1.")
+    p.add_argument("--vmlinux", required=True, metavar="PATH", help="the vmlinux with DWARF (Debian: linux-image-RELEASE-dbg)")
+    p.add_argument("--config", metavar="PATH", help="the kernel .config (default: the config the image embeds, CONFIG_IKCONFIG)")
+    p.add_argument("--kernel-version", metavar="VER", help="override the version read from the image's banner")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--at-crash", action="store_true", help="include the lines appended at panic time (CRASHTIME)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache (~/.cache/vmci)")
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.set_defaults(run=cmd_resolve)
     return parser
 
 

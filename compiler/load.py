@@ -27,7 +27,7 @@ MAX_NESTING = 32
 Path = Tuple[Any, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Problem:
     """One finding about a spec file, printed as `file:line:col: message`."""
 

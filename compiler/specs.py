@@ -9,14 +9,19 @@ from __future__ import annotations
 import os
 from typing import List, Tuple
 
-from .load import Problem, SpecLoadError, load_document
+from .load import Problem
 from .model import SpecSet, build_consumers, build_emitter, spec_files
-from .schema import validate_document
+
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs", "schema")
 
 DEFAULT_SPECS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs")
 
 
 def load_specs(directory: str = DEFAULT_SPECS_DIR) -> Tuple[SpecSet, List[Problem]]:
+    # imported here: a warm `resolve` takes the model from the cache and needs neither
+    from .load import SpecLoadError, load_document
+    from .schema import validate_document
+
     problems: List[Problem] = []
     if not os.path.isdir(directory):
         return SpecSet([], directory=directory), [Problem(directory, 1, 1, "no such specs directory")]
@@ -43,4 +48,42 @@ def load_specs(directory: str = DEFAULT_SPECS_DIR) -> Tuple[SpecSet, List[Proble
             specs.consumers, specs.tools = build_consumers(document, problems)
         except SpecLoadError as error:
             problems.append(error.problem)
+    return specs, problems
+
+
+def load_specs_cached(directory: str, cache_dir: str) -> Tuple[SpecSet, List[Problem]]:
+    """load_specs, remembered across runs: schema validation dominates a warm `resolve`.
+
+    The cache key hashes every spec file, the schema and the modules that build the model,
+    so an edit to any of them rebuilds it. Only specs without problems are remembered.
+    """
+    import hashlib
+    import pickle
+
+    digest = hashlib.sha256()
+    here = os.path.dirname(os.path.abspath(__file__))
+    inputs = spec_files(directory) + [os.path.join(directory, "consumers.yaml")] + \
+        sorted(os.path.join(SCHEMA_DIR, n) for n in os.listdir(SCHEMA_DIR)) + \
+        [os.path.join(here, n) for n in ("model.py", "kconfig.py", "cexpr.py", "load.py", "schema.py", "specs.py")]
+    for path in inputs:
+        digest.update(path.encode() + b"\0")
+        try:
+            with open(path, "rb") as handle:
+                digest.update(handle.read())
+        except OSError:
+            digest.update(b"<absent>")
+    cache_path = os.path.join(cache_dir, f"specs-{digest.hexdigest()[:32]}.pickle")
+    try:
+        with open(cache_path, "rb") as handle:
+            return pickle.load(handle), []
+    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError):
+        pass
+    specs, problems = load_specs(directory)
+    if not problems:
+        from .output import write_atomically
+        try:
+            os.makedirs(cache_dir, exist_ok=True)
+            write_atomically(cache_path, pickle.dumps(specs, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:
+            pass  # a read-only cache is no reason to fail
     return specs, problems

@@ -1,0 +1,238 @@
+"""Damaged inputs give ElfFormatError or LookupFailure -- never another
+exception, never a hang."""
+
+import os
+import random
+import shutil
+import struct
+import time
+
+import pytest
+from conftest import KERNELS, build_fixture, kernel_path
+
+from compiler.elf import ElfFormatError, LookupFailure, open_vmlinux
+from compiler.elf.elffile import ElfFile
+
+OK = (ElfFormatError, LookupFailure)
+
+
+def exercise(path, types=("struct page", "atomic_long_t", "struct list_head", "enum color"),
+             enums=("RED", "BLUE"), variables=("arr", "global_page")):
+    """Open `path` and ask a bit of everything; return the number of answers.
+    Any exception other than ElfFormatError/LookupFailure propagates."""
+    answered = 0
+    try:
+        vm = open_vmlinux(path)
+    except OK:
+        return 0
+    try:
+        for call in ([lambda t=t: vm.find_type(t) for t in types]
+                     + [lambda: vm.find_type("struct page").member("lru.next"),
+                        lambda: vm.find_type("atomic_long_t").member("counter")]
+                     + [lambda e=e: vm.enumerator(e) for e in enums]
+                     + [lambda v=v: vm.variable_type(v) for v in variables]
+                     + [lambda: vm.symbol_address("arr"), lambda: vm.read_memory(0x401000, 16),
+                        lambda: vm.read_cstring(0x402000), lambda: vm.linux_banner(),
+                        lambda: vm.embedded_config(), lambda: vm.has_dwarf, lambda: vm.build_id]):
+            try:
+                call()
+                answered += 1
+            except OK as e:
+                assert str(e) and "\n" not in str(e)
+    finally:
+        vm.close()
+    return answered
+
+
+def section_range(path, name):
+    ef = ElfFile(path)
+    try:
+        s = ef.section(name)
+        return s.offset, s.size
+    finally:
+        ef.close()
+
+
+def test_not_elf(tmp_path):
+    for data in (b"", b"\x7fEL", b"\x7fELF", b"\x7fELF" + bytes(60), b"MZ" + bytes(200),
+                 b"\x7fELF\x03\x01\x01" + bytes(57), b"\x7fELF\x02\x05\x01" + bytes(57)):
+        p = tmp_path / "x"
+        p.write_bytes(data)
+        with pytest.raises(ElfFormatError):
+            open_vmlinux(str(p))
+
+
+def test_truncated_fixture_everywhere(fixture_dir, tmp_path):
+    exe = build_fixture(fixture_dir)
+    data = open(exe, "rb").read()
+    p = str(tmp_path / "cut")
+    step = max(1, len(data) // 97)
+    for n in list(range(0, len(data), step)) + [len(data) - 1, len(data) - 7]:
+        with open(p, "wb") as f:
+            f.write(data[:n])
+        exercise(p)
+
+
+def test_section_offsets_past_eof(fixture_dir, tmp_path):
+    exe = build_fixture(fixture_dir)
+    ef = ElfFile(exe)
+    shoff, shentsize = ef.e_shoff, ef.e_shentsize
+    info = ef.section(".debug_info")
+    ef.close()
+    data = bytearray(open(exe, "rb").read())
+    hdr = shoff + info.index * shentsize
+    for field_off, value in ((24, len(data) + 4096),      # sh_offset past EOF
+                             (32, 1 << 60),                # absurd sh_size
+                             (24, (1 << 64) - 8)):
+        d = bytearray(data)
+        struct.pack_into("<Q", d, hdr + field_off, value)
+        p = tmp_path / "bad"
+        p.write_bytes(bytes(d))
+        with pytest.raises(ElfFormatError) as ei:
+            open_vmlinux(str(p))
+        assert ei.value.place == f"section header {info.index}"
+    d = bytearray(data)
+    struct.pack_into("<H", d, 60, 0xFFF0)  # e_shnum absurd -> table past EOF
+    p = tmp_path / "bad2"
+    p.write_bytes(bytes(d))
+    with pytest.raises(ElfFormatError):
+        open_vmlinux(str(p))
+
+
+def test_without_debug_info(fixture_dir, tmp_path):
+    exe = build_fixture(fixture_dir)
+    if shutil.which("objcopy") is None:
+        pytest.skip("objcopy missing")
+    import subprocess
+    p = str(tmp_path / "nodebug")
+    subprocess.run(["objcopy", "--remove-section=.debug_info", exe, p], check=True)
+    with open_vmlinux(p) as vm:
+        assert vm.has_dwarf is False
+        with pytest.raises(LookupFailure, match="has no DWARF"):
+            vm.find_type("struct page")
+
+
+@pytest.mark.parametrize("section", [".debug_abbrev", ".debug_info", ".debug_str"])
+def test_flipped_bytes(fixture_dir, tmp_path, section):
+    exe = build_fixture(fixture_dir)
+    data = open(exe, "rb").read()
+    off, size = section_range(exe, section)
+    rng = random.Random(f"vmci-{section}")
+    p = str(tmp_path / "flip")
+    start = time.monotonic()
+    for i in range(120):
+        d = bytearray(data)
+        for _ in range(rng.choice((1, 2, 8, 64))):
+            d[off + rng.randrange(size)] ^= rng.choice((0xFF, 0x80, 0x01, rng.randrange(1, 256)))
+        with open(p, "wb") as f:
+            f.write(d)
+        exercise(p)
+    assert time.monotonic() - start < 60
+
+
+def test_flipped_abbrev_all(fixture_dir, tmp_path):
+    exe = build_fixture(fixture_dir)
+    data = bytearray(open(exe, "rb").read())
+    off, size = section_range(exe, ".debug_abbrev")
+    for i in range(off, off + size):
+        data[i] ^= 0xFF
+    p = str(tmp_path / "abbrev")
+    open(p, "wb").write(data)
+    assert exercise(p) <= 12  # the DWARF answers are gone, but no crash
+
+
+def _attr_file_pos(vm, die_off, at):
+    """File position and form of attribute `at` of the DIE at `die_off`."""
+    r = vm._reader
+    cu = r.cu_for(die_off)
+    ab = r.abbrevs(cu)[r._abbrev_code(cu, die_off)]
+    _code, p = r._uleb(r.info.buf, r.info.base + die_off, r.info.base + cu.end, "")
+    for a, form, _c in ab.attrs:
+        if a == at:
+            return p, form, cu
+        p = r._skip_form(cu, form, p)
+    raise AssertionError("attribute not found")
+
+
+def _die_of(vm, name, tag):
+    for cu in vm._reader.indexed:
+        for off, t in cu.index_data.names.get(name, ()):
+            if t == tag:
+                return off
+    raise AssertionError(name)
+
+
+def _patched(tmp_path, exe, patches, name):
+    d = bytearray(open(exe, "rb").read())
+    for pos, value in patches:
+        struct.pack_into("<I", d, pos, value)
+    p = tmp_path / name
+    p.write_bytes(bytes(d))
+    return str(p)
+
+
+def test_type_cycles_and_bad_references(fixture_dir, tmp_path):
+    exe = build_fixture(fixture_dir)  # DWARF 5, DW_FORM_ref4 type references
+    with open_vmlinux(exe) as vm:
+        vm.find_type("atomic_long_t")
+        page_t = vm.find_type("struct page")
+        assert page_t.size
+        td = _die_of(vm, "atomic_long_t", 0x16)
+        pos, form, cu = _attr_file_pos(vm, td, 0x49)
+        assert form == 0x13  # ref4
+        page = _die_of(vm, "page", 0x13)
+        # the member "refs" of struct page
+        refs = None
+        for c in vm._reader.children(vm._reader.die(page)):
+            if vm._reader.string(c, 0x03) == "refs":
+                refs = c.offset
+        mpos, mform, _ = _attr_file_pos(vm, refs, 0x49)
+        assert mform == 0x13
+    # typedef atomic_long_t -> itself
+    p = _patched(tmp_path, exe, [(pos, td - cu.offset)], "selftypedef")
+    with open_vmlinux(p) as vm:
+        with pytest.raises(ElfFormatError, match="type cycle"):
+            vm.find_type("atomic_long_t")
+    # struct page contains itself by value
+    p = _patched(tmp_path, exe, [(mpos, page - cu.offset)], "selfstruct")
+    with open_vmlinux(p) as vm:
+        with pytest.raises(ElfFormatError, match="type cycle"):
+            vm.find_type("struct page")
+        assert vm.find_type("struct list_head").size  # the rest still works
+    # a reference outside its unit
+    p = _patched(tmp_path, exe, [(pos, 0x7FFFFFF0)], "outside")
+    with open_vmlinux(p) as vm:
+        with pytest.raises(ElfFormatError, match="outside its unit") as ei:
+            vm.find_type("atomic_long_t")
+        assert ei.value.place.startswith(".debug_info CU at 0x")
+        assert str(ei.value).startswith(p + ": .debug_info CU at 0x")
+
+
+# ------------------------------------------------------------ real kernels
+def _sparse_copy(src, dst, ranges):
+    size = os.path.getsize(src)
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        for off, n in ranges:
+            fi.seek(off)
+            fo.seek(off)
+            fo.write(fi.read(n))
+    return size
+
+
+def test_truncated_real_vmlinux(tmp_path):
+    path = kernel_path(KERNELS[0])
+    p = str(tmp_path / "first-1MB")
+    _sparse_copy(path, p, [(0, 1 << 20)])
+    with pytest.raises(ElfFormatError) as ei:
+        vm = open_vmlinux(p)
+        vm.find_type("struct page")
+    assert "past the end of the file" in ei.value.message
+    # cut in the middle of the section header table (holes before it)
+    ef = ElfFile(path)
+    shoff, shentsize, shnum = ef.e_shoff, ef.e_shentsize, ef.e_shnum
+    ef.close()
+    p2 = str(tmp_path / "cut-shdrs")
+    _sparse_copy(path, p2, [(0, 1 << 20), (shoff, (shnum // 2) * shentsize + 5)])
+    with pytest.raises(ElfFormatError) as ei:
+        open_vmlinux(p2)
+    assert ei.value.place in ("section header table", "PT_NOTE segment", "ELF header")

@@ -1,0 +1,165 @@
+"""The reader on real Debian vmlinux files, checked against drgn, readelf
+and nm.  Files come from $VMCI_KERNEL_CACHE/RELEASE/vmlinux (default
+/var/cache/vmci/kernels); when that variable is set, missing files fail."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import HERE, KERNELS, ROOT, kernel_path
+
+import elf_queries as Q
+from compiler.elf import open_vmlinux
+
+DRGN_PYTHON = "/usr/bin/python3"
+
+
+@pytest.fixture(scope="module", params=KERNELS)
+def kernel(request):
+    path = kernel_path(request.param)
+    vm = open_vmlinux(path)
+    answers = Q.run(vm)
+    yield request.param, path, vm, answers
+    vm.close()
+
+
+def _drgn(path):
+    probe = subprocess.run([DRGN_PYTHON, "-c", "import drgn"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("python3-drgn is not installed")
+    r = subprocess.run([DRGN_PYTHON, os.path.join(HERE, "drgn_oracle.py"), path],
+                       capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)
+
+
+def _same(ours, ref):
+    if isinstance(ref, dict) and "error" in ref:
+        return isinstance(ours, dict) and "error" in ours
+    return ours == ref
+
+
+def compare_with_drgn(ours, ref):
+    agree, differ = 0, []
+    for sec in ("enumerators", "variables"):
+        for name, want in ref[sec].items():
+            if _same(ours[sec][name], want):
+                agree += 1
+            else:
+                differ.append((sec, name, ours[sec][name], want))
+    for name, want in ref["types"].items():
+        got = ours["types"][name]
+        if "error" in want or "error" in got:
+            if _same(got, want):
+                agree += 1
+            else:
+                differ.append(("type", name, got, want))
+            continue
+        if got["size"] == want["size"]:
+            agree += 1
+        else:
+            differ.append(("size", name, got["size"], want["size"]))
+        for m, mv in want["members"].items():
+            if _same(got["members"][m], mv):
+                agree += 1
+            else:
+                differ.append(("member", f"{name}.{m}", got["members"][m], mv))
+    return agree, differ
+
+
+def test_agrees_with_drgn(kernel):
+    release, path, _vm, ours = kernel
+    agree, differ = compare_with_drgn(ours, _drgn(path))
+    assert not differ
+    assert agree >= 100
+    print(f"{release}: {agree} answers agree with drgn")
+
+
+def test_build_id_matches_readelf(kernel):
+    _r, path, vm, _a = kernel
+    out = subprocess.run(["readelf", "-n", path], capture_output=True, text=True, check=True).stdout
+    ids = [line.split(":", 1)[1].strip() for line in out.splitlines() if "Build ID:" in line]
+    assert vm.build_id == ids[0]
+    assert vm.elf_class == 64 and vm.has_dwarf
+
+
+def test_symbols_match_nm(kernel):
+    _r, path, vm, ours = kernel
+    if shutil.which("nm") is None:
+        pytest.skip("nm missing")
+    out = subprocess.run(["nm", path], capture_output=True, text=True, check=True).stdout
+    glob, loc = {}, {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) != 3 or parts[1] in "Uuwa":
+            continue
+        d = glob if parts[1].isupper() or parts[1] in "vw" else loc
+        d.setdefault(parts[2], int(parts[0], 16))
+    checked = 0
+    for name in Q.SYMBOLS:
+        want = glob.get(name, loc.get(name))
+        assert ours["symbols"][name] == want, name
+        checked += want is not None
+    assert checked >= 25
+
+
+def test_uts_release_and_banner(kernel):
+    release, _p, vm, _a = kernel
+    off, t = vm.find_type("struct uts_namespace").member("name.release")
+    assert t.kind == "array" and t.length == 65
+    assert vm.read_cstring(vm.symbol_address("init_uts_ns") + off) == release
+    banner = vm.linux_banner()
+    assert banner.startswith(f"Linux version {release} (")
+    version = vm.read_cstring(vm.symbol_address("init_uts_ns")
+                              + vm.find_type("struct uts_namespace").member("name.version")[0])
+    assert version in banner
+
+
+def test_amd64_61_specifics(kernel):
+    release, _p, vm, _a = kernel
+    if release != "6.1.0-57-cloud-amd64":
+        pytest.skip("6.1 amd64 only")
+    nd = vm.variable_type("node_data")
+    assert nd.kind == "array" and nd.length == 1024 and nd.array_length() == 1024  # NODES_SHIFT=10
+    assert nd.target.kind == "pointer"
+    assert "6.1.192" in vm.linux_banner()
+    assert vm.e_machine == 62 and vm.endianness == "little"
+    page = vm.find_type("struct page")
+    assert page.size == 64 and page.member("lru")[0] == 8
+    assert vm.find_type("atomic_long_t").member("counter")[0] == 0
+
+
+def test_arm64_specifics(kernel):
+    release, _p, vm, _a = kernel
+    if "arm64" not in release:
+        pytest.skip("arm64 only")
+    assert vm.e_machine == 183
+    assert vm.symbol_address("kimage_voffset") is not None
+
+
+def test_warm_cache_is_milliseconds(kernel, tmp_path):
+    release, path, _vm, ours = kernel
+    cache = str(tmp_path / "cache")
+    with open_vmlinux(path, cache_dir=cache) as vm:
+        cold = Q.run(vm)
+    assert cold == ours
+    script = (
+        "import json, sys, time\n"
+        "t = time.perf_counter()\n"
+        "import elf_queries as Q\n"
+        "from compiler.elf import open_vmlinux\n"
+        "vm = open_vmlinux(sys.argv[1], cache_dir=sys.argv[2])\n"
+        "a = Q.run(vm)\n"
+        "vm.close()\n"
+        "print(json.dumps({'answers': a, 'seconds': time.perf_counter() - t,\n"
+        "  'dwarf': 'compiler.elf.dwarf' in sys.modules,\n"
+        "  'elftools': any(m.startswith('elftools') for m in sys.modules)}))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "bench")]))
+    r = subprocess.run([sys.executable, "-c", script, path, cache], env=env,
+                       capture_output=True, text=True, check=True)
+    warm = json.loads(r.stdout)
+    assert warm["answers"] == json.loads(json.dumps(ours))
+    assert not warm["dwarf"] and not warm["elftools"]
+    assert warm["seconds"] < 0.5, warm["seconds"]
