@@ -168,8 +168,10 @@ class Condition:
             return Condition(cexpr.Num(0, "", "0"))
         return Condition(cexpr.Unary("!", self.node))
 
-    def satisfiable_with(self, *others: "Condition", max_symbols: int = 16) -> bool:
-        """Whether this and the others can all hold for some config (brute force)."""
+    def satisfiable_with(self, *others: "Condition", choices=(), max_symbols: int = 16) -> bool:
+        """Whether this and the others can all hold for some config (brute force).
+
+        `choices` are Kconfig choice groups: exactly one option of each is set."""
         nodes = [c.node for c in (self,) + others if c.node is not None]
         if not nodes:
             return True
@@ -177,15 +179,26 @@ class Condition:
         comparisons = _comparison_values(nodes)
         if len(symbols) > max_symbols:
             return True  # too many to enumerate: assume they can overlap
-        choices = [sorted(comparisons.get(name, set()) | {"y", None}, key=str) for name in symbols]
-        for assignment in itertools.product(*choices):
+        choice_values = [sorted(comparisons.get(name, set()) | {"y", None}, key=str) for name in symbols]
+        groups = [g for g in choices if set(g) & set(symbols)]
+        for assignment in itertools.product(*choice_values):
             config = KernelConfig({k: v for k, v in zip(symbols, assignment) if v is not None})
+            if not all(_choice_ok(group, config, symbols) for group in groups):
+                continue
             if all(_eval(n, config) for n in nodes):
                 return True
         return False
 
 
 TRUE = Condition(None)
+
+
+def _choice_ok(group, config: "KernelConfig", enumerated) -> bool:
+    chosen = sum(1 for option in group if config.is_enabled(option))
+    if chosen > 1:
+        return False
+    # when every option of the group is being enumerated, one of them must be set
+    return chosen == 1 or not all(option in enumerated for option in group)
 
 
 def _conjuncts(node: cexpr.Node) -> list:

@@ -7,6 +7,7 @@ architecture); lint warnings are named checks an entry may suppress with
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
 from itertools import combinations
 from typing import Dict, Iterable, List, Optional, Set
 
@@ -33,8 +34,13 @@ def _problem(where, message: str, severity: str = "error", check: str = "") -> P
     return Problem(where.file, where.line, where.col, message, severity, check)
 
 
+# Kconfig choice groups (exactly one option of each is set), for the overlap checks.
+CHOICES: ContextVar[tuple] = ContextVar("CHOICES", default=())
+
+
 def check_specs(specs: SpecSet, kernel_symbols: Optional[Set[str]] = None,
                 kernel_version: Optional[Version] = None) -> List[Problem]:
+    CHOICES.set(tuple(tuple(group) for emitter in specs.emitters for group in emitter.choices))
     problems: List[Problem] = []
     problems += _check_names(specs)
     problems += _check_sources(specs)
@@ -136,7 +142,7 @@ def _check_duplicate_keys(specs: SpecSet) -> List[Problem]:
                 continue
             if not a.versions.overlaps(b.versions):
                 continue
-            if (m1 & a.when).satisfiable_with(m2 & b.when):
+            if (m1 & a.when).satisfiable_with(m2 & b.when, choices=CHOICES.get()):
                 problems.append(_problem(b.where, f"{key} is emitted twice for some kernel: also at {a.where} "
                                                   f"(make their versions or conditions disjoint)"))
     return problems
@@ -152,7 +158,8 @@ def _check_define_overlaps(specs: SpecSet) -> List[Problem]:
         for (e1, a), (e2, b) in combinations(items, 2):
             if not _arches_overlap(_arch_scope(e1), _arch_scope(e2)) or not a.versions.overlaps(b.versions):
                 continue
-            if (machine_condition(e1) & a.when).satisfiable_with(machine_condition(e2) & b.when):
+            if (machine_condition(e1) & a.when).satisfiable_with(machine_condition(e2) & b.when,
+                                                                 choices=CHOICES.get()):
                 problems.append(_problem(b.where, f"define {name} overlaps the one at {a.where}: "
                                                   f"for some kernel both apply (make their conditions or versions disjoint)"))
     return problems
@@ -226,16 +233,20 @@ def _undefined_in(expression, arch: str, version: Version, condition: Condition,
         in_version = [(e, d) for e, d in defines_by_name[name] if d.versions.contains(version)]
         if not in_version:
             continue  # not a macro in this version (PG_slab is an enumerator before 6.10)
+        if not name.isupper():
+            # a lower-case macro is an alias of an object on some machines (swapper_pg_dir is
+            # init_top_pgt on x86_64); where no spec defines it, it is the object itself
+            continue
         candidates = [(e, d) for e, d in in_version if e.target is None or e.target.arch == arch]
         uncovered = condition
         for _, define in candidates:
             uncovered = uncovered & define.when.negate()
-        if uncovered.satisfiable_with():
+        if uncovered.satisfiable_with(choices=CHOICES.get()):
             where = sorted({e.target.arch if e.target else "all arches" for e, _ in in_version})
             return (f"uses {name}, which no define covers on {arch} in {'.'.join(map(str, version))} "
                     f"under {condition} (it is defined for: {', '.join(where)})")
         for emitter, define in candidates:
-            if not (condition & define.when).satisfiable_with():
+            if not (condition & define.when).satisfiable_with(choices=CHOICES.get()):
                 continue
             deeper = _undefined_in(define.value, arch, version, condition & define.when, defines_by_name,
                                    active | {name})

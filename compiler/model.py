@@ -497,6 +497,7 @@ class Emitter:
     defines: List[Define]
     functions: List[Function]
     where: SpecLocation
+    choices: List[List[str]] = field(default_factory=list)
 
     def source_for(self, version) -> Optional[Source]:
         for source in self.sources:
@@ -640,7 +641,7 @@ def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
                                for j, raw_entry in enumerate(raw["entries"])) if e is not None]
         functions.append(Function(raw["name"], raw.get("phase", "boot"), raw.get("doc", ""), locals_, entries))
     return Emitter(data["emitter"], data["doc"], document.path, b.versions(data, ()), target, sources, defines,
-                   functions, b.loc(()))
+                   functions, b.loc(()), [list(group) for group in data.get("choices", [])])
 
 
 def _build_entry(b: _Builder, raw: dict, path, emitter: str, function: str) -> Optional[Entry]:
