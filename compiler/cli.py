@@ -301,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache (~/.cache/vmci)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
     p.set_defaults(run=cmd_resolve)
+
+    # the later pipeline stages register their own subcommands
+    from .commands import register_all
+    register_all(sub)
     return parser
 
 
