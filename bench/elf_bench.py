@@ -60,14 +60,18 @@ def run_peer(vmlinux: str) -> dict:
         return {"error": "makedumpfile not installed"}
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "vmcoreinfo")
-        t0 = time.perf_counter()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        r = subprocess.run([exe, "-g", out, "-x", vmlinux], capture_output=True, text=True)
-        dt = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        # a wrapper process, so that RUSAGE_CHILDREN is makedumpfile's alone
+        wrapper = ("import json, resource, subprocess, sys, time\n"
+                   "t = time.perf_counter()\n"
+                   "r = subprocess.run(sys.argv[1:], capture_output=True)\n"
+                   "print(json.dumps({'s': time.perf_counter() - t, 'rc': r.returncode,\n"
+                   "  'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n")
+        r = subprocess.run([sys.executable, "-c", wrapper, exe, "-g", out, "-x", vmlinux],
+                           capture_output=True, text=True, check=True)
+        got = json.loads(r.stdout)
         lines = open(out).read().count("\n") if os.path.exists(out) else 0
-    return {"total_s": dt, "rc": r.returncode, "lines": lines,
-            "maxrss_mb": max(after, before) / 1024 if after > before else None}
+    return {"total_s": round(got["s"], 2), "rc": got["rc"], "lines": lines,
+            "maxrss_mb": round(got["rss"] / 1024, 1)}
 
 
 def main(argv=None) -> int:

@@ -882,3 +882,59 @@ def locate(reader: DwarfReader, cu: CU, h: int) -> List[Die]:
         path.append(d)
         if len(path) > MAX_DIE_DEPTH:
             raise DwarfError(cu.place, "DIE tree too deep")
+
+
+def _uleb_bytes(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def name_prefixes(reader: DwarfReader, cu: CU, tags) -> Optional[List[Tuple[bytes, int]]]:
+    """For the abbreviations of `cu` with a tag in `tags` (None: any tag) that
+    carry a DW_AT_name: (encoded abbreviation code, byte distance from the
+    start of the DIE to its name value).  A needle hit at offset h can only
+    be the name of such a DIE if the code sits at h - distance.  None when
+    some abbreviation places its name after a variable-size attribute (or uses
+    an indexed string form), i.e. when hits cannot be pre-filtered."""
+    table = reader.abbrevs(cu)
+    out: List[Tuple[bytes, int]] = []
+    for ab in table.values():
+        if tags is not None and ab.tag not in tags:
+            continue
+        pre = 0
+        for at, form, _c in ab.attrs:
+            if at == AT_name:
+                if form not in (FORM_strp, FORM_string):
+                    return None
+                out.append((_uleb_bytes(ab.code), pre))
+                break
+            n = _FIXED.get(form)
+            if n is None:
+                if form in _OFFSET_FORMS:
+                    n = cu.offset_size
+                elif form == FORM_addr:
+                    n = cu.addr_size
+                elif form == FORM_ref_addr:
+                    n = cu.offset_size if cu.version >= 3 else cu.addr_size
+                else:
+                    return None
+            pre += n
+    return out
+
+
+def plausible_name_hit(reader: DwarfReader, cu: CU, h: int, prefixes) -> bool:
+    if prefixes is None:
+        return True
+    buf, base = reader.info.buf, reader.info.base
+    for code, pre in prefixes:
+        s = h - pre - len(code)
+        if s >= cu.die_offset and buf[base + s:base + s + len(code)] == code:
+            return True
+    return False

@@ -356,19 +356,23 @@ class Vmlinux:
         offset_size = cus[0].offset_size if cus else 4
         # GCC writes names no longer than an offset inline (DW_FORM_string)
         inline = not cands or len(name.encode("utf-8")) + 1 <= offset_size
-        state = {"confirmed": False}
+        state = {"confirmed": len(cands) <= 1}
 
         def wrapped(cu, hits):
             if not state["confirmed"]:
-                idx = r.index_cu(cu)
-                if name in idx.names:
-                    state["confirmed"] = True
-                else:
-                    for h in hits[:4]:
-                        path = D.locate(r, cu, h)
-                        if path and r.string(path[-1], D.AT_name) == name:
-                            state["confirmed"] = True
-                            break
+                # is this candidate offset really used as a name somewhere?
+                pf = D.name_prefixes(r, cu, None)
+                tried = 0
+                for h in hits:
+                    if not D.plausible_name_hit(r, cu, h, pf):
+                        continue
+                    path = D.locate(r, cu, h)
+                    if path and r.string(path[-1], D.AT_name) == name:
+                        state["confirmed"] = True
+                        break
+                    tried += 1
+                    if tried >= 4:
+                        break
             return on_cu(cu, hits)
 
         tries = cands[:MAX_STRP_CANDIDATES] or [None]
@@ -377,6 +381,10 @@ class Vmlinux:
             if not needles:
                 continue
             got = self._scan(needles, what, wrapped)
+            if got is not None:
+                if strp is not None and len(cands) > 1:
+                    self._strp_learned[name] = strp
+                return got
             if state["confirmed"]:
                 if strp is not None and len(cands) > 1:
                     self._strp_learned[name] = strp
@@ -433,23 +441,36 @@ class Vmlinux:
             spellings = base_type_spellings(name)
         declared = [False]
 
+        def check(cu, spelling):
+            idx = r.index_cu(cu)
+            for off, tg in idx.names.get(spelling, ()):
+                if tg not in tags:
+                    continue
+                d = r.die(off, cu)
+                if tg in (D.TAG_structure_type, D.TAG_class_type, D.TAG_union_type,
+                          D.TAG_enumeration_type):
+                    if d.get(D.AT_declaration) or D.AT_byte_size not in d.attrs:
+                        declared[0] = True
+                        continue
+                return off
+            return None
+
         def on_cu_for(spelling):
             def on_cu(cu, hits):
-                idx = r.index_cu(cu)
-                for off, tg in idx.names.get(spelling, ()):
-                    if tg not in tags:
-                        continue
-                    d = r.die(off, cu)
-                    if tg in (D.TAG_structure_type, D.TAG_class_type, D.TAG_union_type,
-                              D.TAG_enumeration_type):
-                        if d.get(D.AT_declaration) or D.AT_byte_size not in d.attrs:
-                            declared[0] = True
-                            continue
-                    return off
-                return None
+                if cu.index_data is not None:
+                    return None  # already looked at below
+                pf = D.name_prefixes(r, cu, tags)
+                if not any(D.plausible_name_hit(r, cu, h, pf) for h in hits):
+                    return None
+                return check(cu, spelling)
             return on_cu
 
         for spelling in spellings:
+            # units indexed for earlier questions first: no scanning at all
+            for cu in list(r.indexed):
+                off = check(cu, spelling)
+                if off is not None:
+                    return self._builder.build(off)
             off = self._search(spelling, f"looking for {name}", on_cu_for(spelling))
             if off is not None:
                 return self._builder.build(off)
@@ -514,6 +535,22 @@ class Vmlinux:
                 best[0] = t
             return None
 
+        def in_cu(cu):
+            idx = r.index_cu(cu)
+            for off, tg in idx.names.get(name, ()):
+                if tg != D.TAG_variable:
+                    continue
+                got = consider(type_of(r.die(off, cu), cu, idx))
+                if got is not None:
+                    return got
+            return None
+
+        # 0. units indexed for earlier questions
+        for cu in list(r.indexed):
+            got = in_cu(cu)
+            if got is not None:
+                return got
+
         # 1. the defining DIE's location holds DW_OP_addr <symbol address>
         addr = self.symbol_address(name)
         if addr is not None:
@@ -550,14 +587,12 @@ class Vmlinux:
 
         # 2. every unit that names it
         def on_cu(cu, hits):
-            idx = r.index_cu(cu)
-            for off, tg in idx.names.get(name, ()):
-                if tg != D.TAG_variable:
-                    continue
-                got = consider(type_of(r.die(off, cu), cu, idx))
-                if got is not None:
-                    return got
-            return None
+            if cu.index_data is not None:
+                return None  # looked at in step 0
+            pf = D.name_prefixes(r, cu, (D.TAG_variable,))
+            if not any(D.plausible_name_hit(r, cu, h, pf) for h in hits):
+                return None
+            return in_cu(cu)
 
         got = self._search(name, f"looking for variable {name}", on_cu)
         if got is not None:
@@ -594,7 +629,10 @@ class Vmlinux:
         r = self._dwarf()
 
         def on_cu(cu, hits):
+            pf = D.name_prefixes(r, cu, (D.TAG_enumerator,))
             for h in hits:
+                if not D.plausible_name_hit(r, cu, h, pf):
+                    continue
                 path = D.locate(r, cu, h)
                 if len(path) < 2 or path[-1].tag != D.TAG_enumerator \
                         or path[-2].tag != D.TAG_enumeration_type:
