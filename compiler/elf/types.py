@@ -226,9 +226,10 @@ def _subrange_length(r: D.DwarfReader, c: D.Die) -> Optional[int]:
     lb = c.attrs.get(D.AT_lower_bound)
     lo = lb[1] if lb is not None and lb[0] in (D.V_INT, D.V_SINT) else 0
     if ub[0] == D.V_INT:
-        # -1 in a fixed-size unsigned form means "zero-length array" (x[0])
+        # older GCCs write x[0] as upper bound -1 in a data4/data8 form; all
+        # ones in data1/data2 (255, 65535) are ordinary bounds
         size = r._form_size_of(c, D.AT_upper_bound)
-        if size and hi == (1 << (size * 8)) - 1:
+        if size in (4, 8) and hi == (1 << (size * 8)) - 1:
             hi = -1
     n = hi - lo + 1
     return max(n, 0)

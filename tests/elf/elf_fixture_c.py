@@ -83,6 +83,8 @@ const unsigned long long expect[] = {
 B_C = r"""
 int arr[7] = { 1, 2, 3 };
 int matrix[3][5];
+char buf256[256];               /* upper bound 255: data1 0xff */
+unsigned char buf64k[65536];    /* upper bound 65535: data2 0xffff */
 """
 
 MAIN_C = r"""

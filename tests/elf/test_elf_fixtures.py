@@ -162,6 +162,8 @@ def test_variables(built):
     assert arr.size == 7 * vm.find_type("int").size
     m = vm.variable_type("matrix")
     assert m.length == 3 and m.target.kind == "array" and m.target.length == 5
+    assert vm.variable_type("buf256").length == 256
+    assert vm.variable_type("buf64k").length == 65536
     assert vm.variable_type("global_page").name == "page"
     assert vm.variable_type("alias_ptr").target.kind == "typedef"
     with pytest.raises(LookupFailure, match="no variable 'nope_var' in DWARF"):

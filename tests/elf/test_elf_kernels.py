@@ -163,3 +163,64 @@ def test_warm_cache_is_milliseconds(kernel, tmp_path):
     assert warm["answers"] == json.loads(json.dumps(ours))
     assert not warm["dwarf"] and not warm["elftools"]
     assert warm["seconds"] < 0.5, warm["seconds"]
+
+
+WIDE_ORACLE = r"""
+import drgn, json, sys
+p = drgn.Program()
+p.load_debug_info([sys.argv[1]])
+def strip(t):
+    while t.kind == drgn.TypeKind.TYPEDEF:
+        t = t.type
+    return t
+def sz(t):
+    try:
+        return drgn.sizeof(t)
+    except Exception:
+        return None
+out = {}
+for n in json.loads(sys.stdin.read()):
+    try:
+        t = strip(p.type(n))
+    except LookupError:
+        out[n] = None
+        continue
+    ms = None
+    if t.kind in (drgn.TypeKind.STRUCT, drgn.TypeKind.UNION) and t.is_complete():
+        ms = [[m.name, m.bit_offset, m.bit_field_size or None, sz(strip(m.type))] for m in t.members]
+    out[n] = {"size": sz(t), "members": ms}
+print(json.dumps(out))
+"""
+
+
+def test_many_types_agree_with_drgn(kernel):
+    """Every struct, union and typedef defined at the top of init/main.c:
+    size and every direct member (offset in bits, bitfield width, size)."""
+    _r, path, vm, _a = kernel
+    r = vm._dwarf()
+    main_cu = next(cu for cu in r.cus()
+                   if (r.string(r.unit_die(cu), 0x03) or "").endswith("init/main.c"))
+    names = set()
+    for n, lst in r.index_cu(main_cu).names.items():
+        for _off, tag in lst:
+            if tag in (0x13, 0x17) and r.die(_off).get(0x3C):
+                continue  # only declared here (DW_AT_declaration)
+            if tag in (0x13, 0x17, 0x16):
+                names.add({0x13: "struct ", 0x17: "union ", 0x16: ""}[tag] + n)
+    names = sorted(names)[:400]
+    ours = {}
+    for n in names:
+        t = vm.find_type(n).resolved()
+        ms = None
+        if t.members is not None:
+            ms = [[m.name, m.offset * 8 + (m.bit_offset or 0), m.bit_size, m.type.resolved().size]
+                  for m in t.members]
+        ours[n] = {"size": t.size, "members": ms}
+    probe = subprocess.run([DRGN_PYTHON, "-c", "import drgn"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("python3-drgn is not installed")
+    ref = json.loads(subprocess.run([DRGN_PYTHON, "-c", WIDE_ORACLE, path], input=json.dumps(names),
+                                    capture_output=True, text=True, check=True).stdout)
+    differ = [n for n in names if ref[n] != ours[n]]
+    assert not differ, differ[:10]
+    assert len(names) >= 300
