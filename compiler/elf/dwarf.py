@@ -142,6 +142,7 @@ _OFFSET_FORMS = (FORM_strp, FORM_sec_offset, FORM_line_strp, FORM_strp_sup,
                  FORM_GNU_ref_alt, FORM_GNU_strp_alt)
 
 MAX_DIE_DEPTH = 4096
+MAX_INDEXED_UNITS = 192   # top-level indexes kept (about 0.35 MB each on a kernel)
 
 
 class Abbrev:
@@ -253,6 +254,7 @@ class DwarfReader:
         self._cu_starts: List[int] = []
         self._abbrev_cache: Dict[int, Dict[int, Abbrev]] = {}
         self.indexed: List[CU] = []  # CUs whose top level has been indexed, in order
+        self.verify_errors = 0
 
     # ---------------------------------------------------------------- CUs
     def cus(self) -> List[CU]:
@@ -758,7 +760,6 @@ class DwarfReader:
         top = self._decode(cu, cu.die_offset, False)
         if top is None:
             cu.index_data = idx
-            self.indexed.append(cu)
             return idx
         if top.children:
             # the unit DIE's attributes were skipped; recompute its end
@@ -796,6 +797,12 @@ class DwarfReader:
                     raise DwarfError(cu.place, "absurd number of DIEs")
         cu.index_data = idx
         self.indexed.append(cu)
+        if len(self.indexed) > MAX_INDEXED_UNITS:
+            # bounded memory: forget the oldest unit's index and abbreviations
+            old = self.indexed.pop(0)
+            old.index_data = None
+            old.abbrevs = None
+            self._abbrev_cache.pop(old.abbrev_offset, None)
         return idx
 
     def cu_enumerators(self, cu: CU) -> Dict[str, Tuple[int, int]]:
@@ -911,9 +918,10 @@ def name_prefixes(reader: DwarfReader, cu: CU, tags) -> Optional[List[Tuple[byte
         pre = 0
         for at, form, _c in ab.attrs:
             if at == AT_name:
-                if form not in (FORM_strp, FORM_string):
-                    return None
-                out.append((_uleb_bytes(ab.code), pre))
+                # other string forms (line_strp, strx) cannot be what a
+                # .debug_str-offset or inline needle hit
+                if form in (FORM_strp, FORM_string):
+                    out.append((_uleb_bytes(ab.code), pre))
                 break
             n = _FIXED.get(form)
             if n is None:
@@ -923,8 +931,10 @@ def name_prefixes(reader: DwarfReader, cu: CU, tags) -> Optional[List[Tuple[byte
                     n = cu.addr_size
                 elif form == FORM_ref_addr:
                     n = cu.offset_size if cu.version >= 3 else cu.addr_size
+                elif any(a == AT_name and f in (FORM_strp, FORM_string) for a, f, _c in ab.attrs):
+                    return None  # a name after a variable-size attribute
                 else:
-                    return None
+                    break
             pre += n
     return out
 
@@ -938,3 +948,30 @@ def plausible_name_hit(reader: DwarfReader, cu: CU, h: int, prefixes) -> bool:
         if s >= cu.die_offset and buf[base + s:base + s + len(code)] == code:
             return True
     return False
+
+
+def verify_name_hit(reader: DwarfReader, cu: CU, h: int, prefixes, tags, name: str) -> Optional[Die]:
+    """The DIE whose DW_AT_name value sits at offset `h` -- if decoding the
+    bytes before `h` as a DIE of one of `tags` gives that name -- else None.
+    Cheap: no unit index is needed.  `prefixes` must not be None."""
+    buf, base = reader.info.buf, reader.info.base
+    for code, pre in prefixes:
+        s = h - pre - len(code)
+        if s < cu.die_offset or buf[base + s:base + s + len(code)] != code:
+            continue
+        try:
+            d = reader._decode(cu, s, True)
+        except DwarfError:
+            reader.verify_errors += 1  # garbage look-alike, or a damaged DIE
+            continue
+        if d is None or (tags is not None and d.tag not in tags):
+            continue
+        if reader.string(d, AT_name) == name:
+            return d
+    return None
+
+
+def is_top_level(reader: DwarfReader, cu: CU, off: int) -> bool:
+    idx = reader.index_cu(cu)
+    i = bisect_right(idx.tops, off) - 1
+    return i >= 0 and idx.tops[i] == off

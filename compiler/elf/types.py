@@ -11,6 +11,7 @@ from .errors import DwarfError, LookupFailure
 
 MAX_NODES = 200_000       # DIEs decoded while building one type
 MAX_DEPTH = 512           # by-value nesting
+MAX_MEMO = 400_000        # built types remembered across questions
 
 _QUALIFIERS = (D.TAG_const_type, D.TAG_volatile_type, D.TAG_restrict_type, D.TAG_atomic_type,
                D.TAG_immutable_type)
@@ -35,6 +36,8 @@ class TypeBuilder:
 
     def build(self, off: int) -> CType:
         self._budget = 0
+        if len(self.memo) > MAX_MEMO:
+            self.memo.clear()
         return self._build(off, False, set(), 0)
 
     def _tick(self) -> None:

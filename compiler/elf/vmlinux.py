@@ -362,17 +362,17 @@ class Vmlinux:
             if not state["confirmed"]:
                 # is this candidate offset really used as a name somewhere?
                 pf = D.name_prefixes(r, cu, None)
-                tried = 0
-                for h in hits:
-                    if not D.plausible_name_hit(r, cu, h, pf):
-                        continue
-                    path = D.locate(r, cu, h)
-                    if path and r.string(path[-1], D.AT_name) == name:
-                        state["confirmed"] = True
-                        break
-                    tried += 1
-                    if tried >= 4:
-                        break
+                if pf is None:
+                    for h in hits[:4]:
+                        path = D.locate(r, cu, h)
+                        if path and r.string(path[-1], D.AT_name) == name:
+                            state["confirmed"] = True
+                            break
+                else:
+                    for h in hits:
+                        if D.verify_name_hit(r, cu, h, pf, None, name) is not None:
+                            state["confirmed"] = True
+                            break
             return on_cu(cu, hits)
 
         tries = cands[:MAX_STRP_CANDIDATES] or [None]
@@ -460,9 +460,24 @@ class Vmlinux:
                 if cu.index_data is not None:
                     return None  # already looked at below
                 pf = D.name_prefixes(r, cu, tags)
-                if not any(D.plausible_name_hit(r, cu, h, pf) for h in hits):
-                    return None
-                return check(cu, spelling)
+                if pf is None:
+                    return check(cu, spelling)
+                errors = r.verify_errors
+                for h in hits:
+                    d = D.verify_name_hit(r, cu, h, pf, tags, spelling)
+                    if d is None or not D.is_top_level(r, cu, d.offset):
+                        continue  # garbage look-alike, or a type local to a function
+                    if d.tag in (D.TAG_structure_type, D.TAG_class_type, D.TAG_union_type,
+                                 D.TAG_enumeration_type):
+                        if d.get(D.AT_declaration) or D.AT_byte_size not in d.attrs:
+                            declared[0] = True
+                            continue
+                    return d.offset
+                if r.verify_errors != errors:
+                    # a look-alike failed to decode: let the unit index decide
+                    # (it reports a really damaged DIE as ElfFormatError)
+                    return check(cu, spelling)
+                return None
             return on_cu
 
         for spelling in spellings:
@@ -590,7 +605,9 @@ class Vmlinux:
             if cu.index_data is not None:
                 return None  # looked at in step 0
             pf = D.name_prefixes(r, cu, (D.TAG_variable,))
-            if not any(D.plausible_name_hit(r, cu, h, pf) for h in hits):
+            if pf is not None and not any(
+                    _maybe_global(D.verify_name_hit(r, cu, h, pf, (D.TAG_variable,), name))
+                    for h in hits):
                 return None
             return in_cu(cu)
 
@@ -631,7 +648,8 @@ class Vmlinux:
         def on_cu(cu, hits):
             pf = D.name_prefixes(r, cu, (D.TAG_enumerator,))
             for h in hits:
-                if not D.plausible_name_hit(r, cu, h, pf):
+                if pf is not None and D.verify_name_hit(
+                        r, cu, h, pf, (D.TAG_enumerator,), name) is None:
                     continue
                 path = D.locate(r, cu, h)
                 if len(path) < 2 or path[-1].tag != D.TAG_enumerator \
@@ -661,6 +679,17 @@ class Vmlinux:
         if got is None:
             raise LookupFailure(f"no enumerator named '{name}'")
         return got
+
+
+def _maybe_global(d) -> bool:
+    """Could this DW_TAG_variable be a file-scope variable?  (Locals have a
+    frame-based location or a location list, and no DW_AT_external.)"""
+    if d is None:
+        return False
+    if d.get(0x3F) or d.get(0x3C) or 0x47 in d.attrs:  # external, declaration, specification
+        return True
+    loc = d.attrs.get(0x02)
+    return loc is not None and isinstance(loc[1], bytes) and loc[1][:1] == b"\x03"  # DW_OP_addr
 
 
 def _complete(t: CType) -> bool:
