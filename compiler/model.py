@@ -115,6 +115,7 @@ class Entry:
     lint_ignore: Tuple[str, ...] = ()
     emitter: str = ""
     function: str = ""
+    repeats: Optional[str] = None  # why the kernel emits this key twice
 
     registry: ClassVar[Dict[str, type]] = {}
 
@@ -431,8 +432,8 @@ class StatementEntry(Entry):
 class Define:
     name: str
     function_like: bool
-    value_text: str
-    value: cexpr.Node
+    value_text: Optional[str]
+    value: Optional[cexpr.Node]  # None for an object define
     where: SpecLocation
     when: Condition = TRUE
     versions: VersionRange = VersionRange()
@@ -441,6 +442,7 @@ class Define:
     runtime: Optional[str] = None
     doc: str = ""
     emitter: str = ""
+    is_object: bool = False  # the name is a global variable of the image in this scope
 
 
 @dataclass
@@ -450,6 +452,8 @@ class Local:
     type_text: str
     init_text: Optional[str]
     init: Optional[cexpr.Node]
+    when: Condition = TRUE
+    versions: VersionRange = VersionRange()
 
 
 @dataclass
@@ -617,13 +621,14 @@ def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
     for i, raw in enumerate(data.get("defines", [])):
         path = ("defines", i)
         name = raw["name"]
-        node = b.expression(raw["value"], path + ("value",))
-        if node is None:
+        is_object = bool(raw.get("object", False))
+        node = None if is_object else b.expression(raw["value"], path + ("value",))
+        if node is None and not is_object:
             continue
-        defines.append(Define(name.rstrip("()"), name.endswith("()"), str(raw["value"]), node, b.loc(path),
-                              b.condition(raw.get("when"), path + ("when",)), b.versions(raw, path),
-                              bool(raw.get("in-file", False)), raw.get("header"), raw.get("runtime"),
-                              raw.get("doc", ""), data["emitter"]))
+        defines.append(Define(name.rstrip("()"), name.endswith("()"), None if is_object else str(raw["value"]),
+                              node, b.loc(path), b.condition(raw.get("when"), path + ("when",)),
+                              b.versions(raw, path), bool(raw.get("in-file", False)), raw.get("header"),
+                              raw.get("runtime"), raw.get("doc", ""), data["emitter"], is_object))
     functions = []
     for i, raw in enumerate(data["functions"]):
         path = ("functions", i)
@@ -636,7 +641,8 @@ def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
                 b.error(lpath + ("type",), f"bad C type {local['type']!r}: {error.message}")
                 continue
             init = b.expression(local["init"], lpath + ("init",)) if "init" in local else None
-            locals_.append(Local(local["name"], type_name, local["type"], local.get("init"), init))
+            locals_.append(Local(local["name"], type_name, local["type"], local.get("init"), init,
+                                 b.condition(local.get("when"), lpath + ("when",)), b.versions(local, lpath)))
         entries = [e for e in (_build_entry(b, raw_entry, path + ("entries", j), data["emitter"], raw["name"])
                                for j, raw_entry in enumerate(raw["entries"])) if e is not None]
         functions.append(Function(raw["name"], raw.get("phase", "boot"), raw.get("doc", ""), locals_, entries))
@@ -649,7 +655,7 @@ def _build_entry(b: _Builder, raw: dict, path, emitter: str, function: str) -> O
     common = dict(where=b.loc(path), when=b.condition(raw.get("when"), path + ("when",)),
                   versions=b.versions(raw, path), doc=raw.get("doc", ""),
                   runtime=raw.get("runtime"), lint_ignore=tuple(raw.get("lint-ignore", ())),
-                  emitter=emitter, function=function)
+                  emitter=emitter, function=function, repeats=raw.get("repeats"))
     if "value" in raw:
         common["value_text"] = str(raw["value"])
         common["value"] = b.expression(raw["value"], path + ("value",))

@@ -56,7 +56,9 @@ def resolve(specs: SpecSet, vm, target: Target, version: Version, config: Kernel
     lines = []
     for item in selected:
         function = functions[(item.emitter.name, item.entry.function)]
-        evaluator = Evaluator(vm, config, defines, {local.name: local for local in function.locals})
+        locals_ = {local.name: local for local in function.locals
+                   if local.versions.contains(version) and local.when.evaluate(config)}
+        evaluator = Evaluator(vm, config, defines, locals_)
         lines.append(resolve_entry(item, evaluator, vm))
     return lines
 

@@ -145,6 +145,6 @@ def defines_in_scope(specs: SpecSet, target: Target, version: Version,
     found: Dict[str, Define] = {}
     for emitter in specs.general_emitters() + target.emitters:
         for define in emitter.defines:
-            if define.versions.contains(version) and define.when.evaluate(config):
+            if define.versions.contains(version) and define.when.evaluate(config) and not define.is_object:
                 found[define.name] = define
     return found
