@@ -85,7 +85,16 @@ int arr[7] = { 1, 2, 3 };
 int matrix[3][5];
 char buf256[256];               /* upper bound 255: data1 0xff */
 unsigned char buf64k[65536];    /* upper bound 65535: data2 0xffff */
+/* like kernel/configs.c with CONFIG_IKCONFIG */
+const char kernel_config_data[] __attribute__((used)) = "IKCFG_ST@KCFG@IKCFG_ED";
 """
+
+CONFIG_TEXT = "CONFIG_FOO=y\n# CONFIG_BAR is not set\nCONFIG_NODES_SHIFT=10\n"
+
+
+def _c_bytes(data: bytes) -> str:
+    return "".join(f"\\x{b:02x}\"\"" for b in data)
+
 
 MAIN_C = r"""
 #include <stdio.h>
@@ -158,8 +167,9 @@ def build(workdir: str, target: str = "native", dwarf: str = "-gdwarf-5",
     exp = ",\n".join(f"    {expr}" for _l, expr in EXPECT)
     with open(os.path.join(workdir, "a.c"), "w") as f:
         f.write(A_C.replace("@EXPECT@", exp))
+    import gzip
     with open(os.path.join(workdir, "b.c"), "w") as f:
-        f.write(B_C)
+        f.write(B_C.replace("@KCFG@", _c_bytes(gzip.compress(CONFIG_TEXT.encode(), mtime=0))))
     srcs = ["a.c", "b.c"]
     if runnable:
         with open(os.path.join(workdir, "main.c"), "w") as f:

@@ -201,7 +201,7 @@ def test_memory(built):
     assert vm.read_memory(0, 4) is None or vm.e_machine != 62
     assert vm.read_memory(2**63, 4) is None
     assert vm.linux_banner() is None
-    assert vm.embedded_config() is None
+    assert vm.embedded_config() == F.CONFIG_TEXT
     with pytest.raises(LookupFailure):
         vm.read_memory(-1, 4)
 
