@@ -24,7 +24,7 @@ if [ "$arch" != "$native" ]; then
   suffix=":$arch"
   if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
     dpkg --add-architecture "$arch"
-    apt-get update -qq
+    apt-get update -qq || true
   fi
 fi
 case "$suite" in
@@ -37,12 +37,12 @@ case "$suite" in
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $suite main" > "$dir/sources.list"
     printf 'Dir::Etc::SourceList "%s/sources.list";\nDir::Etc::SourceParts "%s/parts";\nDir::State::Lists "%s/lists";\nDir::Cache "%s/cache";\n' "$dir" "$dir" "$dir" "$dir" > "$dir/apt.conf"
     export APT_CONFIG=$dir/apt.conf
-    apt-get update -qq
+    apt-get update -qq || true
     ;;
 esac
 cd "$work"
 chmod 777 "$work"   # apt's _apt user downloads into the current directory
-get() { apt-get download -qq "$1$suffix" 2>/dev/null || { apt-get update -qq && apt-get download -qq "$1$suffix"; }; }
+get() { apt-get download -qq "$1$suffix" 2>/dev/null || { apt-get update -qq || true; apt-get download -qq "$1$suffix"; }; }
 get "linux-image-$rel-dbg"
 # The image package is linux-image-REL-unsigned on arches with signed images, else linux-image-REL.
 get "linux-image-$rel-unsigned" 2>/dev/null || get "linux-image-$rel"

@@ -12,7 +12,7 @@ run=1; [ "${1:-}" = "--no-run" ] && run=0
 packages="python3 python3-venv python3-pip python3-drgn python3-libkdumpfile makedumpfile gcc libc6-dev xz-utils"
 missing=$(for p in $packages; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
-  apt-get update -qq
+  apt-get update -qq || true  # a foreign arch missing from one suite fails the update; installs still work
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 

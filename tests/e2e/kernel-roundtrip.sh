@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Prove the generated kernel C end to end: build Debian's linux-source-6.12 twice with a
+# small config -- stock, then with vmci's generated kernel/vmcore_info.c and x86_64
+# arch_crash_save_vmcoreinfo() in place (an incremental rebuild: the swapped objects and
+# the link) -- boot both under qemu-system-x86_64 (TCG) with a busybox initramfs that
+# reads the VMCOREINFO note out of /proc/kcore, and compare the two notes.
+#
+#   tests/e2e/kernel-roundtrip.sh [VARIANT]
+#     VARIANT  numa (default): NUMA, SPARSEMEM_VMEMMAP, KALLSYMS
+#              nonuma:         the same with NUMA off
+#
+# Reuses built trees under $VMCI_E2E_DIR (default /var/cache/vmci/e2e). Writes the two
+# notes, the comparison and the timings to $VMCI_E2E_DIR/<variant>/. Exit 0 when the
+# notes are identical except for the lines whose values are fixed at run time.
+set -euo pipefail
+variant=${1:-numa}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+work=${VMCI_E2E_DIR:-/var/cache/vmci/e2e}
+out=$work/$variant
+mkdir -p "$out"
+log() { echo "[e2e $variant] $*" >&2; }
+now() { date +%s; }
+
+# --- packages -------------------------------------------------------------------------
+need="linux-source-6.12 build-essential flex bison bc libelf-dev libssl-dev cpio qemu-system-x86 busybox-static xz-utils"
+missing=$(for p in $need; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
+if [ -n "$missing" ]; then
+  log "installing $missing"
+  apt-get update -qq || true  # a foreign arch missing from one suite fails the update; installs still work
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi
+
+# --- source tree ----------------------------------------------------------------------
+src=$work/linux-source-6.12
+if [ ! -e "$src/Makefile" ]; then
+  log "extracting /usr/src/linux-source-6.12.tar.xz"
+  tar -xJf /usr/src/linux-source-6.12.tar.xz -C "$work"
+fi
+build=$work/build-$variant
+
+# --- config ---------------------------------------------------------------------------
+if [ ! -e "$build/.config" ]; then
+  mkdir -p "$build"
+  make -s -C "$src" ARCH=x86_64 O="$build" tinyconfig
+  set_opts=(64BIT PRINTK PRINTK_TIME PROC_FS PROC_KCORE SYSFS TTY SERIAL_8250 SERIAL_8250_CONSOLE
+            BLK_DEV_INITRD RD_GZIP BINFMT_ELF BINFMT_SCRIPT DEVTMPFS KALLSYMS MULTIUSER
+            SPARSEMEM_VMEMMAP HUGETLBFS MEMORY_FAILURE FUTEX EPOLL SIGNALFD TIMERFD EVENTFD SHMEM
+            X86_64 SMP CRASH_CORE)
+  unset_opts=(RANDOMIZE_BASE)
+  case "$variant" in
+    numa)   set_opts+=(NUMA X86_64_ACPI_NUMA ACPI) ;;
+    nonuma) unset_opts+=(NUMA) ;;
+    *) echo "unknown variant $variant (numa, nonuma)" >&2; exit 2 ;;
+  esac
+  for o in "${set_opts[@]}"; do "$src/scripts/config" --file "$build/.config" -e "$o"; done
+  for o in "${unset_opts[@]}"; do "$src/scripts/config" --file "$build/.config" -d "$o"; done
+  make -s -C "$src" ARCH=x86_64 O="$build" olddefconfig
+fi
+for o in PROC_KCORE VMCORE_INFO KALLSYMS SPARSEMEM_VMEMMAP PRINTK; do
+  grep -q "^CONFIG_$o=y" "$build/.config" || { echo "config lacks CONFIG_$o" >&2; exit 1; }
+done
+
+# --- initramfs ------------------------------------------------------------------------
+initrd=$work/initrd.gz
+if [ ! -s "$initrd" ]; then
+  ir=$(mktemp -d)
+  mkdir -p "$ir"/{bin,proc,sys,dev}
+  cp /bin/busybox "$ir/bin/busybox"
+  for t in sh mount hexdump head poweroff cat echo; do ln -s busybox "$ir/bin/$t"; done
+  cat > "$ir/init" <<'INIT'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+echo "VMCI-VMCOREINFO: $(cat /sys/kernel/vmcoreinfo)"
+echo KCORE-BEGIN
+head -c 65536 /proc/kcore | hexdump -v -e '16/1 " %02x" "\n"'
+echo KCORE-END
+poweroff -f
+INIT
+  chmod +x "$ir/init"
+  (cd "$ir" && find . | cpio -o -H newc --quiet | gzip -9) > "$initrd"
+  rm -rf "$ir"
+fi
+
+boot() {  # boot IMAGE SERIAL_LOG
+  timeout 900 qemu-system-x86_64 -m 512 -smp 1 -display none -nic none -no-reboot \
+    -serial "file:$2" -kernel "$1" -initrd "$initrd" \
+    -append "console=ttyS0 nokaslr panic=-1 quiet loglevel=1" </dev/null >/dev/null 2>&1 || true
+}
+
+note_from_serial() {  # SERIAL_LOG OUT_NOTE_TXT
+  "$root/.venv/bin/python" "$here/kcore_note.py" "$1" "$2"
+}
+
+# --- stock build and boot ---------------------------------------------------------------
+if [ ! -s "$out/stock.bzImage" ]; then
+  log "building the stock kernel (make -j$(nproc) bzImage)"
+  t0=$(now)
+  make -s -C "$src" ARCH=x86_64 O="$build" -j"$(nproc)" bzImage
+  echo "stock_build_seconds=$(( $(now) - t0 ))" > "$out/times.txt"
+  cp "$build/arch/x86/boot/bzImage" "$out/stock.bzImage"
+  cp "$build/vmlinux" "$out/stock.vmlinux"
+fi
+if [ ! -s "$out/stock.vmcoreinfo.txt" ]; then
+  log "booting the stock kernel"
+  t0=$(now); boot "$out/stock.bzImage" "$out/stock.serial"; echo "stock_boot_seconds=$(( $(now) - t0 ))" >> "$out/times.txt"
+  note_from_serial "$out/stock.serial" "$out/stock.vmcoreinfo.txt"
+fi
+
+# --- the same kernel with vmci's generated C ------------------------------------------------
+if [ ! -s "$out/vmci.bzImage" ]; then
+  gen_common=$root/generated/c/6.12/kernel/vmcore_info.c
+  gen_arch=$root/generated/c/6.12/arch/x86/kernel/vmcore_info_64.c
+  for f in "$gen_common" "$gen_arch"; do [ -s "$f" ] || { echo "missing generated file $f (run vmci generate)" >&2; exit 1; }; done
+  cp "$src/kernel/vmcore_info.c" "$out/orig.vmcore_info.c"
+  cp "$src/arch/x86/kernel/vmcore_info_64.c" "$out/orig.vmcore_info_64.c"
+  restore() {
+    cp "$out/orig.vmcore_info.c" "$src/kernel/vmcore_info.c"
+    cp "$out/orig.vmcore_info_64.c" "$src/arch/x86/kernel/vmcore_info_64.c"
+  }
+  trap restore EXIT
+  cp "$gen_common" "$src/kernel/vmcore_info.c"
+  cp "$gen_arch" "$src/arch/x86/kernel/vmcore_info_64.c"
+  log "rebuilding with the generated files (incremental)"
+  t0=$(now)
+  make -s -C "$src" ARCH=x86_64 O="$build" -j"$(nproc)" bzImage 2> "$out/vmci.build.stderr" || { cat "$out/vmci.build.stderr" >&2; exit 1; }
+  echo "vmci_rebuild_seconds=$(( $(now) - t0 ))" >> "$out/times.txt"
+  echo "vmci_build_warnings=$(grep -c 'warning:' "$out/vmci.build.stderr" || true)" >> "$out/times.txt"
+  cp "$build/arch/x86/boot/bzImage" "$out/vmci.bzImage"
+  cp "$build/vmlinux" "$out/vmci.vmlinux"
+  restore; trap - EXIT
+  # put the tree back to stock for the next run (the originals are older than the objects)
+  touch "$src/kernel/vmcore_info.c" "$src/arch/x86/kernel/vmcore_info_64.c"
+fi
+if [ ! -s "$out/vmci.vmcoreinfo.txt" ]; then
+  log "booting the kernel built with vmci's C"
+  t0=$(now); boot "$out/vmci.bzImage" "$out/vmci.serial"; echo "vmci_boot_seconds=$(( $(now) - t0 ))" >> "$out/times.txt"
+  note_from_serial "$out/vmci.serial" "$out/vmci.vmcoreinfo.txt"
+fi
+
+# --- compare -------------------------------------------------------------------------------
+"$root/.venv/bin/python" "$here/compare_notes.py" "$out/stock.vmcoreinfo.txt" "$out/vmci.vmcoreinfo.txt" | tee "$out/comparison.txt"
