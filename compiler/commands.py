@@ -16,4 +16,6 @@ def register_all(subparsers) -> None:
             if error.name != f"compiler.{name}":
                 raise
             continue
-        module.register(subparsers)
+        register = getattr(module, "register", None)
+        if register is not None:  # a stage still being written has none yet
+            register(subparsers)
