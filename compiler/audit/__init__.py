@@ -1,0 +1,19 @@
+"""The audit stage: who emits what, where, under which config, and whether the tools that
+read dumps get what they need.
+
+    vmci audit source KERNEL_TREE     the specs against a kernel source tree (drift)
+    vmci audit note FILE --vmlinux V  a captured note against what vmci resolves
+    vmci audit consumers              keys each dump tool needs that a kernel does not emit
+    vmci coverage                     architectures x versions x config variants
+    vmci diff A B                     two kernels' VMCOREINFO, entry by entry
+
+Modules: csource/kbuild/kconfig_rules/logic/tree/source (source extraction and drift),
+notes (note reading and comparison), consumers, coverage, diff; commands holds the
+command-line glue.
+"""
+
+
+def register(subparsers) -> None:
+    from .commands import register as register_commands
+
+    register_commands(subparsers)

@@ -1,0 +1,107 @@
+"""Command-line glue for the audit stage: arguments in, one stage call, output, exit status.
+
+Exit status as everywhere in vmci: 0 clean, 1 drift or differences found, 2 unusable
+input (one line naming the file and place on standard error, never a traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..specs import DEFAULT_SPECS_DIR
+
+EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
+
+
+class AuditInputError(Exception):
+    """Input an audit cannot use; printed as one line, exit status 2."""
+
+
+def _usage_error(message: str):
+    return AuditInputError(message)
+
+
+def _guarded(run):
+    """Report unusable input here rather than through cli.main: under `python -m
+    compiler.cli` the cli module is __main__, and its main() would not recognise a
+    compiler.cli.UsageError raised from this package."""
+    def wrapper(args) -> int:
+        from ..cli import UsageError
+        try:
+            return run(args)
+        except (AuditInputError, UsageError) as error:
+            print(f"vmci {_command_name(args)}: {error}", file=sys.stderr)
+            return EXIT_UNUSABLE
+    wrapper.__name__ = run.__name__
+    return wrapper
+
+
+def _command_name(args) -> str:
+    sub = getattr(args, "audit_command", None)
+    return f"{args.command} {sub}" if sub else args.command
+
+
+def _load_specs(directory: str):
+    from ..cli import _load_specs_or_fail
+    return _load_specs_or_fail(directory)
+
+
+def _emit(args, text: str) -> None:
+    from ..cli import _write
+    _write(getattr(args, "output", None), text)
+
+
+# --- audit source -------------------------------------------------------------------------
+
+def cmd_audit_source(args) -> int:
+    from ..select import SelectionError, check_version
+    from .source import audit_source, render_json, render_text
+    from .tree import KernelTree, TreeError
+
+    specs = _load_specs(args.specs)
+    try:
+        tree = KernelTree.open(args.kernel_tree)
+        try:
+            check_version(specs, tree.version)
+        except SelectionError as error:
+            raise _usage_error(f"{args.kernel_tree}: {error}")
+        audit = audit_source(specs, tree)
+    except TreeError as error:
+        raise _usage_error(str(error))
+    if args.format == "json":
+        _emit(args, json.dumps(render_json(audit), indent=2) + "\n")
+    else:
+        _emit(args, render_text(audit))
+    return EXIT_FOUND if audit.drift else EXIT_OK
+
+
+# --- registration ---------------------------------------------------------------------------
+
+def register(subparsers) -> None:
+    audit = subparsers.add_parser(
+        "audit", help="check the specs against kernel sources, captured notes and the dump tools' needs",
+        description="Audits: `source` compares the specs with a kernel source tree, `note` compares a captured "
+                    "VMCOREINFO with what vmci resolves from the vmlinux, `consumers` lists the keys each dump tool "
+                    "needs that a kernel does not emit.")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="AUDIT")
+    audit.set_defaults(run=lambda args: _help(audit))
+
+    p = audit_sub.add_parser(
+        "source", help="the specs against a kernel source tree: drift in entries, conditions, arches, order",
+        description="Extract every VMCOREINFO emission from a kernel source tree (a directory or a source tarball "
+                    "such as /usr/src/linux-source-6.1.tar.xz): each VMCOREINFO_*() macro use and "
+                    "vmcoreinfo_append_str() call in any C file, with its #if conditions, the Kbuild gate of its "
+                    "file, its function and its order; compare them with the spec entries for the tree's version "
+                    "(from its Makefile). Conditions are compared semantically under the tree's Kconfig rules. "
+                    "Exit status 1 on any drift.")
+    p.add_argument("kernel_tree", metavar="KERNEL_TREE", help="kernel source directory or tarball")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.set_defaults(run=_guarded(cmd_audit_source))
+
+
+def _help(parser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_UNUSABLE

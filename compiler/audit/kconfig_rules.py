@@ -1,0 +1,481 @@
+"""What a kernel tree's Kconfig files guarantee about its options, as conditions.
+
+Comparing two conditions over CONFIG_ symbols "semantically" needs the relations
+Kconfig itself enforces, or `CONFIG_KEXEC && CONFIG_CRASH_CORE` (a spec) and
+`CONFIG_KEXEC` (arch/arm/kernel/Makefile) would look different although KEXEC selects
+KEXEC_CORE, which selects CRASH_CORE. This module walks the Kconfig files the way
+kconfig does for one architecture (from the top Kconfig, following `source` with
+$(SRCARCH), carrying `if`, `menu` and `choice` dependencies) and turns what it finds
+into conditions that hold in every config of that architecture:
+
+- `depends on D` (with the enclosing if/menu/choice): CONFIG_S => D
+- `select T [if C]`: CONFIG_S && C => CONFIG_T
+- a prompt-less `def_bool E` (or bool with one `default E`): E && D => CONFIG_S
+- a `choice`: at most one of its options is y
+
+Conditions are read the way the specs read them: CONFIG_X is true when X=y. Kconfig's
+tristate logic maps onto that soundly for `depends on` (S=y needs D=y, which implies the
+translated D); `select ... if C` and defaults are used only where the translation is
+exact (no negation of a tristate), and anything else (string comparisons, $(shell),
+m) is left out. Leaving a rule out only makes the comparison stricter, never wrong.
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
+
+from .. import cexpr
+from ..kconfig import Condition, ConditionError
+
+
+@dataclass
+class _Definition:
+    name: str
+    file: str
+    line: int
+    type: str = ""  # bool, tristate, int, hex, string
+    prompt: bool = False
+    defaults: List[Tuple[str, Optional[str]]] = field(default_factory=list)  # (expr, if-cond)
+    depends: List[str] = field(default_factory=list)  # own `depends on` and the enclosing ones
+    selects: List[Tuple[str, Optional[str]]] = field(default_factory=list)
+
+
+# --- Kconfig expressions -------------------------------------------------------------------
+
+_KTOKEN = re.compile(r'\s*(?:(?P<op>&&|\|\||!=|<=|>=|[!()=<>])|(?P<sym>[A-Za-z0-9_]+)|(?P<str>"(?:\\.|[^"\\])*"|\'[^\']*\')|(?P<macro>\$\([^)]*\)))')
+
+
+class _Untranslatable(Exception):
+    pass
+
+
+def _tokens(text: str) -> List[Tuple[str, str]]:
+    out, position = [], 0
+    text = text.strip()
+    while position < len(text):
+        match = _KTOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise _Untranslatable(text)
+        kind = match.lastgroup
+        out.append((kind, match.group(kind)))
+        position = match.end()
+    return out
+
+
+class _KParser:
+    """Kconfig expression -> (C condition text, exact, symbols).
+
+    `exact` is False when the translation is only implied by the Kconfig value being y
+    (a `!` over a tristate); it still is a sound `depends on`.
+    """
+
+    def __init__(self, text: str, types: Dict[str, str]):
+        self.tokens = _tokens(text)
+        self.index = 0
+        self.types = types
+
+    def peek(self):
+        return self.tokens[self.index] if self.index < len(self.tokens) else (None, None)
+
+    def take(self):
+        token = self.peek()
+        self.index += 1
+        return token
+
+    def parse(self) -> Tuple[str, bool]:
+        text, exact = self.disjunction()
+        if self.index != len(self.tokens):
+            raise _Untranslatable("trailing tokens")
+        return text, exact
+
+    def disjunction(self):
+        text, exact = self.conjunction()
+        while self.peek()[1] == "||":
+            self.take()
+            right, right_exact = self.conjunction()
+            text, exact = f"({text} || {right})", exact and right_exact
+        return text, exact
+
+    def conjunction(self):
+        text, exact = self.unary()
+        while self.peek()[1] == "&&":
+            self.take()
+            right, right_exact = self.unary()
+            text, exact = f"({text} && {right})", exact and right_exact
+        return text, exact
+
+    def unary(self):
+        kind, value = self.peek()
+        if value == "!":
+            self.take()
+            text, exact = self.unary()
+            return f"!{text}", exact and self._all_bool(text)
+        if value == "(":
+            self.take()
+            text, exact = self.disjunction()
+            if self.take()[1] != ")":
+                raise _Untranslatable("unbalanced")
+            return f"({text})", exact
+        return self.atom()
+
+    def _all_bool(self, text: str) -> bool:
+        return all(self.types.get(name) == "bool" for name in re.findall(r"CONFIG_([A-Za-z0-9_]+)", text))
+
+    def atom(self):
+        kind, value = self.take()
+        if kind != "sym":
+            raise _Untranslatable(str(value))
+        operator = self.peek()[1]
+        if operator in ("=", "!="):
+            self.take()
+            other_kind, other = self.take()
+            if other_kind != "sym" or other not in ("y", "n") or value in ("y", "n", "m"):
+                raise _Untranslatable("comparison")
+            text = {("=", "y"): f"CONFIG_{value}", ("!=", "y"): f"!CONFIG_{value}",
+                    ("=", "n"): f"!IS_ENABLED(CONFIG_{value})", ("!=", "n"): f"IS_ENABLED(CONFIG_{value})"}[(operator, other)]
+            return text, True
+        if operator in ("<", ">", "<=", ">="):
+            raise _Untranslatable("comparison")
+        if value == "y":
+            return "1", True
+        if value == "n":
+            return "0", True
+        if value == "m" or value.isdigit():
+            raise _Untranslatable(value)
+        return f"CONFIG_{value}", True
+
+
+def translate(text: str, types: Dict[str, str]) -> Optional[Tuple[str, bool]]:
+    try:
+        return _KParser(text, types).parse()
+    except _Untranslatable:
+        return None
+
+
+def _conjuncts(text: str) -> List[str]:
+    """Split a Kconfig expression at its top-level &&."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        c = text[i]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif depth == 0 and text.startswith("&&", i):
+            parts.append(text[start:i])
+            start = i + 2
+            i += 1
+        i += 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+# --- the walk ----------------------------------------------------------------------------
+
+_ENTRY = re.compile(r"^(config|menuconfig)\s+([A-Za-z0-9_]+)\s*$")
+_TYPE = re.compile(r'^(bool|tristate|int|hex|string)(?:\s+("(?:\\.|[^"\\])*"|\'[^\']*\'))?(?:\s+if\s+(.*))?$')
+_DEF = re.compile(r"^(def_bool|def_tristate)\s+(.*?)(?:\s+if\s+(.*))?$")
+_DEFAULT = re.compile(r"^default\s+(.*?)(?:\s+if\s+(.*))?$")
+_SELECT = re.compile(r"^select\s+([A-Za-z0-9_]+)(?:\s+if\s+(.*))?$")
+_SOURCE = re.compile(r'^(o?r?source)\s+"([^"]+)"')
+
+
+class _Rule:
+    """One guaranteed condition, parsed only when a comparison needs it."""
+
+    __slots__ = ("text", "symbols", "_condition")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.symbols = frozenset(re.findall(r"CONFIG_[A-Za-z0-9_]+", text))
+        self._condition: Optional[Condition] = None
+
+    @property
+    def condition(self) -> Optional[Condition]:
+        if self._condition is None:
+            try:
+                self._condition = Condition.parse(self.text)
+            except (ConditionError, cexpr.CExprError):
+                return None
+        return self._condition
+
+
+@dataclass
+class KconfigRules:
+    """The conditions Kconfig guarantees for one architecture, indexed by symbol."""
+
+    arch: str
+    by_symbol: Dict[str, List[_Rule]]
+    defined: Set[str]  # every CONFIG_ symbol some Kconfig file of this arch declares
+    always: Set[str]  # bool symbols that are y in every config of this arch
+
+    def facts(self, symbols: Iterable[str]) -> Dict[str, Optional[str]]:
+        """What the arch fixes outright: undeclared symbols are unset, some are always y."""
+        found: Dict[str, Optional[str]] = {}
+        for name in symbols:
+            if name in self.always:
+                found[name] = "y"
+            elif name not in self.defined:
+                found[name] = None
+        return found
+
+    def relevant(self, symbols: Iterable[str], hops: int = 3, limit: int = 48) -> List[Condition]:
+        """The rules about these symbols and, transitively (a few hops), the symbols they name."""
+        wanted = set(symbols)
+        chosen: List[Condition] = []
+        seen: Set[int] = set()
+        frontier = set(wanted)
+        for _ in range(hops):
+            added: Set[str] = set()
+            for name in sorted(frontier):
+                for rule in self.by_symbol.get(name, ()):
+                    if id(rule) in seen:
+                        continue
+                    new = rule.symbols - wanted - added
+                    if len(wanted) + len(added) + len(new) > limit or rule.condition is None:
+                        continue
+                    seen.add(id(rule))
+                    chosen.append(rule.condition)
+                    added |= new
+            wanted |= added
+            frontier = added
+            if not frontier:
+                break
+        return chosen
+
+
+class KconfigTree:
+    """Parses each Kconfig file once; builds the rules of an architecture on demand."""
+
+    def __init__(self, read: Callable[[str], Optional[str]], kconfig_paths: Iterable[str]):
+        self.read = read
+        self.paths = sorted(kconfig_paths)
+        self._cache: Dict[str, Optional[list]] = {}
+        self._rules: Dict[str, KconfigRules] = {}
+
+    def _lines(self, path: str) -> Optional[list]:
+        if path not in self._cache:
+            text = self.read(path)
+            self._cache[path] = None if text is None else _logical_lines(text)
+        return self._cache[path]
+
+    def rules(self, arch: str) -> KconfigRules:
+        if arch not in self._rules:
+            self._rules[arch] = self._build(arch)
+        return self._rules[arch]
+
+    def _build(self, arch: str) -> KconfigRules:
+        definitions: List[_Definition] = []
+        choices: List[List[str]] = []
+        self._walk("Kconfig", arch, [], definitions, choices, [], depth=0)
+        types: Dict[str, str] = {}
+        for d in definitions:
+            if d.type:
+                types.setdefault(d.name, d.type)
+        by_name: Dict[str, List[_Definition]] = {}
+        for d in definitions:
+            by_name.setdefault(d.name, []).append(d)
+        rules: Dict[str, List[_Rule]] = {}
+        always: Set[str] = set()
+        plain_selects: Dict[str, List[str]] = {}
+
+        def add(heads, text):
+            rule = _Rule(text)
+            for head in heads:
+                rules.setdefault(head, []).append(rule)
+
+        for name, defs in by_name.items():
+            symbol = f"CONFIG_{name}"
+            # depends on: S => OR over definitions of the AND of their translatable conjuncts
+            alternatives = []
+            for d in defs:
+                parts = []
+                for dependency in d.depends:
+                    for conjunct in _conjuncts(dependency):
+                        translated = translate(conjunct, types)
+                        if translated is not None:
+                            parts.append(translated[0])
+                if not parts:
+                    alternatives = None
+                    break
+                alternatives.append(" && ".join(parts))
+            if alternatives:
+                add([symbol], f"!{symbol} || " + " || ".join(f"({a})" for a in alternatives))
+            # select T if C: S && C => T
+            for d in defs:
+                for target, condition_text in d.selects:
+                    if condition_text is None:
+                        add([symbol], f"!{symbol} || CONFIG_{target}")
+                        plain_selects.setdefault(symbol, []).append(f"CONFIG_{target}")
+                        continue
+                    translated = translate(condition_text, types)
+                    if translated is not None and translated[1]:
+                        add([symbol], f"!({symbol} && {translated[0]}) || CONFIG_{target}")
+            # a bool without a prompt takes its one default when its dependencies hold
+            prompted = any(d.prompt for d in defs)
+            with_defaults = [d for d in defs if d.defaults]
+            if not prompted and len(with_defaults) == 1 and len(with_defaults[0].defaults) == 1 \
+                    and types.get(name) == "bool" and all(not d.depends for d in defs if d is not with_defaults[0]):
+                d = with_defaults[0]
+                default_text, default_if = d.defaults[0]
+                pieces = [default_text] + ([default_if] if default_if else []) + d.depends
+                translated = [translate(p, types) for p in pieces]
+                if all(t is not None and t[1] for t in translated):
+                    body = " && ".join(f"({t[0]})" for t in translated)
+                    add([symbol], f"!({body}) || {symbol}")
+                    if all(t[0] == "1" for t in translated):
+                        always.add(symbol)  # def_bool y, no dependencies (s390's KEXEC)
+        for group in choices:
+            members = [f"CONFIG_{m}" for m in group]
+            for i, a in enumerate(members):
+                for b in members[i + 1:]:
+                    add([a, b], f"!({a} && {b})")
+        # what an always-y symbol selects unconditionally is always y too
+        pending = list(always)
+        while pending:
+            for target in plain_selects.get(pending.pop(), ()):
+                if target not in always:
+                    always.add(target)
+                    pending.append(target)
+        return KconfigRules(arch, rules, {f"CONFIG_{n}" for n in by_name}, always)
+
+    def _walk(self, path: str, arch: str, context: List[str], definitions, choices, choice_stack, depth: int):
+        if depth > 30:
+            return
+        lines = self._lines(path)
+        if lines is None:
+            return
+        stack: List[Tuple[str, Optional[str]]] = []  # ("if"/"menu"/"choice", dependency)
+        current: Optional[_Definition] = None
+        block: Optional[list] = None  # the menu/choice frame whose `depends on` lines we read
+        help_indent: Optional[int] = None
+        for number, indent, text in lines:
+            if help_indent is not None:
+                if text == "" or indent >= help_indent:
+                    continue
+                help_indent = None
+            if text in ("help", "---help---") or text.startswith("help "):
+                help_indent = indent + 1
+                continue
+            if not text:
+                continue
+            outer = context + [dep for _, dep in stack if dep]
+            source = _SOURCE.match(text)
+            if source:
+                target = source.group(2).replace("$(SRCARCH)", arch).replace("$SRCARCH", arch)
+                if source.group(1) in ("rsource", "orsource"):
+                    target = "/".join(path.split("/")[:-1] + [target])
+                for found in self._glob(target):
+                    self._walk(found, arch, outer, definitions, choices, choice_stack, depth + 1)
+                current = block = None
+                continue
+            entry = _ENTRY.match(text)
+            if entry:
+                current = _Definition(entry.group(2), path, number, depends=list(outer))
+                definitions.append(current)
+                if choice_stack:
+                    choice_stack[-1].append(entry.group(2))
+                block = None
+                continue
+            keyword = text.split()[0]
+            if keyword == "if":
+                stack.append(("if", text[2:].strip()))
+                current = block = None
+                continue
+            if keyword == "endif":
+                _pop(stack, "if")
+                current = block = None
+                continue
+            if keyword == "menu":
+                stack.append(("menu", None))
+                current, block = None, stack
+                continue
+            if keyword == "endmenu":
+                _pop(stack, "menu")
+                current = block = None
+                continue
+            if keyword == "choice":
+                stack.append(("choice", None))
+                choice_stack.append([])
+                current, block = None, stack
+                continue
+            if keyword == "endchoice":
+                _pop(stack, "choice")
+                if choice_stack:
+                    choices.append(choice_stack.pop())
+                current = block = None
+                continue
+            if keyword in ("comment", "mainmenu"):
+                current, block = None, None
+                continue
+            if keyword == "depends" and text.startswith("depends on"):
+                dependency = text[len("depends on"):].strip()
+                if current is not None:
+                    current.depends.append(dependency)
+                elif block is not None and stack:
+                    kind, existing = stack[-1]
+                    stack[-1] = (kind, dependency if existing is None else f"({existing}) && ({dependency})")
+                continue
+            if current is None:
+                continue
+            self._property(current, text)
+
+    @staticmethod
+    def _property(current: _Definition, text: str) -> None:
+        match = _TYPE.match(text)
+        if match:
+            current.type = current.type or match.group(1)
+            current.prompt = current.prompt or bool(match.group(2))
+            return
+        match = _DEF.match(text)
+        if match:
+            current.type = current.type or ("bool" if match.group(1) == "def_bool" else "tristate")
+            current.defaults.append((match.group(2), match.group(3)))
+            return
+        if text.startswith("prompt"):
+            current.prompt = True
+            return
+        match = _DEFAULT.match(text)
+        if match:
+            current.defaults.append((match.group(1), match.group(2)))
+            return
+        match = _SELECT.match(text)
+        if match:
+            current.selects.append((match.group(1), match.group(2)))
+
+    def _glob(self, pattern: str) -> List[str]:
+        if any(c in pattern for c in "*?["):
+            return [p for p in self.paths if fnmatch.fnmatch(p, pattern)]
+        return [pattern]
+
+
+def _pop(stack, kind: str) -> None:
+    for index in range(len(stack) - 1, -1, -1):
+        if stack[index][0] == kind:
+            del stack[index:]
+            return
+
+
+def _logical_lines(text: str) -> List[Tuple[int, int, str]]:
+    """(line number, indentation width, stripped text without comment) per logical line."""
+    out = []
+    raw = text.split("\n")
+    index = 0
+    while index < len(raw):
+        number = index + 1
+        line = raw[index]
+        while line.endswith("\\") and index + 1 < len(raw):
+            index += 1
+            line = line[:-1] + " " + raw[index].strip()
+        index += 1
+        expanded = line.expandtabs(8)
+        indent = len(expanded) - len(expanded.lstrip())
+        stripped = expanded.strip()
+        if stripped.startswith("#"):
+            stripped = ""
+        elif "#" in stripped and '"' not in stripped:
+            stripped = stripped.split("#", 1)[0].strip()
+        out.append((number, indent, stripped))
+    return out

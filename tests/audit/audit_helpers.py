@@ -1,0 +1,49 @@
+"""Helpers of the audit tests: the real kernel source trees, extracted once.
+
+Debian's linux-source-6.1 and linux-source-6.12 packages install the tarballs under
+/usr/src. Only what `vmci audit source` reads is extracted (the C files that mention
+VMCOREINFO, every Makefile/Kbuild and every Kconfig file: about 5000 files, 40 MB),
+into $VMCI_SOURCE_CACHE/<version> (default /var/cache/vmci/src), outside the
+repository, and reused while the tarball is unchanged. A missing tarball is a failure,
+not a skip: CI must run these tests (tools/setup.sh installs the packages).
+"""
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+
+from compiler.audit.tree import extract_audit_files
+
+SOURCE_CACHE = os.environ.get("VMCI_SOURCE_CACHE", "/var/cache/vmci/src")
+TARBALL = "/usr/src/linux-source-{version}.tar.xz"
+STAMP = ".vmci-extracted.json"
+
+
+def kernel_source(version: str) -> str:
+    """A directory with the audit's files of linux-source-<version>, extracted on first use."""
+    tarball = TARBALL.format(version=version)
+    if not os.path.exists(tarball):
+        pytest.fail(f"{tarball} is missing: apt-get install linux-source-{version} (tools/setup.sh)")
+    stat = os.stat(tarball)
+    stamp = {"tarball": tarball, "size": stat.st_size, "mtime": int(stat.st_mtime)}
+    destination = os.path.join(SOURCE_CACHE, version)
+    try:
+        with open(os.path.join(destination, STAMP)) as handle:
+            if json.load(handle) == stamp:
+                return destination
+    except (OSError, ValueError):
+        pass
+    os.makedirs(SOURCE_CACHE, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=f".{version}-", dir=SOURCE_CACHE)
+    started = time.monotonic()
+    count = extract_audit_files(tarball, work)
+    stamp["files"] = count
+    stamp["seconds"] = round(time.monotonic() - started, 1)
+    with open(os.path.join(work, STAMP), "w") as handle:
+        json.dump(stamp, handle)
+    shutil.rmtree(destination, ignore_errors=True)
+    os.replace(work, destination)
+    return destination

@@ -1,0 +1,77 @@
+"""vmci audit source on Debian's linux-source-6.1 and linux-source-6.12: every file that
+emits VMCOREINFO is found (the common list, printk, every architecture), and the specs
+agree with both trees: no drift. The trees are extracted from /usr/src's tarballs once
+(audit_helpers.kernel_source), never built."""
+import json
+import shutil
+
+import pytest
+
+from audit_helpers import kernel_source
+from conftest import ROOT, run_vmci
+
+EMITTING_FILES = {
+    "6.1": {
+        "kernel/crash_core.c", "kernel/printk/printk.c",
+        "arch/x86/kernel/crash_core_32.c", "arch/x86/kernel/crash_core_64.c", "arch/arm64/kernel/crash_core.c",
+        "arch/arm/kernel/machine_kexec.c", "arch/ia64/kernel/machine_kexec.c", "arch/powerpc/kexec/core.c",
+        "arch/s390/kernel/machine_kexec.c", "arch/sh/kernel/machine_kexec.c",
+    },
+    "6.12": {
+        "kernel/vmcore_info.c", "kernel/printk/printk.c",
+        "arch/x86/kernel/vmcore_info_32.c", "arch/x86/kernel/vmcore_info_64.c", "arch/arm64/kernel/vmcore_info.c",
+        "arch/arm/kernel/vmcore_info.c", "arch/powerpc/kexec/vmcore_info.c", "arch/riscv/kernel/vmcore_info.c",
+        "arch/s390/kernel/vmcore_info.c", "arch/sh/kernel/vmcore_info.c",
+    },
+}
+VERSIONS = sorted(EMITTING_FILES)
+
+
+def audit(tree, *extra):
+    code, out, err = run_vmci("audit", "source", tree, "--format", "json", *extra)
+    assert "Traceback" not in err, err
+    assert code in (0, 1), err
+    return code, json.loads(out)
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def tree_audit(request):
+    tree = kernel_source(request.param)
+    return request.param, tree, audit(tree)
+
+
+def test_every_emitting_file_is_found_with_its_spec(tree_audit):
+    version, _, (_, payload) = tree_audit
+    files = {f["file"]: f for f in payload["files"]}
+    assert set(files) == EMITTING_FILES[version]
+    for name, report in files.items():
+        assert report["spec"] is not None, name
+        assert sum(len(items) for items in report["functions"].values()) > 0, name
+    assert payload["kernel_version"].startswith(version + ".")
+    printk = files["kernel/printk/printk.c"]["functions"]["log_buf_vmcoreinfo_setup"]
+    assert printk[0]["key"] == "SYMBOL(prb)"
+
+
+def test_no_drift(tree_audit):
+    version, _, (code, payload) = tree_audit
+    assert payload["drift"] == [], "\n".join(f"{d['tree'] or d['spec']}: {d['kind']}: {d['key']}: {d['message']}"
+                                            for d in payload["drift"])
+    assert code == 0
+
+
+def test_a_deliberately_removed_spec_entry_is_reported_by_name(tmp_path):
+    tree = kernel_source("6.12")
+    specs = tmp_path / "specs"
+    shutil.copytree(f"{ROOT}/specs", specs)
+    common = specs / "common.yaml"
+    text = common.read_text()
+    removed = "      - kind: symbol\n        name: _stext\n"
+    assert removed in text
+    start = text.index(removed)
+    end = text.index("      - kind:", start + len(removed))
+    common.write_text(text[:start] + text[end:])
+    code, payload = audit(tree, "--specs", str(specs))
+    assert code == 1
+    lacking = [d for d in payload["drift"] if d["kind"] == "specs-lack"]
+    assert [d["key"] for d in lacking] == ["SYMBOL(_stext)"]
+    assert lacking[0]["tree"].startswith("kernel/vmcore_info.c:")
