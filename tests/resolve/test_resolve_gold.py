@@ -27,8 +27,11 @@ def test_text_equals_the_booted_kernels_note_but_for_runtime_lines(release, tmp_
     theirs = text.splitlines(keepends=True)
     assert [line.split("=")[0] for line in ours] == [line.split("=")[0] for line in theirs]  # same keys, same order
     differing = [b.split("=")[0] for a, b in zip(ours, theirs) if a != b]
-    # every differing line is one the capture recorded as fixed at run time
+    # every differing line is one the capture recorded as fixed at run time ...
     assert set(differing) <= set(meta["runtime_keys"]), differing
+    # ... and one vmci itself marks as runtime, with a reason
+    marked = {line["key"]: line["runtime"] for line in resolve_json(release)["lines"] if line["source"] == "runtime"}
+    assert all(marked.get(key) for key in differing), [key for key in differing if not marked.get(key)]
     if meta["debian_arch"] == "amd64":
         # booted with nokaslr on a CPU without LA57 or SME, only the heap pointer differs
         assert differing == ["SYMBOL(mem_section)"]
