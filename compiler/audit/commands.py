@@ -76,6 +76,38 @@ def cmd_audit_source(args) -> int:
     return EXIT_FOUND if audit.drift else EXIT_OK
 
 
+# --- audit note ---------------------------------------------------------------------------
+
+def _cache_dir(args):
+    if getattr(args, "no_cache", False):
+        return None
+    from ..cli import default_cache_dir
+    return default_cache_dir()
+
+
+def cmd_audit_note(args) -> int:
+    from .image import ImageError, resolve_image
+    from .notefile import NoteReadError, read_captured_note
+    from .noteaudit import compare_note, failed, render_text, summary
+
+    specs = _load_specs(args.specs)
+    try:
+        note = read_captured_note(args.file)
+        image = resolve_image(specs, args.vmlinux, args.config, args.kernel_version, cache_dir=_cache_dir(args))
+    except (NoteReadError, ImageError) as error:
+        raise _usage_error(str(error))
+    verdicts = compare_note(note, image.lines, specs, True if args.at_crash else None)
+    if args.format == "json":
+        payload = {"file": note.path, "kind": note.kind, "where": note.where, "vmlinux": image.path,
+                   "machine": image.machine, "kernel_version": ".".join(map(str, image.version)),
+                   "config": image.config.source, "summary": summary(verdicts),
+                   "lines": [v.as_json() for v in verdicts]}
+        _emit(args, json.dumps(payload, indent=2) + "\n")
+    else:
+        _emit(args, render_text(note, verdicts))
+    return EXIT_FOUND if failed(verdicts) else EXIT_OK
+
+
 # --- registration ---------------------------------------------------------------------------
 
 def register(subparsers) -> None:
@@ -100,6 +132,28 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
     p.set_defaults(run=_guarded(cmd_audit_source))
+    _register_note(audit_sub)
+
+
+def _register_note(audit_sub) -> None:
+    p = audit_sub.add_parser(
+        "note", help="a captured VMCOREINFO against what vmci resolves from the vmlinux",
+        description="Compare the VMCOREINFO in FILE with the lines vmci resolves from the vmlinux. FILE may be a "
+                    "VMCOREINFO text, a raw ELF note, an ELF vmcore, a kdump-compressed dump (makedumpfile) or "
+                    "/proc/kcore (only its PT_NOTE is read). Each line is match, runtime (differs, but the value is "
+                    "fixed only at run time), differs, missing, unexpected or unresolved. Exit status 1 on any "
+                    "differs, missing, unexpected, unresolved or moved line.")
+    p.add_argument("file", metavar="FILE", help="VMCOREINFO text, note, vmcore, kdump file or /proc/kcore")
+    p.add_argument("--vmlinux", required=True, metavar="PATH", help="the vmlinux with DWARF of that kernel")
+    p.add_argument("--config", metavar="PATH", help="the kernel .config (default: the image's IKCONFIG)")
+    p.add_argument("--kernel-version", metavar="VER", help="override the version read from the image's banner")
+    p.add_argument("--at-crash", action="store_true",
+                   help="expect the lines appended at panic (CRASHTIME) even if the note has none")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache")
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.set_defaults(run=_guarded(cmd_audit_note))
 
 
 def _help(parser) -> int:

@@ -1,0 +1,100 @@
+"""One kernel image as the audits use it: the lines vmci resolves from a vmlinux.
+
+The same steps as `vmci resolve` (the machine from the ELF header, the version from the
+banner, the config from --config or the image's IKCONFIG), as a function that returns
+the resolved lines and raises ImageError, one line naming the file, for anything that
+makes the image unusable.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import List, Optional
+
+from ..kconfig import ConfigError, KernelConfig
+from ..model import SpecSet, Version, parse_kernel_version
+from ..resolve import ResolvedLine
+
+
+class ImageError(Exception):
+    """A vmlinux, config or version that cannot be used; str() is one line."""
+
+
+@dataclass
+class ResolvedImage:
+    path: str
+    machine: str
+    arch: str
+    version: Version
+    config: KernelConfig
+    lines: List[ResolvedLine]
+
+
+def load_config(path: Optional[str]) -> Optional[KernelConfig]:
+    if path is None:
+        return None
+    try:
+        return KernelConfig.from_file(path)
+    except ConfigError as error:
+        raise ImageError(str(error))
+
+
+def parse_version_argument(text: str) -> Version:
+    try:
+        return parse_kernel_version(text)
+    except ValueError as error:
+        raise ImageError(str(error))
+
+
+def resolve_image(specs: SpecSet, path: str, config_path: Optional[str] = None,
+                  kernel_version: Optional[str] = None, phases=("boot", "crash"),
+                  cache_dir: Optional[str] = None) -> ResolvedImage:
+    from ..cli import kernel_version_from_banner
+    from ..elf import ElfFormatError, LookupFailure, open_vmlinux
+    from ..resolve import resolve
+    from ..select import SelectionError, find_target_by_elf
+
+    if not os.path.exists(path):
+        raise ImageError(f"{path}: no such file")
+    try:
+        vm = open_vmlinux(path, cache_dir=cache_dir)
+    except ElfFormatError as error:
+        raise ImageError(str(error))
+    try:
+        if not vm.has_dwarf:
+            raise ImageError(f"{path}: no DWARF (.debug_info): use the vmlinux with debug info "
+                             f"(Debian: linux-image-RELEASE-dbg)")
+        try:
+            target = find_target_by_elf(specs, vm.e_machine, vm.elf_class, vm.endianness)
+        except SelectionError as error:
+            raise ImageError(f"{path}: {error}")
+        if kernel_version:
+            version = parse_version_argument(kernel_version)
+        else:
+            version = kernel_version_from_banner(vm.linux_banner())
+            if version is None:
+                raise ImageError(f"{path}: no linux_banner to read the kernel version from; pass --kernel-version")
+        config = load_config(config_path)
+        if config is None:
+            embedded = vm.embedded_config()
+            if embedded is None:
+                raise ImageError(f"{path}: the image embeds no config (CONFIG_IKCONFIG); pass --config PATH")
+            try:
+                config = KernelConfig.from_text(embedded, f"{path}:IKCONFIG")
+            except ConfigError as error:
+                raise ImageError(str(error))
+        try:
+            lines = resolve(specs, vm, target, version, config, phases)
+        except SelectionError as error:
+            raise ImageError(f"{path}: {error}")
+        except (ElfFormatError, LookupFailure) as error:
+            raise ImageError(str(error))
+        if cache_dir:
+            try:
+                vm.save_cache()
+            except OSError:
+                pass  # a read-only cache is no reason to fail
+    finally:
+        vm.close()
+    return ResolvedImage(path, target.machine.name if target.machine else target.arch, target.arch, version,
+                         config, lines)
