@@ -1,4 +1,4 @@
-"""Shared fixtures for the vmlinux reader tests."""
+"""Fixtures for the vmlinux reader tests (helpers live in elf_support)."""
 
 import os
 import shutil
@@ -6,48 +6,13 @@ import sys
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-for p in (ROOT, HERE, os.path.join(ROOT, "bench")):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import elf_fixture_c as F  # noqa: E402
-
-KERNELS = ["6.1.0-57-cloud-amd64", "6.12.117+deb12-cloud-amd64", "6.1.0-50-cloud-arm64"]
-DEFAULT_KERNEL_CACHE = "/var/cache/vmci/kernels"
-
-
-def kernel_path(release: str) -> str:
-    """vmlinux of `release` from $VMCI_KERNEL_CACHE (RELEASE/vmlinux).  When the
-    variable is set, a missing file is a test failure; otherwise the test is
-    skipped."""
-    env = os.environ.get("VMCI_KERNEL_CACHE")
-    base = env or DEFAULT_KERNEL_CACHE
-    path = os.path.join(base, release, "vmlinux")
-    if os.path.isfile(path):
-        return path
-    if env:
-        pytest.fail(f"VMCI_KERNEL_CACHE={env}: {release}/vmlinux is missing")
-    pytest.skip(f"no {path} (set VMCI_KERNEL_CACHE)")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from elf_support import build_fixture  # noqa: E402  (one module, as the tests import it)
 
 
 @pytest.fixture(scope="session")
 def fixture_dir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("elf-fixtures"))
-
-
-_built = {}
-
-
-def build_fixture(fixture_dir, target="native", dwarf="-gdwarf-5", extra=None):
-    if not F.have(target):
-        pytest.skip(f"{F.TARGETS[target][0]} is not installed")
-    key = (target, dwarf, tuple(extra or ()))
-    if key not in _built:
-        sub = os.path.join(fixture_dir, f"{target}{dwarf}{'-'.join(extra or ())}")
-        _built[key] = F.build(sub, target, dwarf, extra)
-    return _built[key]
 
 
 @pytest.fixture(scope="session")

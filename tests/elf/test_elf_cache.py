@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from elf_support import ROOT
 
 from compiler.elf import LookupFailure, open_vmlinux
 

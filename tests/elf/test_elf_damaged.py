@@ -8,7 +8,7 @@ import struct
 import time
 
 import pytest
-from conftest import KERNELS, build_fixture, kernel_path
+from elf_support import KERNELS, build_fixture, kernel_path
 
 from compiler.elf import ElfFormatError, LookupFailure, open_vmlinux
 from compiler.elf.elffile import ElfFile

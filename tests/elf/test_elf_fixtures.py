@@ -7,7 +7,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import build_fixture
+from elf_support import build_fixture
 
 import elf_fixture_c as F
 from compiler.elf import CType, ElfFormatError, LookupFailure, open_vmlinux

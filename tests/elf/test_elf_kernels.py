@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HERE, KERNELS, ROOT, kernel_path
+from elf_support import HERE, KERNELS, ROOT, kernel_path
 
 import elf_queries as Q
 from compiler.elf import open_vmlinux
