@@ -1,4 +1,4 @@
-"""Build :class:`CType` trees from DWARF type DIEs."""
+"""Build :class:`CType` trees from DWARF type DIEs (decoded by pyelftools)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ MAX_NODES = 200_000       # DIEs decoded while building one type
 MAX_DEPTH = 512           # by-value nesting
 MAX_MEMO = 400_000        # built types remembered across questions
 
-_QUALIFIERS = (D.TAG_const_type, D.TAG_volatile_type, D.TAG_restrict_type, D.TAG_atomic_type,
-               D.TAG_immutable_type)
-_POINTERS = (D.TAG_pointer_type, D.TAG_reference_type, D.TAG_rvalue_reference_type,
-             D.TAG_ptr_to_member_type)
+_QUALIFIERS = frozenset(("DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_restrict_type",
+                         "DW_TAG_atomic_type", "DW_TAG_immutable_type"))
+_POINTERS = frozenset(("DW_TAG_pointer_type", "DW_TAG_reference_type",
+                       "DW_TAG_rvalue_reference_type", "DW_TAG_ptr_to_member_type"))
+_AGGREGATES = frozenset(("DW_TAG_structure_type", "DW_TAG_class_type", "DW_TAG_union_type"))
 
 VOID_TYPE = CType(VOID)
 
@@ -51,11 +52,9 @@ class TypeBuilder:
         if got is not None:
             return got
         if key in stack:
-            cu = self.r.cu_for(off)
-            raise DwarfError(cu.place, f"type cycle: the type at {off:#x} contains itself")
+            raise DwarfError(self.r.cu_for(off).place, f"type cycle: the type at {off:#x} contains itself")
         if depth > MAX_DEPTH:
-            cu = self.r.cu_for(off)
-            raise DwarfError(cu.place, f"type nesting deeper than {MAX_DEPTH} at {off:#x}")
+            raise DwarfError(self.r.cu_for(off).place, f"type nesting deeper than {MAX_DEPTH} at {off:#x}")
         self._tick()
         die = self.r.die(off)
         stack.add(key)
@@ -66,60 +65,57 @@ class TypeBuilder:
         self.memo[key] = t
         return t
 
-    def _ref(self, die: D.Die, shallow: bool, stack: Set[Tuple[int, bool]], depth: int) -> CType:
-        v = die.attrs.get(D.AT_type)
-        if v is None:
+    def _ref(self, die, shallow: bool, stack: Set[Tuple[int, bool]], depth: int) -> CType:
+        off = self.r.ref(die, "DW_AT_type", strict=True)
+        if off is None:
             return VOID_TYPE
-        if v[0] != D.V_REF:
-            raise LookupFailure(f"DW_AT_type of DIE at {die.offset:#x} is not a plain reference "
-                                f"(type units / supplementary files are not supported)")
-        return self._build(v[1], shallow, stack, depth + 1)
+        return self._build(off, shallow, stack, depth + 1)
 
-    def _make(self, die: D.Die, shallow: bool, stack: Set[Tuple[int, bool]], depth: int) -> CType:
+    def _make(self, die, shallow: bool, stack: Set[Tuple[int, bool]], depth: int) -> CType:
         tag = die.tag
         r = self.r
         if tag in _QUALIFIERS:
             return self._ref(die, shallow, stack, depth)
-        name = r.string(die, D.AT_name)
-        size = _uint(die.get(D.AT_byte_size))
-        if tag == D.TAG_base_type:
-            enc = die.get(D.AT_encoding)
+        name = r.name(die)
+        size = r.uint(die, "DW_AT_byte_size")
+        if tag == "DW_TAG_base_type":
+            enc = r.uint(die, "DW_AT_encoding")
             return CType(BASE, name, size, encoding=D.ATE_NAMES.get(enc, None if enc is None else str(enc)))
-        if tag == D.TAG_typedef:
+        if tag == "DW_TAG_typedef":
             return CType(TYPEDEF, name, None, target=self._typedef_target(die, shallow, stack, depth))
         if tag in _POINTERS:
             if size is None:
-                size = die.cu.addr_size
+                size = r.unit_of(die).addr_size
             # the pointee is shallow and starts a fresh by-value chain
             return CType(POINTER, None, size, target=self._ref(die, True, stack, depth))
-        if tag in (D.TAG_structure_type, D.TAG_class_type, D.TAG_union_type):
-            kind = UNION if tag == D.TAG_union_type else STRUCT
-            if die.get(D.AT_declaration):
+        if tag in _AGGREGATES:
+            kind = UNION if tag == "DW_TAG_union_type" else STRUCT
+            if r.flag(die, "DW_AT_declaration"):
                 return CType(kind, name, None, None)
             if shallow:
                 return CType(kind, name, size, None)
             return CType(kind, name, size, self._members(die, stack, depth))
-        if tag == D.TAG_enumeration_type:
-            if die.get(D.AT_declaration):
+        if tag == "DW_TAG_enumeration_type":
+            if r.flag(die, "DW_AT_declaration"):
                 return CType(ENUM, name, None)
             signed = r.enum_is_signed(die)
             enums = []
             for c in r.children(die):
                 self._tick()
-                if c.tag != D.TAG_enumerator:
+                if c.tag != "DW_TAG_enumerator":
                     continue
-                cv = c.attrs.get(0x1C)
-                if cv is None:
-                    continue
-                enums.append((r.string(c, D.AT_name) or "", r.const_value(c, cv, signed)))
+                v = r.const_value(c, signed)
+                if v is not None:
+                    enums.append((r.name(c) or "", v))
             return CType(ENUM, name, size, enumerators=tuple(enums))
-        if tag == D.TAG_array_type:
+        if tag == "DW_TAG_array_type":
             return self._array(die, shallow, stack, depth)
-        if tag == D.TAG_subroutine_type or tag == D.TAG_subprogram:
+        if tag in ("DW_TAG_subroutine_type", "DW_TAG_subprogram"):
             return CType(FUNCTION, name, None)
-        if tag == D.TAG_unspecified_type:
+        if tag == "DW_TAG_unspecified_type":
             return CType(VOID, name, None)
-        raise LookupFailure(f"unsupported DWARF tag {tag:#x} used as a type (DIE at {die.offset:#x})")
+        shown = tag if isinstance(tag, str) else f"{tag:#x}" if isinstance(tag, int) else repr(tag)
+        raise LookupFailure(f"unsupported DWARF tag {shown} used as a type (DIE at {die.offset:#x})")
 
     def _typedef_target(self, die, shallow, stack, depth) -> CType:
         t = self._ref(die, shallow, stack, depth)
@@ -130,30 +126,28 @@ class TypeBuilder:
                 return full
         return t
 
-    def _members(self, die: D.Die, stack: Set[Tuple[int, bool]], depth: int):
+    def _members(self, die, stack: Set[Tuple[int, bool]], depth: int):
         r = self.r
         out = []
         for c in r.children(die):
             self._tick()
-            if c.tag != D.TAG_member and c.tag != D.TAG_inheritance:
+            if c.tag != "DW_TAG_member" and c.tag != "DW_TAG_inheritance":
                 continue
             mtype = self._ref(c, False, stack, depth)
-            mname = r.string(c, D.AT_name) if c.tag == D.TAG_member else None
-            loc = c.attrs.get(D.AT_data_member_location)
-            byte_off = 0 if loc is None else _member_location(c, loc)
-            bit_size = _uint(c.get(D.AT_bit_size))
+            mname = r.name(c) if c.tag == "DW_TAG_member" else None
+            byte_off = _member_location(r, c)
+            bit_size = r.uint(c, "DW_AT_bit_size")
+            dbo = r.uint(c, "DW_AT_data_bit_offset")
             if bit_size is None:
-                dbo = _uint(c.get(D.AT_data_bit_offset))
                 if dbo is not None:
                     byte_off += dbo // 8
                 out.append(Member(mname, byte_off, mtype))
                 continue
-            dbo = _uint(c.get(D.AT_data_bit_offset))
             if dbo is not None:
                 total = byte_off * 8 + dbo
             else:
-                old = _uint(c.get(D.AT_bit_offset)) or 0
-                storage = _uint(c.get(D.AT_byte_size))
+                old = r.uint(c, "DW_AT_bit_offset") or 0
+                storage = r.uint(c, "DW_AT_byte_size")
                 if storage is None:
                     storage = mtype.resolved().size or 0
                 if r.little:
@@ -163,13 +157,13 @@ class TypeBuilder:
             out.append(Member(mname, total // 8, mtype, total % 8, bit_size))
         return tuple(out)
 
-    def _array(self, die: D.Die, shallow: bool, stack: Set[Tuple[int, bool]], depth: int) -> CType:
+    def _array(self, die, shallow: bool, stack: Set[Tuple[int, bool]], depth: int) -> CType:
         r = self.r
         elem = self._ref(die, shallow, stack, depth)
         dims = []
         for c in r.children(die):
             self._tick()
-            if c.tag not in (D.TAG_subrange_type, 0x04):  # subrange (or enumeration index)
+            if c.tag not in ("DW_TAG_subrange_type", "DW_TAG_enumeration_type"):
                 continue
             dims.append(_subrange_length(r, c))
         if not dims:
@@ -182,57 +176,33 @@ class TypeBuilder:
         return t
 
 
-def _uint(v) -> Optional[int]:
-    if isinstance(v, bool) or not isinstance(v, int):
+def _member_location(r: D.DwarfReader, c) -> int:
+    if "DW_AT_data_member_location" not in c.attributes:
+        return 0
+    v = r.uint(c, "DW_AT_data_member_location")
+    if v is not None:
+        return v
+    ops = r.expression(c, "DW_AT_data_member_location")
+    if ops:
+        names = [op.op_name for op in ops]
+        if names == ["DW_OP_plus_uconst"]:
+            return ops[0].args[0]
+        if names == ["DW_OP_constu", "DW_OP_plus"]:
+            return ops[0].args[0]
+    raise LookupFailure(f"unsupported member location expression in DIE at {c.offset:#x}")
+
+
+def _subrange_length(r: D.DwarfReader, c) -> Optional[int]:
+    if "DW_AT_count" in c.attributes:
+        cnt = r.uint(c, "DW_AT_count")
+        return None if cnt is None else max(cnt, 0)  # None: variable length
+    hi = r.uint(c, "DW_AT_upper_bound")
+    if hi is None:
         return None
-    return v
-
-
-def _member_location(die: D.Die, loc) -> int:
-    kind, val = loc
-    if kind in (D.V_INT, D.V_SINT):
-        return val
-    if kind == D.V_BLOCK and isinstance(val, bytes) and val:
-        op = val[0]
-        if op == 0x23:  # DW_OP_plus_uconst
-            return _leb(val, 1)
-        if op == 0x10 and val[-1:] == b"\x22":  # DW_OP_constu n; DW_OP_plus
-            return _leb(val, 1)
-    raise LookupFailure(f"unsupported member location expression in DIE at {die.offset:#x}")
-
-
-def _leb(b: bytes, p: int) -> int:
-    result = 0
-    shift = 0
-    while p < len(b):
-        x = b[p]
-        p += 1
-        result |= (x & 0x7F) << shift
-        if x < 0x80:
-            return result
-        shift += 7
-    raise LookupFailure("truncated LEB128 in a location expression")
-
-
-def _subrange_length(r: D.DwarfReader, c: D.Die) -> Optional[int]:
-    cnt = c.attrs.get(D.AT_count)
-    if cnt is not None:
-        if cnt[0] in (D.V_INT, D.V_SINT):
-            return max(cnt[1], 0)
-        return None  # variable length (expression / reference)
-    ub = c.attrs.get(D.AT_upper_bound)
-    if ub is None:
-        return None
-    if ub[0] not in (D.V_INT, D.V_SINT):
-        return None
-    hi = ub[1]
-    lb = c.attrs.get(D.AT_lower_bound)
-    lo = lb[1] if lb is not None and lb[0] in (D.V_INT, D.V_SINT) else 0
-    if ub[0] == D.V_INT:
-        # older GCCs write x[0] as upper bound -1 in a data4/data8 form; all
-        # ones in data1/data2 (255, 65535) are ordinary bounds
-        size = r._form_size_of(c, D.AT_upper_bound)
-        if size in (4, 8) and hi == (1 << (size * 8)) - 1:
-            hi = -1
-    n = hi - lo + 1
-    return max(n, 0)
+    lo = r.uint(c, "DW_AT_lower_bound") or 0
+    # older GCCs write x[0] as upper bound -1 in a data4/data8 form; all ones
+    # in data1/data2 (255, 65535) are ordinary bounds
+    size = r.form_size(c, "DW_AT_upper_bound")
+    if size in (4, 8) and hi == (1 << (size * 8)) - 1:
+        hi = -1
+    return max(hi - lo + 1, 0)

@@ -263,20 +263,20 @@ class Vmlinux:
             raise LookupFailure(f"{self.path} is a relocatable object; its DWARF needs relocation "
                                 f"(link it, or use vmlinux)")
 
-        def sec(name, required):
+        def sec(name):
             s = elf.section(name)
             if s is None or s.type == 8 or s.size == 0:
-                if required:
-                    raise ElfFormatError(self.path, name, "section missing or empty")
                 return None
             if s.flags & 0x800:
                 data = elf.section_data(s)
                 return D.Section(name, bytes(data), 0, len(data))
             return D.Section(name, elf._map, s.offset, s.size)
 
-        self._reader = D.DwarfReader(sec(".debug_info", True), sec(".debug_abbrev", True),
-                                     sec(".debug_str", False), sec(".debug_line_str", False),
-                                     sec(".debug_str_offsets", False), self.endianness)
+        sections = {name: sec(name) for name in D.SECTIONS.values()}
+        for name in (".debug_info", ".debug_abbrev"):
+            if sections[name] is None:
+                raise ElfFormatError(self.path, name, "section missing or empty")
+        self._reader = D.DwarfReader(sections, self.endianness, self.elf_class // 8)
         self._builder = TypeBuilder(self._reader, self._resolve_decl)
         return self._reader
 
@@ -346,10 +346,9 @@ class Vmlinux:
             if got is not None:
                 return got
 
-    def _search(self, name: str, what: str, on_cu, confirm=None) -> Any:
+    def _search(self, name: str, what: str, on_cu) -> Any:
         """Scan for the units that mention `name` (through its .debug_str
         offset, or its inline spelling) and apply on_cu to each."""
-        from . import dwarf as D
         r = self._reader
         cands = self._strp_candidates(name)
         cus = r.cus()
@@ -361,16 +360,16 @@ class Vmlinux:
         def wrapped(cu, hits):
             if not state["confirmed"]:
                 # is this candidate offset really used as a name somewhere?
-                pf = D.name_prefixes(r, cu, None)
+                pf = r.name_prefixes(cu, None)
                 if pf is None:
                     for h in hits[:4]:
-                        path = D.locate(r, cu, h)
-                        if path and r.string(path[-1], D.AT_name) == name:
+                        path = r.locate(cu, h)
+                        if path and r.name(path[-1]) == name:
                             state["confirmed"] = True
                             break
                 else:
                     for h in hits:
-                        if D.verify_name_hit(r, cu, h, pf, None, name) is not None:
+                        if r.verify_name_hit(cu, h, pf, None, name) is not None:
                             state["confirmed"] = True
                             break
             return on_cu(cu, hits)
@@ -381,15 +380,9 @@ class Vmlinux:
             if not needles:
                 continue
             got = self._scan(needles, what, wrapped)
-            if got is not None:
+            if got is not None or state["confirmed"]:
                 if strp is not None and len(cands) > 1:
                     self._strp_learned[name] = strp
-                return got
-            if state["confirmed"]:
-                if strp is not None and len(cands) > 1:
-                    self._strp_learned[name] = strp
-                return got
-            if got is not None:
                 return got
         return None
 
@@ -425,19 +418,19 @@ class Vmlinux:
         return t
 
     def _find_type_uncached(self, name: str) -> CType:
-        from . import dwarf as D
         if name == "void":
             return CType(VOID)
         r = self._dwarf()
+        r.trim()
         kind, _, tag = name.partition(" ")
         if kind in ("struct", "union", "enum", "class") and tag and " " not in tag:
-            tags = {"struct": (D.TAG_structure_type, D.TAG_class_type),
-                    "class": (D.TAG_structure_type, D.TAG_class_type),
-                    "union": (D.TAG_union_type,),
-                    "enum": (D.TAG_enumeration_type,)}[kind]
+            tags = {"struct": ("DW_TAG_structure_type", "DW_TAG_class_type"),
+                    "class": ("DW_TAG_structure_type", "DW_TAG_class_type"),
+                    "union": ("DW_TAG_union_type",),
+                    "enum": ("DW_TAG_enumeration_type",)}[kind]
             spellings = [tag]
         else:
-            tags = (D.TAG_typedef, D.TAG_base_type, D.TAG_unspecified_type)
+            tags = ("DW_TAG_typedef", "DW_TAG_base_type", "DW_TAG_unspecified_type")
             spellings = base_type_spellings(name)
         declared = [False]
 
@@ -446,12 +439,9 @@ class Vmlinux:
             for off, tg in idx.names.get(spelling, ()):
                 if tg not in tags:
                     continue
-                d = r.die(off, cu)
-                if tg in (D.TAG_structure_type, D.TAG_class_type, D.TAG_union_type,
-                          D.TAG_enumeration_type):
-                    if d.get(D.AT_declaration) or D.AT_byte_size not in d.attrs:
-                        declared[0] = True
-                        continue
+                if _only_declared(r, r.die(off, cu)):
+                    declared[0] = True
+                    continue
                 return off
             return None
 
@@ -459,19 +449,17 @@ class Vmlinux:
             def on_cu(cu, hits):
                 if cu.index_data is not None:
                     return None  # already looked at below
-                pf = D.name_prefixes(r, cu, tags)
+                pf = r.name_prefixes(cu, tags)
                 if pf is None:
                     return check(cu, spelling)
                 errors = r.verify_errors
                 for h in hits:
-                    d = D.verify_name_hit(r, cu, h, pf, tags, spelling)
-                    if d is None or not D.is_top_level(r, cu, d.offset):
+                    d = r.verify_name_hit(cu, h, pf, tags, spelling)
+                    if d is None or not r.is_top_level(cu, d.offset):
                         continue  # garbage look-alike, or a type local to a function
-                    if d.tag in (D.TAG_structure_type, D.TAG_class_type, D.TAG_union_type,
-                                 D.TAG_enumeration_type):
-                        if d.get(D.AT_declaration) or D.AT_byte_size not in d.attrs:
-                            declared[0] = True
-                            continue
+                    if _only_declared(r, d):
+                        declared[0] = True
+                        continue
                     return d.offset
                 if r.verify_errors != errors:
                     # a look-alike failed to decode: let the unit index decide
@@ -525,8 +513,8 @@ class Vmlinux:
         return t
 
     def _variable_type_uncached(self, name: str) -> CType:
-        from . import dwarf as D
         r = self._dwarf()
+        r.trim()
         best: List[Optional[CType]] = [None]
 
         def type_of(d, cu, idx) -> Optional[CType]:
@@ -534,12 +522,10 @@ class Vmlinux:
             src = d
             if defn is not None:
                 dd = r.die(defn, cu)
-                if D.AT_type in dd.attrs:
+                if "DW_AT_type" in dd.attributes:
                     src = dd
-            tv = src.attrs.get(D.AT_type)
-            if tv is None or tv[0] != D.V_REF:
-                return None
-            return self._builder.build(tv[1])
+            off = r.ref(src, "DW_AT_type")
+            return None if off is None else self._builder.build(off)
 
         def consider(t: Optional[CType]):
             if t is None:
@@ -553,7 +539,7 @@ class Vmlinux:
         def in_cu(cu):
             idx = r.index_cu(cu)
             for off, tg in idx.names.get(name, ()):
-                if tg != D.TAG_variable:
+                if tg != "DW_TAG_variable":
                     continue
                 got = consider(type_of(r.die(off, cu), cu, idx))
                 if got is not None:
@@ -576,22 +562,25 @@ class Vmlinux:
 
                 def on_addr(cu, hits):
                     for h in hits:
-                        path = D.locate(r, cu, h)
-                        if not path or path[-1].tag != D.TAG_variable:
+                        path = r.locate(cu, h)
+                        if not path or path[-1].tag != "DW_TAG_variable":
                             continue
-                        d = path[-1]
-                        src = d
-                        spec = d.attrs.get(D.AT_specification) or d.attrs.get(0x31)
-                        nm = r.string(d, D.AT_name)
-                        if nm is None and spec is not None and spec[0] == D.V_REF:
-                            src = r.die(spec[1])
-                            nm = r.string(src, D.AT_name)
+                        d = src = path[-1]
+                        nm = r.name(d)
+                        spec = r.ref(d, "DW_AT_specification")
+                        if spec is None:
+                            spec = r.ref(d, "DW_AT_abstract_origin")
+                        if nm is None and spec is not None:
+                            src = r.die(spec)
+                            nm = r.name(src)
                         if nm != name:
                             continue
-                        tv = d.attrs.get(D.AT_type) or src.attrs.get(D.AT_type)
-                        if tv is None or tv[0] != D.V_REF:
+                        off = r.ref(d, "DW_AT_type")
+                        if off is None:
+                            off = r.ref(src, "DW_AT_type")
+                        if off is None:
                             continue
-                        got = consider(self._builder.build(tv[1]))
+                        got = consider(self._builder.build(off))
                         if got is not None:
                             return got
                     return None
@@ -601,13 +590,14 @@ class Vmlinux:
                     return got
 
         # 2. every unit that names it
+        var = ("DW_TAG_variable",)
+
         def on_cu(cu, hits):
             if cu.index_data is not None:
                 return None  # looked at in step 0
-            pf = D.name_prefixes(r, cu, (D.TAG_variable,))
+            pf = r.name_prefixes(cu, var)
             if pf is not None and not any(
-                    _maybe_global(D.verify_name_hit(r, cu, h, pf, (D.TAG_variable,), name))
-                    for h in hits):
+                    _maybe_global(r, r.verify_name_hit(cu, h, pf, var, name)) for h in hits):
                 return None
             return in_cu(cu)
 
@@ -642,32 +632,31 @@ class Vmlinux:
         return v
 
     def _enumerator_uncached(self, name: str) -> int:
-        from . import dwarf as D
         r = self._dwarf()
+        r.trim()
+        tags = ("DW_TAG_enumerator",)
 
         def on_cu(cu, hits):
-            pf = D.name_prefixes(r, cu, (D.TAG_enumerator,))
+            pf = r.name_prefixes(cu, tags)
             for h in hits:
-                if pf is not None and D.verify_name_hit(
-                        r, cu, h, pf, (D.TAG_enumerator,), name) is None:
+                if pf is not None and r.verify_name_hit(cu, h, pf, tags, name) is None:
                     continue
-                path = D.locate(r, cu, h)
-                if len(path) < 2 or path[-1].tag != D.TAG_enumerator \
-                        or path[-2].tag != D.TAG_enumeration_type:
+                path = r.locate(cu, h)
+                if len(path) < 2 or path[-1].tag != "DW_TAG_enumerator" \
+                        or path[-2].tag != "DW_TAG_enumeration_type":
                     continue
-                if r.string(path[-1], D.AT_name) != name:
+                if r.name(path[-1]) != name:
                     continue
                 edie = path[-2]
                 signed = r.enum_is_signed(edie)
                 found = None
-                for c in r.children(edie):
-                    if c.tag != D.TAG_enumerator:
+                for c in r.children(edie, cu):
+                    if c.tag != "DW_TAG_enumerator":
                         continue
-                    cv = c.attrs.get(0x1C)
-                    cn = r.string(c, D.AT_name)
-                    if cv is None or cn is None:
+                    cn = r.name(c)
+                    v = r.const_value(c, signed)
+                    if v is None or cn is None:
                         continue
-                    v = r.const_value(c, cv, signed)
                     self._enum_mem.setdefault(cn, v)
                     if cn == name and found is None:
                         found = v
@@ -681,15 +670,26 @@ class Vmlinux:
         return got
 
 
-def _maybe_global(d) -> bool:
+_TAGGED = ("DW_TAG_structure_type", "DW_TAG_class_type", "DW_TAG_union_type",
+           "DW_TAG_enumeration_type")
+
+
+def _only_declared(r, d) -> bool:
+    """A struct/union/enum DIE without a definition (declaration, no size)."""
+    return d.tag in _TAGGED and (r.flag(d, "DW_AT_declaration")
+                                 or "DW_AT_byte_size" not in d.attributes)
+
+
+def _maybe_global(r, d) -> bool:
     """Could this DW_TAG_variable be a file-scope variable?  (Locals have a
     frame-based location or a location list, and no DW_AT_external.)"""
     if d is None:
         return False
-    if d.get(0x3F) or d.get(0x3C) or 0x47 in d.attrs:  # external, declaration, specification
+    if r.flag(d, "DW_AT_external") or r.flag(d, "DW_AT_declaration") \
+            or "DW_AT_specification" in d.attributes:
         return True
-    loc = d.attrs.get(0x02)
-    return loc is not None and isinstance(loc[1], bytes) and loc[1][:1] == b"\x03"  # DW_OP_addr
+    ops = r.expression(d, "DW_AT_location")
+    return bool(ops) and ops[0].op_name == "DW_OP_addr"
 
 
 def _complete(t: CType) -> bool:

@@ -199,14 +199,16 @@ def test_many_types_agree_with_drgn(kernel):
     _r, path, vm, _a = kernel
     r = vm._dwarf()
     main_cu = next(cu for cu in r.cus()
-                   if (r.string(r.unit_die(cu), 0x03) or "").endswith("init/main.c"))
+                   if (r.name(r.unit_die(cu)) or "").endswith("init/main.c"))
+    prefix = {"DW_TAG_structure_type": "struct ", "DW_TAG_union_type": "union ",
+              "DW_TAG_typedef": ""}
     names = set()
     for n, lst in r.index_cu(main_cu).names.items():
-        for _off, tag in lst:
-            if tag in (0x13, 0x17) and r.die(_off).get(0x3C):
-                continue  # only declared here (DW_AT_declaration)
-            if tag in (0x13, 0x17, 0x16):
-                names.add({0x13: "struct ", 0x17: "union ", 0x16: ""}[tag] + n)
+        for off, tag in lst:
+            if tag != "DW_TAG_typedef" and r.flag(r.die(off), "DW_AT_declaration"):
+                continue  # only declared here
+            if tag in prefix:
+                names.add(prefix[tag] + n)
     names = sorted(names)[:400]
     ours = {}
     for n in names:
