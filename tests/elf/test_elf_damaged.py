@@ -234,3 +234,81 @@ def test_truncated_real_vmlinux(tmp_path):
         open_vmlinux(p2)
     assert ei.value.place in ("section header table", "PT_NOTE segment", "ELF header")
 
+
+# ------------------------------------------- what pyelftools alone would not catch
+def _info_offset(exe):
+    ef = ElfFile(exe)
+    try:
+        return ef.section(".debug_info").offset
+    finally:
+        ef.close()
+
+
+def test_backward_sibling_is_an_error_not_a_hang(fixture_dir, tmp_path):
+    """pyelftools' iter_children follows DW_AT_sibling without checking that
+    it moves forward; our walk must refuse a DW_AT_sibling pointing back."""
+    exe = build_fixture(fixture_dir)
+    with open_vmlinux(exe) as vm:
+        r = vm._dwarf()
+        page = vm.find_type("struct page") and _die_of(vm, "page", "DW_TAG_structure_type")
+        cu = r.cu_for(page)
+        victim = next(d for d in r.children(r.unit_die(cu), cu)
+                      if "DW_AT_sibling" in d.attributes and d.offset <= page)
+        a = victim.attributes["DW_AT_sibling"]
+        assert a.form == "DW_FORM_ref4"
+        pos = _info_offset(exe) + a.offset
+        rel = victim.offset - cu.offset
+    for name, value in (("self", rel), ("back", rel - 1 if rel > cu.die_offset - cu.offset else rel)):
+        p = _patched(tmp_path, exe, [(pos, value)], f"sibling-{name}")
+        start = time.monotonic()
+        with open_vmlinux(p) as vm:
+            with pytest.raises(ElfFormatError, match="DW_AT_sibling .* backwards") as ei:
+                vm.find_type("struct page")
+            assert ei.value.place == cu.place
+        assert time.monotonic() - start < 10
+
+
+def test_bad_unit_headers(fixture_dir, tmp_path):
+    exe = build_fixture(fixture_dir)
+    base = _info_offset(exe)
+    data = open(exe, "rb").read()
+    (length,) = struct.unpack_from("<I", data, base)
+    cases = [
+        ("version", [(base + 4, struct.pack("<H", 9))], "CU at 0x0"),
+        ("length", [(base, struct.pack("<I", 0x7FFFFFF0))], "runs past the end of .debug_info"),
+        ("addrsize", [(base + 7, b"\x03")], "bad unit header"),     # DWARF 5: unit_type, addr size
+        ("abbrev", [(base + 8, struct.pack("<I", 0x7FFFFFF0))], "outside .debug_abbrev"),
+    ]
+    for name, patches, expect in cases:
+        d = bytearray(data)
+        for pos, raw in patches:
+            d[pos:pos + len(raw)] = raw
+        p = tmp_path / f"unit-{name}"
+        p.write_bytes(bytes(d))
+        with open_vmlinux(str(p)) as vm:
+            with pytest.raises(ElfFormatError) as ei:
+                vm.find_type("struct page")
+        assert ei.value.place == ".debug_info CU at 0x0", name
+        assert expect in str(ei.value), (name, str(ei.value))
+    assert length > 0
+
+
+def test_dropping_pyelftools_caches_keeps_answers(fixture_dir, monkeypatch):
+    """With a tiny MAX_LIVE_DIES the reader starts over with a fresh pyelftools
+    DWARFInfo before nearly every question; the answers must not change."""
+    import compiler.elf.dwarf as D
+    exe = build_fixture(fixture_dir)
+    ask = ("struct page", "atomic_long_t", "enum color", "page_alias_t", "struct self_ref")
+
+    def run():
+        with open_vmlinux(exe) as vm:
+            out = [vm.find_type(t).to_json() for t in ask]
+            out += [vm.enumerator(e) for e in ("RED", "BLUE", "NEG", "BIG_U")]
+            out += [vm.variable_type(v).to_json() for v in ("arr", "matrix", "global_page")]
+            return out, vm._reader._gen
+
+    normal, gen = run()
+    assert gen == 1
+    monkeypatch.setattr(D, "MAX_LIVE_DIES", 3)
+    trimmed, gen = run()
+    assert trimmed == normal and gen > 5
