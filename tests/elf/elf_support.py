@@ -14,7 +14,10 @@ for p in (ROOT, HERE, os.path.join(ROOT, "bench")):
 
 import elf_fixture_c as F  # noqa: E402
 
-KERNELS = ["6.1.0-57-cloud-amd64", "6.12.117+deb12-cloud-amd64", "6.1.0-50-cloud-arm64"]
+KERNELS = ["6.1.0-57-cloud-amd64", "6.12.117+deb12-cloud-amd64", "6.1.0-50-cloud-arm64",
+           "6.1.0-50-686-pae",   # i386: ELF32
+           "6.1.0-50-s390x",     # big endian
+           "6.1.0-50-armmp"]     # armhf: ELF32
 DEFAULT_KERNEL_CACHE = "/var/cache/vmci/kernels"
 
 

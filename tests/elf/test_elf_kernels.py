@@ -77,12 +77,26 @@ def test_agrees_with_drgn(kernel):
     print(f"{release}: {agree} answers agree with drgn")
 
 
+# release -> (ELF class, byte order, e_machine)
+ARCH_FACTS = {
+    "6.1.0-57-cloud-amd64": (64, "little", 62),
+    "6.12.117+deb12-cloud-amd64": (64, "little", 62),
+    "6.1.0-50-cloud-arm64": (64, "little", 183),
+    "6.1.0-50-686-pae": (32, "little", 3),
+    "6.1.0-50-s390x": (64, "big", 22),
+    "6.1.0-50-armmp": (32, "little", 40),
+}
+
+
 def test_build_id_matches_readelf(kernel):
-    _r, path, vm, _a = kernel
+    release, path, vm, _a = kernel
     out = subprocess.run(["readelf", "-n", path], capture_output=True, text=True, check=True).stdout
     ids = [line.split(":", 1)[1].strip() for line in out.splitlines() if "Build ID:" in line]
     assert vm.build_id == ids[0]
-    assert vm.elf_class == 64 and vm.has_dwarf
+    hdr = subprocess.run(["readelf", "-h", path], capture_output=True, text=True, check=True).stdout
+    assert f"ELF{vm.elf_class}" in hdr and f"{vm.endianness} endian" in hdr
+    assert (vm.elf_class, vm.endianness, vm.e_machine) == ARCH_FACTS[release]
+    assert vm.has_dwarf
 
 
 def test_symbols_match_nm(kernel):
@@ -137,6 +151,27 @@ def test_arm64_specifics(kernel):
         pytest.skip("arm64 only")
     assert vm.e_machine == 183
     assert vm.symbol_address("kimage_voffset") is not None
+
+
+def test_pointer_sized_layouts(kernel):
+    """Facts the C ABI fixes on each architecture (pointer and long sizes),
+    and layouts that differ from the 64-bit little-endian kernels."""
+    release, _p, vm, _a = kernel
+    bits, _endian, _m = ARCH_FACTS[release]
+    ptr = bits // 8
+    assert vm.find_type("unsigned long").size == ptr
+    assert vm.find_type("long long").size == 8
+    lh = vm.find_type("struct list_head")
+    assert lh.size == 2 * ptr and lh.member("prev")[0] == ptr
+    off, t = vm.find_type("struct page").member("flags")
+    assert off == 0 and t.resolved().size == ptr
+    assert vm.variable_type("init_uts_ns").name == "uts_namespace"
+    # the address of init_uts_ns is stored in DW_OP_addr with the target's
+    # width and byte order; reading its release through our own layout
+    # proves both
+    assert vm.read_cstring(vm.symbol_address("init_uts_ns")
+                           + vm.find_type("struct uts_namespace").member("name.release")[0]) == release
+    assert vm.enumerator("PG_locked") == 0
 
 
 def test_warm_cache_is_milliseconds(kernel, tmp_path):
