@@ -1,0 +1,130 @@
+"""Minimal, readable guards for a sequence of conditional statements.
+
+Each statement of a generated function carries the conditions it runs under, as a tuple
+of conjuncts (the top-level `&&` operands of its Kconfig condition; the Python emitter
+adds version bounds). Consecutive statements that share a leading conjunct share one
+block, nested blocks hold what differs, and a block whose condition is the negation of
+the one before it becomes its `#else` (or `#elif` for `!A && B` after `A`), the way the
+kernel writes:
+
+    #ifdef CONFIG_KALLSYMS
+        ...
+    #ifdef CONFIG_KALLSYMS_BASE_RELATIVE
+        ...
+    #else
+        ...
+    #endif
+    #endif
+
+Every transformation keeps the condition each statement runs under exactly as given.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Hashable, List, Optional, Sequence, Tuple, Union
+
+from . import cexpr
+
+Atom = Hashable  # a cexpr node, or an emitter's own atom (a version bound)
+
+
+@dataclass
+class Leaf:
+    payload: object
+
+
+@dataclass
+class Branch:
+    condition: Optional[Tuple[Atom, ...]]  # None: the `else` branch
+    children: List["Node"]
+
+
+@dataclass
+class Block:
+    branches: List[Branch] = field(default_factory=list)
+
+
+Node = Union[Leaf, Block]
+
+
+def conjuncts(node: Optional[cexpr.Node]) -> Tuple[cexpr.Node, ...]:
+    if node is None:
+        return ()
+    if isinstance(node, cexpr.Binary) and node.op == "&&":
+        return conjuncts(node.left) + conjuncts(node.right)
+    return (node,)
+
+
+def cexpr_negation(atom: Atom) -> Optional[Atom]:
+    """!A for a condition atom; !!A is A."""
+    if isinstance(atom, cexpr.Unary) and atom.op == "!":
+        return atom.operand
+    if isinstance(atom, (cexpr.Name, cexpr.Call, cexpr.Binary, cexpr.Num)):
+        return cexpr.Unary("!", atom)
+    return None
+
+
+def nest(items: Sequence[Tuple[Tuple[Atom, ...], object]],
+         negation: Callable[[Atom], Optional[Atom]] = cexpr_negation,
+         topic: Callable[[object], Hashable] = lambda payload: None) -> List[Node]:
+    """Turn (conjuncts, payload) pairs, in order, into leaves and guarded blocks.
+
+    Blocks become one if/elif/else chain only when `topic` gives no two payloads of
+    the chain different topics (None: anything goes, the kernel's own habit)."""
+    out: List[Node] = []
+    i = 0
+    while i < len(items):
+        atoms, payload = items[i]
+        if not atoms:
+            out.append(Leaf(payload))
+            i += 1
+            continue
+        head = atoms[0]
+        j = i
+        while j < len(items) and items[j][0] and items[j][0][0] == head:
+            j += 1
+        group = items[i:j]
+        if all(other == atoms for other, _ in group):
+            branch = Branch(atoms, [Leaf(p) for _, p in group])
+        else:
+            branch = Branch((head,), nest([(other[1:], p) for other, p in group], negation, topic))
+        out.append(Block([branch]))
+        i = j
+    return _chain(out, negation, topic)
+
+
+def _chain(nodes: List[Node], negation, topic) -> List[Node]:
+    """Fold `#if A` followed by `#if !A && B` into `#if A ... #elif B`, `!A` into `#else`."""
+    out: List[Node] = []
+    for node in nodes:
+        previous = out[-1] if out else None
+        if (isinstance(node, Block) and isinstance(previous, Block) and len(node.branches) == 1
+                and previous.branches[-1].condition is not None
+                and len(_topics(previous, topic) | _topics(node, topic)) <= 1):
+            residual = _residual_after(previous, node.branches[0].condition, negation)
+            if residual is not None:
+                previous.branches.append(Branch(residual or None, node.branches[0].children))
+                continue
+        out.append(node)
+    return out
+
+
+def _residual_after(block: Block, atoms: Tuple[Atom, ...], negation) -> Optional[Tuple[Atom, ...]]:
+    """What is left of `atoms` once it says that no earlier branch of `block` held;
+    None when it does not say so (each earlier branch must be a single atom)."""
+    remaining = list(atoms)
+    for branch in block.branches:
+        if len(branch.condition) != 1:
+            return None
+        negated = negation(branch.condition[0])
+        if negated is None or negated not in remaining:
+            return None
+        remaining.remove(negated)
+    return tuple(remaining)
+
+
+def _topics(node: Node, topic) -> set:
+    if isinstance(node, Leaf):
+        found = topic(node.payload)
+        return set() if found is None else {found}
+    return set().union(*(_topics(child, topic) for branch in node.branches for child in branch.children))
