@@ -1,0 +1,302 @@
+"""Kernel C from the model: the view model the C templates render.
+
+For one kernel version, each emitter that has a source file in that version becomes one
+C file: the common emitter in the shape of kernel/vmcore_info.c (kernel/crash_core.c
+before 6.9), every other emitter (printk's hook, each architecture) as its file's
+function. Entries become the kernel's VMCOREINFO_*() macros or vmcoreinfo_append_str()
+calls in emission order, `call` entries calls, `statement` entries statements, under
+`#ifdef`/`#if` guards built from their conditions (guards.py); an in-file define is
+written right before the first statement that uses it, as the kernel does.
+
+C text comes only from parsed expressions (cexpr.to_c) and checked identifiers; keys
+and formats become C string literals through one escaping function.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import cexpr
+from .guards import Block, Branch, Leaf, conjuncts, nest
+from .model import (AppendEntry, CallEntry, Define, Emitter, Entry, Function, LengthEntry, Local,
+                    NamedEntry, OffsetEntry, OsreleaseEntry, StatementEntry, Version, format_version)
+from .render import RenderError, c_comment, c_ident, c_string
+from .select import COMMON_FUNCTION
+
+TAB = 8
+LINE_LIMIT = 80
+FORMAT = re.compile(r"^(0x)?%(s|(l|ll)?[dux])$")
+
+
+@dataclass
+class FunctionView:
+    name: str
+    signature: str
+    doc: str
+    declarations: List[str]  # locals, with their guards
+    body: List[str]  # statements and preprocessor lines, indented
+
+
+@dataclass
+class CFileView:
+    emitter: Emitter
+    version: str
+    kernel_file: str
+    spec: str
+    includes: List[str]
+    file_defines: List[str]  # in-file defines no statement uses, after the includes
+    functions: Dict[str, FunctionView]
+    extra_functions: List[FunctionView] = field(default_factory=list)  # outside the common frame
+
+    @property
+    def is_common(self) -> bool:
+        return COMMON_FUNCTION in self.functions
+
+
+# --- C text of one statement -----------------------------------------------------------
+
+def expression(node: Optional[cexpr.Node], entry: Entry) -> str:
+    if node is None:
+        raise RenderError(f"{entry.where}: {entry.key}: no C expression")
+    return cexpr.to_c(node)
+
+
+def statement(entry: Entry) -> Tuple[str, List[str]]:
+    """The call the kernel writes for an entry: (function or macro, arguments)."""
+    if isinstance(entry, CallEntry):
+        return c_ident(entry.callee), []
+    if isinstance(entry, StatementEntry):
+        return "", [expression(entry.c_node, entry)]
+    if isinstance(entry, AppendEntry):
+        if not FORMAT.match(entry.format):
+            raise RenderError(f"{entry.where}: {entry.key}: {entry.format!r} is not a printf conversion")
+        literal = c_string(entry.key.replace("%", "%%") + "=" + entry.format + "\n")
+        return entry.macro, [literal, expression(entry.c_node, entry)]
+    if isinstance(entry, OsreleaseEntry):  # and pagesize
+        return entry.macro, [expression(entry.c_node, entry)]
+    if isinstance(entry, LengthEntry):
+        return entry.macro, [c_ident(entry.name), expression(entry.c_node, entry)]
+    if isinstance(entry, OffsetEntry):
+        return entry.macro, [c_ident(entry.name), c_ident(entry.member)]
+    if isinstance(entry, NamedEntry):
+        return entry.macro, [c_ident(entry.name)]
+    if entry.macro:  # VMCOREINFO_BUILD_ID()
+        return entry.macro, []
+    raise RenderError(f"{entry.where}: no C for entry kind {entry.kind!r}")
+
+
+def call_text(name: str, args: Sequence[str]) -> str:
+    """The statement's C on one line, without the semicolon."""
+    return f"{name}({', '.join(args)})" if name else args[0]
+
+
+def wrap_call(name: str, args: Sequence[str], indent: int = TAB) -> str:
+    """`name(args);` on one line, or continued under the opening parenthesis (kernel style)."""
+    line = call_text(name, args) + ";"
+    if not name or indent + len(line) <= LINE_LIMIT or len(args) < 2:
+        return line
+    column = indent + len(name) + 1
+    continuation = "\t" * (column // TAB) + " " * (column % TAB)
+    lines, current = [], f"{name}({args[0]},"
+    for i, arg in enumerate(args[1:], 1):
+        text = arg + (");" if i == len(args) - 1 else ",")
+        lines.append(current)
+        current = continuation + text
+    lines.append(current)
+    return "\n".join(lines)
+
+
+def uses(entry: Entry) -> set:
+    """The names an entry's kernel C mentions (macros included)."""
+    if isinstance(entry, NamedEntry) and not isinstance(entry, (LengthEntry, OffsetEntry)):
+        found = {entry.name}
+    else:
+        found = set()
+    node = getattr(entry, "c_node", None)
+    if node is not None:
+        found |= cexpr.names_in(node) | cexpr.calls_in(node)
+    return found
+
+
+def define_line(define: Define) -> str:
+    node = define.value
+    if node is None:
+        raise RenderError(f"{define.where}: {define.name} has no value to #define")
+    value = cexpr.to_c(node)
+    if not isinstance(node, (cexpr.Name, cexpr.Num, cexpr.Call, cexpr.Member, cexpr.Index)):
+        value = f"({value})"
+    return f"#define {c_ident(define.name)}{'()' if define.function_like else ''}\t{value}"
+
+
+def declaration(local: Local) -> str:
+    words = local.type.base.split()
+    for word in words:
+        if word not in cexpr.TYPE_WORDS and word not in ("struct", "union", "enum"):
+            c_ident(word)
+    stars = "*" * local.type.pointers
+    text = f"{' '.join(words)} {stars}{c_ident(local.name)}"
+    if local.init is not None:
+        text += f" = {cexpr.to_c(local.init)}"
+    return text + ";"
+
+
+# --- guards --------------------------------------------------------------------------------
+
+def pp_expression(node: cexpr.Node, parent: int = 0) -> str:
+    """A condition in #if syntax: CONFIG_X is defined(CONFIG_X), comparisons stay."""
+    if isinstance(node, cexpr.Name):
+        return f"defined({c_ident(node.id)})"
+    if isinstance(node, cexpr.Num):
+        return node.text
+    if isinstance(node, cexpr.Call):
+        return f"{c_ident(node.function)}({c_ident(node.args[0].id)})"
+    if isinstance(node, cexpr.Unary):
+        inner = pp_expression(node.operand, 3)
+        return f"!{inner}"
+    if isinstance(node, cexpr.Binary) and node.op in ("&&", "||"):
+        mine = 2 if node.op == "&&" else 1
+        text = f"{pp_expression(node.left, mine)} {node.op} {pp_expression(node.right, mine)}"
+        return f"({text})" if mine < parent else text
+    if isinstance(node, cexpr.Binary):  # CONFIG_X <op> number
+        text = f"{c_ident(node.left.id)} {node.op} {node.right.text}"
+        return f"({text})" if parent >= 3 else text
+    raise RenderError(f"{cexpr.to_c(node)} cannot be a preprocessor condition")
+
+
+def opening(atoms: Tuple[cexpr.Node, ...], keyword: str = "if") -> str:
+    if keyword == "if" and len(atoms) == 1:
+        atom = atoms[0]
+        if isinstance(atom, cexpr.Name):
+            return f"#ifdef {c_ident(atom.id)}"
+        if isinstance(atom, cexpr.Unary) and atom.op == "!" and isinstance(atom.operand, cexpr.Name):
+            return f"#ifndef {c_ident(atom.operand.id)}"
+    parent = 2 if len(atoms) > 1 else 0
+    return f"#{keyword} " + " && ".join(pp_expression(atom, parent) for atom in atoms)
+
+
+def flatten(nodes: Sequence, rows: List[str]) -> None:
+    for node in nodes:
+        if isinstance(node, Leaf):
+            rows.extend(node.payload)
+            continue
+        first = node.branches[0]
+        for i, branch in enumerate(node.branches):
+            if i == 0:
+                rows.append(opening(branch.condition))
+            elif branch.condition is None:
+                rows.append("#else")
+            else:
+                rows.append(opening(branch.condition, "elif"))
+            flatten(branch.children, rows)
+        nested = any(isinstance(child, Block) for b in node.branches for child in b.children)
+        if len(node.branches) > 1 or nested:
+            rows.append(f"#endif /* {c_comment(' && '.join(cexpr.to_c(a) for a in first.condition))} */")
+        else:
+            rows.append("#endif")
+
+
+# --- one function, one file -----------------------------------------------------------------
+
+def _defines_before(entry: Entry, pending: Dict[str, List[Define]]) -> List[Define]:
+    """The in-file defines the entry uses that are not written yet (and those they use)."""
+    found: List[Define] = []
+
+    def visit(names):
+        for name in sorted(names):
+            for define in pending.pop(name, []):
+                if define.value is not None:
+                    visit(cexpr.names_in(define.value) | cexpr.calls_in(define.value))
+                found.append(define)
+
+    visit(uses(entry))
+    return found
+
+
+def function_view(function: Function, version: Version, defines: Dict[str, List[Define]],
+                  users: Dict[str, Tuple]) -> FunctionView:
+    items = []
+    for entry in function.entries:
+        if not entry.versions.contains(version):
+            continue
+        atoms = conjuncts(entry.when.node)
+        for define in _defines_before(entry, defines):
+            scope = users.get(define.name, atoms)
+            items.append((scope + tuple(a for a in conjuncts(define.when.node) if a not in scope),
+                          [define_line(define)]))
+        name, args = statement(entry)
+        first, *continued = wrap_call(name, args).split("\n")
+        items.append((atoms, ["\t" + first] + continued))
+    body: List[str] = []
+    flatten(nest(items), body)
+    declarations: List[str] = []
+    local_items = [(conjuncts(local.when.node), ["\t" + declaration(local)])
+                   for local in function.locals if local.versions.contains(version)]
+    flatten(nest(local_items), declarations)
+    if declarations:
+        declarations.append("")  # a blank line after the declarations
+    return FunctionView(c_ident(function.name), f"void {c_ident(function.name)}(void)",
+                        c_comment(function.doc), declarations, body)
+
+
+def _users(emitter: Emitter, version: Version, in_file: Dict[str, List[Define]]) -> Dict[str, Tuple]:
+    """For each in-file define, the conjuncts every statement that uses it shares."""
+    shared: Dict[str, Tuple] = {}
+    for function in emitter.functions:
+        for entry in function.entries:
+            if not entry.versions.contains(version):
+                continue
+            atoms = conjuncts(entry.when.node)
+            for name in uses(entry) & set(in_file):
+                previous = shared.get(name)
+                shared[name] = atoms if previous is None else tuple(a for a in previous if a in atoms)
+    return shared
+
+
+def include_line(header: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_./-]*\.h", header) or ".." in header.split("/"):
+        raise RenderError(f"{header!r} is not a header path")
+    # a header named without a directory is the kernel directory's own ("kallsyms_internal.h")
+    return f'#include "{header}"' if "/" not in header else f"#include <{header}>"
+
+
+def file_view(emitter: Emitter, version: Version, spec_path: str) -> Optional[CFileView]:
+    source = emitter.source_for(version)
+    if source is None or not emitter.versions.contains(version):
+        return None
+    in_file: Dict[str, List[Define]] = {}
+    for define in emitter.defines:
+        if define.in_file and not define.is_object and define.versions.contains(version):
+            in_file.setdefault(define.name, []).append(define)
+    users = _users(emitter, version, in_file)
+    functions = {}
+    for function in emitter.functions:
+        if function.name in functions:
+            raise RenderError(f"{emitter.path}: function {function.name}() is defined twice")
+        functions[function.name] = function_view(function, version, in_file, users)
+    file_defines: List[str] = []
+    for name in sorted(in_file):
+        for define in in_file[name]:
+            file_defines += ([opening(conjuncts(define.when.node)), define_line(define), "#endif"]
+                             if define.when.node is not None else [define_line(define)])
+    includes = [include_line(h) for h in source.includes]
+    view = CFileView(emitter, format_version(version), source.file, spec_path, includes, file_defines, functions)
+    if view.is_common:
+        view.extra_functions = [f for name, f in functions.items() if name not in COMMON_FRAME]
+    return view
+
+
+# The functions of the common file's frame (templates/c/vmcore_info.c.j2) that have a
+# slot for their entries; any other function of the common spec follows the frame.
+COMMON_FRAME = (COMMON_FUNCTION, "crash_save_vmcoreinfo")
+
+
+def output_path(emitter: Emitter, version: Version) -> Optional[str]:
+    """c/<version>/<the kernel's path of the file>: the tree the files go into."""
+    source = emitter.source_for(version)
+    if source is None or not emitter.versions.contains(version):
+        return None
+    parts = source.file.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise RenderError(f"{source.where}: {source.file!r} is not a path inside a kernel tree")
+    return f"c/{format_version(version)}/{source.file}"
