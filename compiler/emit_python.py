@@ -1,0 +1,285 @@
+"""Python from the model: one module per architecture emitter that, given a resolver over
+a vmlinux and its config, produces the VMCOREINFO text that kernel writes.
+
+Each kernel function becomes a Python function that does what the kernel's does, for
+every version the specs cover: its file's Makefile gate, its locals, then its entries in
+emission order, each under the version bounds and Kconfig condition it has, with `call`
+entries calling the other functions. The macro definitions in scope are a function of
+the same shape. Values are left to the resolver (the C expression, the type printf
+reads it as); the module formats them. The module imports nothing from vmci, so it can
+be read, vendored and tested on its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import cexpr
+from .guards import Block, Leaf, conjuncts, nest
+from .model import (AppendEntry, BuildIdEntry, CallEntry, ConfigEntry, Emitter, Entry, Function,
+                    OsreleaseEntry, SpecSet, StatementEntry, Version, VersionRange)
+from .render import RenderError, c_ident, py_comment, py_string
+from .resolve import _CONVERSION
+from .select import COMMON_FUNCTION
+
+INDENT = "    "
+
+# printf conversion -> the C type its argument is read as (resolve.py's table, in C words)
+_C_TYPE_NAMES = {"INT": "int", "UINT": "unsigned int", "LONG": "long", "ULONG": "unsigned long",
+                 "LLONG": "long long", "ULLONG": "unsigned long long"}
+CONVERSION_TYPES = {conversion: _C_TYPE_NAMES[name] for conversion, name in sorted(_CONVERSION.items())}
+
+
+@dataclass
+class PyFunction:
+    name: str
+    doc: str
+    rows: List[str]
+
+
+@dataclass
+class PyModuleView:
+    emitter: Emitter
+    module: str
+    specs: List[str]
+    doc: str
+    machines: List[str]  # Machine(...) constructor text
+    version_ranges: str  # the general emitters' ranges, Python text
+    defines: List[str]
+    functions: List[PyFunction]
+    boot_function: str
+    crash_functions: List[str]
+
+
+def module_name(emitter: Emitter) -> str:
+    name = emitter.name.replace("-", "_")
+    if not name.isidentifier() or not c_ident(name):
+        raise RenderError(f"{emitter.path}: emitter name {emitter.name!r} cannot name a Python module")
+    return name
+
+
+# --- conditions ---------------------------------------------------------------------------
+
+def version_atoms(versions: VersionRange) -> Tuple:
+    atoms = ()
+    if versions.since is not None:
+        atoms += (("since", versions.since),)
+    if versions.until is not None:
+        atoms += (("until", versions.until),)
+    return atoms
+
+
+def negation(atom):
+    if isinstance(atom, tuple) and atom[0] in ("since", "until"):
+        return ("until" if atom[0] == "since" else "since", atom[1])
+    if isinstance(atom, tuple):
+        return None
+    if isinstance(atom, cexpr.Unary) and atom.op == "!":
+        return atom.operand
+    return cexpr.Unary("!", atom)
+
+
+def _version_args(version: Version) -> str:
+    return ", ".join(str(int(part)) for part in version)
+
+
+def py_atom(atom, parent: int = 0) -> str:
+    if isinstance(atom, tuple):
+        kind, value = atom
+        if kind == "since":
+            return f"k.since({_version_args(value)})"
+        if kind == "until":
+            return f"k.before({_version_args(value)})"
+        if kind == "phase":
+            return "k.at_crash"
+        raise RenderError(f"unknown condition atom {atom!r}")
+    if isinstance(atom, cexpr.Name):
+        return f"k.on({py_string(c_ident(atom.id))})"
+    if isinstance(atom, cexpr.Num):
+        return "True" if atom.value else "False"
+    if isinstance(atom, cexpr.Call):
+        method = "enabled" if atom.function == "IS_ENABLED" else "on"
+        return f"k.{method}({py_string(c_ident(atom.args[0].id))})"
+    if isinstance(atom, cexpr.Unary) and atom.op == "!":
+        return f"not {py_atom(atom.operand, 3)}"
+    if isinstance(atom, cexpr.Binary) and atom.op in ("&&", "||"):
+        mine = 2 if atom.op == "&&" else 1
+        word = "and" if atom.op == "&&" else "or"
+        text = f"{py_atom(atom.left, mine)} {word} {py_atom(atom.right, mine)}"
+        return f"({text})" if mine < parent else text
+    if isinstance(atom, cexpr.Binary):  # CONFIG_X <op> number, as the kconfig evaluator reads it
+        text = f"k.number({py_string(c_ident(atom.left.id))}) {atom.op} {int(atom.right.value)}"
+        return f"({text})" if parent >= 3 else text
+    raise RenderError(f"{cexpr.to_c(atom)} cannot be a condition")
+
+
+def py_condition(atoms) -> str:
+    return " and ".join(py_atom(atom, 2 if len(atoms) > 1 else 0) for atom in atoms)
+
+
+def py_not(atoms) -> str:
+    text = py_condition(atoms)
+    return f"not ({text})" if len(atoms) > 1 or text.startswith("not ") else f"not {text}"
+
+
+def flatten(nodes: Sequence, rows: List[str], depth: int) -> None:
+    pad = INDENT * depth
+    for node in nodes:
+        if isinstance(node, Leaf):
+            rows.extend(pad + line for line in node.payload)
+            continue
+        for i, branch in enumerate(node.branches):
+            if i == 0:
+                rows.append(f"{pad}if {py_condition(branch.condition)}:")
+            elif branch.condition is None:
+                rows.append(f"{pad}else:")
+            else:
+                rows.append(f"{pad}elif {py_condition(branch.condition)}:")
+            flatten(branch.children, rows, depth + 1)
+
+
+class Rows(list):
+    """The rows of one statement, and what it is about (a key, a macro), so that only
+    alternatives for the same thing share an if/elif/else chain."""
+
+    def __init__(self, rows, topic):
+        super().__init__(rows)
+        self.topic = topic
+
+
+def topic(payload) -> object:
+    return payload.topic
+
+
+# --- statements ------------------------------------------------------------------------------
+
+def expression_text(node: Optional[cexpr.Node], entry: Entry) -> str:
+    if node is None:
+        raise RenderError(f"{entry.where}: {entry.key}: no expression for the value")
+    return py_string(cexpr.to_c(node))
+
+
+def entry_call(entry: Entry, defined: Dict[str, str]) -> str:
+    if isinstance(entry, CallEntry):
+        callee = c_ident(entry.callee)
+        if callee in defined:
+            return f"{callee}(k)"
+        return f"f.statement({py_string(callee + '()')})  # no spec defines it: the kernel's __weak default"
+    if isinstance(entry, StatementEntry):
+        return f"f.statement({expression_text(entry.c_node, entry)})"
+    key = py_string(entry.key)
+    if isinstance(entry, BuildIdEntry):
+        return f"f.build_id({key})"
+    if isinstance(entry, ConfigEntry):
+        return f"f.flag({key})"
+    if isinstance(entry, OsreleaseEntry) and entry.kind == "osrelease":
+        return f"f.string({key}, {expression_text(entry.value_expression(), entry)})"
+    if isinstance(entry, AppendEntry) and entry.format == "%s":
+        return f"f.string({key}, {expression_text(entry.value_expression(), entry)})"
+    if entry.format not in CONVERSION_TYPES:
+        raise RenderError(f"{entry.where}: {entry.key}: no C type for the conversion {entry.format!r}")
+    return f"f.line({key}, {py_string(entry.format)}, {expression_text(entry.value_expression(), entry)})"
+
+
+def _sources_rows(emitter: Emitter) -> List[str]:
+    """The file that holds the function in each version, and its Makefile gate."""
+    rows = []
+    emitter_atoms = version_atoms(emitter.versions)
+    if emitter_atoms:
+        rows += [f"if {py_not(emitter_atoms)}:", f"{INDENT}return"]
+    for i, source in enumerate(emitter.sources):
+        atoms = version_atoms(source.versions)
+        keyword = "if" if i == 0 else "elif"
+        test = py_condition(atoms) if atoms else "True"
+        rows.append(f"{keyword} {test}:  # {py_comment(source.file)}")
+        gate = conjuncts(source.gate.node)
+        if gate:
+            rows += [f"{INDENT}if {py_not(gate)}:", f"{INDENT * 2}return"]
+        else:
+            rows.append(f"{INDENT}pass")
+    rows += ["else:", f"{INDENT}return"]
+    return rows
+
+
+def function_view(emitter: Emitter, function: Function, defined: Dict[str, str], spec_path: str) -> PyFunction:
+    rows = [f"# {py_comment(spec_path)}"] + _sources_rows(emitter)
+    local_items = []
+    for local in function.locals:
+        record = (f"local[{py_string(c_ident(local.name))}] = Local({py_string(local.name)}, "
+                  f"{py_string(str(local.type))}, "
+                  f"{py_string(cexpr.to_c(local.init)) if local.init is not None else 'None'})")
+        local_items.append((version_atoms(local.versions) + conjuncts(local.when.node),
+                            Rows([record], local.name)))
+    rows.append("local = {}")
+    flatten(nest(local_items, negation, topic), rows, 0)
+    rows.append("f = k.enter(local)")
+    phase = (("phase", "crash"),) if function.phase != "boot" else ()
+    items = []
+    for entry in function.entries:
+        atoms = version_atoms(entry.versions) + conjuncts(entry.when.node)
+        if entry.emits:
+            atoms = phase + atoms
+        items.append((atoms, Rows([entry_call(entry, defined)], entry.key)))
+    flatten(nest(items, negation, topic), rows, 0)
+    return PyFunction(c_ident(function.name), py_comment(function.doc), rows)
+
+
+def defines_rows(emitters: Sequence[Emitter]) -> List[str]:
+    items = []
+    for emitter in emitters:
+        for define in emitter.defines:
+            if define.is_object:
+                continue  # a variable of the image in this scope: no macro
+            record = (f"found[{py_string(c_ident(define.name))}] = Define({py_string(define.name)}, "
+                      f"{define.function_like}, {py_string(cexpr.to_c(define.value))}, "
+                      f"{py_string(define.runtime) if define.runtime else 'None'})")
+            items.append((version_atoms(define.versions) + conjuncts(define.when.node),
+                          Rows([record], define.name)))
+    rows = ["found = {}"]
+    flatten(nest(items, negation, topic), rows, 0)
+    return rows + ["return found"]
+
+
+def module_view(specs: SpecSet, emitter: Emitter, spec_paths: Dict[str, str]) -> PyModuleView:
+    general = specs.general_emitters()
+    emitters = general + [emitter]
+    functions: List[PyFunction] = []
+    defined: Dict[str, str] = {}
+    for owner in emitters:
+        for function in owner.functions:
+            if function.name in defined:
+                raise RenderError(f"{owner.path}: {function.name}() is also defined in {defined[function.name]}")
+            defined[function.name] = owner.path
+    for owner in emitters:
+        for function in owner.functions:
+            functions.append(function_view(owner, function, defined, spec_paths[owner.path]))
+    if COMMON_FUNCTION not in defined:
+        raise RenderError(f"no spec defines {COMMON_FUNCTION}(), where VMCOREINFO starts")
+    crash = sorted({f.name for e in general for f in e.functions if f.phase == "crash"})
+    machines = [f"Machine({py_string(m.name)}, {py_tuple(py_string(a) for a in m.aliases)}, "
+                f"{int(m.elf_machine)}, {int(m.elf_class)}, {py_string(m.endianness)})"
+                for m in emitter.target.machines]
+    ranges = py_tuple(dict.fromkeys(f"({_bound(e.versions.since)}, {_bound(e.versions.until)})" for e in general))
+    return PyModuleView(emitter, module_name(emitter), [spec_paths[e.path] for e in emitters],
+                        py_comment(emitter.doc), machines, ranges, defines_rows(emitters), functions,
+                        COMMON_FUNCTION, crash)
+
+
+def py_tuple(items) -> str:
+    items = list(items)
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _bound(version: Optional[Version]) -> str:
+    return "None" if version is None else f"({_version_args(version)})"
+
+
+def elf_machines(modules: Sequence[PyModuleView]) -> List[Tuple[str, str]]:
+    """(e_machine, class, byte order) -> module; the first emitter that claims one wins,
+    as select.find_target_by_elf() decides."""
+    found: Dict[Tuple, str] = {}
+    for view in modules:
+        for machine in view.emitter.target.machines:
+            key = (int(machine.elf_machine), int(machine.elf_class), machine.endianness)
+            found.setdefault(key, view.module)
+    return [(f"({key[0]}, {key[1]}, {py_string(key[2])})", name) for key, name in found.items()]

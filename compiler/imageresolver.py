@@ -1,0 +1,75 @@
+"""The resolver the generated Python modules (generated/python/vmcoreinfo) ask for values:
+one vmlinux and its config, through the same evaluator `vmci resolve` uses.
+
+The generated module decides which lines a kernel writes, in which order, under which
+conditions, and formats them; this object only answers "what is this C expression in
+this image" for one scope of macros and local variables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+from . import cexpr
+from .evaluate import Evaluator, Unresolved
+from .kconfig import KernelConfig
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> cexpr.Node:
+    return cexpr.parse_expression(text)
+
+
+@dataclass(frozen=True)
+class _Define:
+    name: str
+    function_like: bool
+    value: cexpr.Node
+    runtime: Optional[str]
+
+
+@dataclass(frozen=True)
+class _Local:
+    name: str
+    type: cexpr.TypeName
+    init: Optional[cexpr.Node]
+
+
+class ImageResolver:
+    def __init__(self, vm, config: KernelConfig):
+        self.vm = vm
+        self.config = config
+        self._defines_for = None
+        self._defines = {}
+
+    def _evaluator(self, scope) -> Evaluator:
+        if scope.defines is not self._defines_for:
+            self._defines = {name: _Define(d.name, d.function_like, _parse(d.value), d.runtime)
+                             for name, d in scope.defines.items()}
+            self._defines_for = scope.defines
+        locals_ = {name: _Local(l.name, cexpr.parse_type_name(l.type), None if l.init is None else _parse(l.init))
+                   for name, l in scope.local.items()}
+        return Evaluator(self.vm, self.config, self._defines, locals_)
+
+    def build_id(self) -> Optional[str]:
+        build_id = self.vm.build_id
+        return build_id if build_id and len(build_id) == 40 else None
+
+    def string(self, expression: str, scope) -> Optional[str]:
+        try:
+            text, _ = self._evaluator(scope).string(_parse(expression))
+        except Unresolved:
+            return None
+        return text
+
+    def integer(self, expression: str, c_type: str, scope) -> Optional[int]:
+        evaluator = self._evaluator(scope)
+        itype = evaluator.int_type(c_type)
+        if itype is None:
+            raise ValueError(f"{c_type!r} is not an integer type")
+        try:
+            number, _ = evaluator.integer(_parse(expression), itype)
+        except Unresolved:
+            return None
+        return number
