@@ -1,0 +1,188 @@
+"""The VMCOREINFO ELF note, and a minimal ELF core around it that dump tools open.
+
+The kernel builds the note in kernel/vmcore_info.c: append_elf_note() writes a header
+(namesz, descsz, type: three 32-bit words in the CPU's byte order), the name
+"VMCOREINFO" with its NUL, and the text, name and text each padded with zeros to a
+multiple of 4 bytes (DIV_ROUND_UP(..., sizeof(Elf_Word))); final_note() then writes an
+empty header that ends the note list. build_note() does the same for a target of
+either byte order; templates/c/vmcoreinfo_note.c.j2 is its C twin.
+
+`vmci note --from VMCOREINFO.txt -o note.bin` writes the record (the bytes a booted
+kernel's /proc/kcore note holds); `--elf-core OUT` writes an ELF core file of the target
+machine's class, byte order and e_machine with the note (and its terminating empty note)
+in a PT_NOTE segment and one zero page in a PT_LOAD segment.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import struct
+import sys
+from typing import Optional
+
+NOTE_NAME = "VMCOREINFO"  # VMCOREINFO_NOTE_NAME
+NOTE_TYPE = 0  # append_elf_note(buf, VMCOREINFO_NOTE_NAME, 0, ...)
+NOTE_HEADER_BYTES = 12  # struct elf_note: n_namesz, n_descsz, n_type
+MAX_TEXT_BYTES = 1 << 20  # VMCOREINFO_BYTES is one page; refuse anything absurd
+
+ET_CORE, EV_CURRENT = 4, 1
+PT_LOAD, PT_NOTE = 1, 4
+PF_R, PF_W, PF_X = 4, 2, 1
+PAGE = 4096
+
+
+class NoteError(Exception):
+    """Input that cannot become a note; the message names the file and place."""
+
+
+def _pad4(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 4)
+
+
+def build_note(desc: bytes, big_endian: bool = False, final: bool = True,
+               name: str = NOTE_NAME, note_type: int = NOTE_TYPE) -> bytes:
+    """append_elf_note(name, type, desc), then final_note() when `final`."""
+    order = ">" if big_endian else "<"
+    name_bytes = name.encode("ascii") + b"\0"
+    record = struct.pack(f"{order}III", len(name_bytes), len(desc), note_type) + _pad4(name_bytes) + _pad4(desc)
+    return record + (b"\0" * NOTE_HEADER_BYTES if final else b"")
+
+
+def parse_note(data: bytes, big_endian: bool = False):
+    """(name, type, desc) of the first note in `data`."""
+    order = ">" if big_endian else "<"
+    if len(data) < NOTE_HEADER_BYTES:
+        raise NoteError("shorter than a note header")
+    namesz, descsz, note_type = struct.unpack_from(f"{order}III", data)
+    name_end = NOTE_HEADER_BYTES + namesz
+    desc_start = NOTE_HEADER_BYTES + namesz + (-namesz % 4)
+    if desc_start + descsz > len(data):
+        raise NoteError("the note's sizes run past its end")
+    return data[NOTE_HEADER_BYTES:name_end].rstrip(b"\0").decode("ascii", "replace"), note_type, \
+        data[desc_start:desc_start + descsz]
+
+
+def elf_core(note: bytes, elf_class: int, big_endian: bool, e_machine: int) -> bytes:
+    """A minimal ELF core: the note in PT_NOTE, one zero page in PT_LOAD (some readers
+    insist on a memory segment)."""
+    order = ">" if big_endian else "<"
+    if elf_class == 64:
+        ehsize, phentsize = 64, 56
+        header_format, phdr = f"{order}HHIQQQIHHHHHH", (lambda t, f, off, size, memsz, align:
+                                                       struct.pack(f"{order}IIQQQQQQ", t, f, off, 0, 0, size, memsz, align))
+    elif elf_class == 32:
+        ehsize, phentsize = 52, 32
+        header_format, phdr = f"{order}HHIIIIIHHHHHH", (lambda t, f, off, size, memsz, align:
+                                                       struct.pack(f"{order}IIIIIIII", t, off, 0, 0, size, memsz, f, align))
+    else:
+        raise NoteError(f"ELF class {elf_class} is neither 32 nor 64")
+    phnum = 2
+    note_offset = ehsize + phnum * phentsize
+    load_offset = note_offset + len(note)
+    load_offset += -load_offset % PAGE
+    ident = b"\x7fELF" + bytes([1 if elf_class == 32 else 2, 2 if big_endian else 1, EV_CURRENT]) + b"\0" * 9
+    header = ident + struct.pack(header_format, ET_CORE, e_machine, EV_CURRENT, 0, ehsize, 0, 0,
+                                 ehsize, phentsize, phnum, 0, 0, 0)
+    program_headers = phdr(PT_NOTE, 0, note_offset, len(note), len(note), 4) + \
+        phdr(PT_LOAD, PF_R | PF_W | PF_X, load_offset, PAGE, PAGE, PAGE)
+    body = header + program_headers + note
+    return body + b"\0" * (load_offset - len(body)) + b"\0" * PAGE
+
+
+_LINE = re.compile(rb"[^=\n\0]+=[^\n\0]*")
+
+
+def read_text(path: str) -> bytes:
+    """The VMCOREINFO text of a file, checked: KEY=VALUE lines, each ending in a newline."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_TEXT_BYTES + 1)
+    except OSError as error:
+        raise NoteError(f"{path}: cannot read: {error.strerror or error}")
+    if len(data) > MAX_TEXT_BYTES:
+        raise NoteError(f"{path}: larger than {MAX_TEXT_BYTES} bytes; not VMCOREINFO text")
+    if not data:
+        raise NoteError(f"{path}:1: empty; VMCOREINFO text is KEY=VALUE lines")
+    for number, line in enumerate(data.split(b"\n")[:-1], 1):
+        if not _LINE.fullmatch(line):
+            raise NoteError(f"{path}:{number}: not a KEY=VALUE line: {line[:60]!r}")
+    if not data.endswith(b"\n"):
+        last = data.count(b"\n") + 1
+        raise NoteError(f"{path}:{last}: the last line has no newline (the kernel ends every line with one)")
+    return data
+
+
+# --- the `vmci note` subcommand -------------------------------------------------------------
+
+def _machine(specs, name: Optional[str]):
+    from .select import SelectionError, find_target
+
+    try:
+        target = find_target(specs, name)
+    except SelectionError as error:
+        raise NoteError(str(error))
+    if target.machine is not None:
+        return target.machine
+    machines = [m for e in target.emitters for m in e.target.machines]
+    if len(machines) == 1:
+        return machines[0]
+    raise NoteError(f"--arch {name}: say which machine ({', '.join(m.name for m in machines)})")
+
+
+def cmd_note(args) -> int:
+    """Bad input is one line and exit 2 (handled here: see generate.UnusableInput)."""
+    from .cli import EXIT_UNUSABLE
+
+    try:
+        return _note(args)
+    except NoteError as error:
+        print(f"vmci note: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
+
+
+def _note(args) -> int:
+    from .cli import EXIT_OK, _load_specs_or_fail
+    from .output import write_atomically
+
+    if not args.output and not args.elf_core:
+        raise NoteError("give -o NOTE and/or --elf-core CORE")
+    machine = None
+    if args.arch:
+        machine = _machine(_load_specs_or_fail(args.specs), args.arch)
+    elif args.elf_core:
+        raise NoteError("--elf-core needs --arch (the ELF class, byte order and machine come from its spec)")
+    text = read_text(args.source)
+    big_endian = machine is not None and machine.endianness == "big"
+    files = []
+    if args.output:
+        files.append((args.output, build_note(text, big_endian, final=False)))
+    if args.elf_core:
+        files.append((args.elf_core, elf_core(build_note(text, big_endian), machine.elf_class, big_endian,
+                                              machine.elf_machine)))
+    for path, data in files:
+        if path == "-":
+            sys.stdout.buffer.write(data)
+            continue
+        try:
+            write_atomically(path, data)
+        except OSError as error:
+            raise NoteError(f"{path}: cannot write: {error.strerror or error}")
+    return EXIT_OK
+
+
+def register(subparsers) -> None:
+    from .specs import DEFAULT_SPECS_DIR
+
+    p = subparsers.add_parser(
+        "note", help="the VMCOREINFO ELF note (and a minimal ELF core) from VMCOREINFO text",
+        description="Build the ELF note the kernel writes for VMCOREINFO text: a record named VMCOREINFO, "
+                    "type 0, name and text padded to 4 bytes (append_elf_note()). -o writes the record; "
+                    "--elf-core wraps it, followed by the terminating empty note (final_note()), in an ELF core "
+                    "file of the target machine that drgn, libkdumpfile and crash can open.")
+    p.add_argument("--from", dest="source", required=True, metavar="TEXT", help="VMCOREINFO text (KEY=VALUE lines)")
+    p.add_argument("-o", "--output", metavar="NOTE", help="write the note record here (- for standard output)")
+    p.add_argument("--elf-core", metavar="CORE", help="write a minimal ELF core file holding the note")
+    p.add_argument("--arch", help="target machine or kernel ARCH (x86_64, aarch64, s390x, ...): the byte order of "
+                                  "the note and the ELF class and machine of the core (default for -o: little-endian)")
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.set_defaults(run=cmd_note)
