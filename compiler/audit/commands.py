@@ -108,6 +108,127 @@ def cmd_audit_note(args) -> int:
     return EXIT_FOUND if failed(verdicts) else EXIT_OK
 
 
+# --- audit consumers ----------------------------------------------------------------------
+
+def cmd_audit_consumers(args) -> int:
+    from ..select import SelectionError, check_version
+    from .consumers import audit_consumers, newest_version, render_json, render_text
+    from .image import ImageError, load_config, parse_version_argument
+
+    specs = _load_specs(args.specs)
+    try:
+        config = load_config(args.config)
+        version = parse_version_argument(args.kernel_version) if args.kernel_version else newest_version(specs)
+        check_version(specs, version)
+        report = audit_consumers(specs, version, args.arch, config)
+    except (ImageError, SelectionError) as error:
+        raise _usage_error(str(error))
+    if args.format == "json":
+        payload = dict(render_json(report, config), kernel_version=".".join(map(str, version)))
+        _emit(args, json.dumps(payload, indent=2) + "\n")
+    else:
+        _emit(args, render_text(report, config))
+    return EXIT_FOUND if any(machine.required_missing for machine in report) else EXIT_OK
+
+
+def _register_consumers(audit_sub) -> None:
+    p = audit_sub.add_parser(
+        "consumers", help="keys each dump tool needs that a kernel does not emit",
+        description="For each dump tool in specs/consumers.yaml (makedumpfile, crash, drgn, libkdumpfile, "
+                    "kexec-tools), list the keys it reads on this machine that the kernel does not emit, required "
+                    "ones first, each with the tool's source line that reads it. Without --config, keys that "
+                    "depend on options are listed with their condition. Without --arch, every machine the specs "
+                    "know; without --kernel-version, the newest version the specs describe. Exit status 1 when a "
+                    "required key is missing.")
+    p.add_argument("--arch", help="kernel ARCH or machine name (x86_64, aarch64, i686, ppc64le, s390x, ...)")
+    p.add_argument("--kernel-version", metavar="VER", help="6.12, 6.12.117 or a release such as 6.1.0-57-cloud-amd64")
+    p.add_argument("--config", metavar="PATH", help="the kernel .config (or config.gz)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.set_defaults(run=_guarded(cmd_audit_consumers))
+
+
+# --- coverage -------------------------------------------------------------------------------
+
+def cmd_coverage(args) -> int:
+    from .coverage import compute_coverage, render_html, render_json, render_text
+
+    specs = _load_specs(args.specs)
+    coverage = compute_coverage(specs)
+    if args.format == "json":
+        _emit(args, json.dumps(render_json(coverage), indent=2) + "\n")
+    elif args.format == "html":
+        _emit(args, render_html(coverage, _shown_path(args.specs)))
+    else:
+        _emit(args, render_text(coverage))
+    return EXIT_OK
+
+
+def _shown_path(path: str) -> str:
+    import os
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def _register_coverage(subparsers) -> None:
+    p = subparsers.add_parser(
+        "coverage", help="architectures x kernel versions x config variants: entries emitted and consumer gaps",
+        description="A matrix of every machine the specs know, every kernel version at which a spec changes (and "
+                    "6.1, 6.12, the newest) and 16 config variants (NUMA on/off; SPARSEMEM_VMEMMAP, "
+                    "SPARSEMEM_EXTREME, plain SPARSEMEM or FLATMEM; KALLSYMS on/off) on top of the machine's "
+                    "implied config and a base set: the number of entries emitted and, per dump tool, the required "
+                    "keys not emitted. The HTML report is one self-contained page.")
+    p.add_argument("--format", choices=("text", "json", "html"), default="text")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.set_defaults(run=_guarded(cmd_coverage))
+
+
+# --- diff ---------------------------------------------------------------------------------------
+
+def cmd_diff(args) -> int:
+    from .diff import DiffInputError, diff_sides, load_side, render_text
+
+    specs = _load_specs(args.specs)
+    try:
+        a = load_side(specs, args.a, args.config_a, args.kernel_version_a, _cache_dir(args))
+        b = load_side(specs, args.b, args.config_b, args.kernel_version_b, _cache_dir(args))
+    except DiffInputError as error:
+        raise _usage_error(str(error))
+    changes = diff_sides(a, b)
+    if args.format == "json":
+        payload = {"a": {"label": a.label, "kind": a.kind, "description": a.description},
+                   "b": {"label": b.label, "kind": b.kind, "description": b.description},
+                   "changes": [c.as_json() for c in changes if c.change != "same" or args.all]}
+        _emit(args, json.dumps(payload, indent=2) + "\n")
+    else:
+        _emit(args, render_text(a, b, changes, args.all))
+    return EXIT_FOUND if any(c.change != "same" for c in changes) else EXIT_OK
+
+
+def _register_diff(subparsers) -> None:
+    p = subparsers.add_parser(
+        "diff", help="two kernels' VMCOREINFO entry by entry: added, removed, changed, in kernel order",
+        description="Compare two kernels' VMCOREINFO. A and B are each a vmlinux (values resolved with "
+                    "--config-a/--config-b or the image's IKCONFIG), a captured VMCOREINFO (text, note, vmcore, kdump "
+                    "file, /proc/kcore) or ARCH@VERSION (x86_64@6.1: the entries the specs give, with their C and "
+                    "conditions). Prints the entries added (+), removed (-), changed (~) and moved (>) in kernel "
+                    "order. Exit status 1 when they differ, as diff(1).")
+    p.add_argument("a", metavar="A", help="vmlinux, VMCOREINFO file or ARCH@VERSION")
+    p.add_argument("b", metavar="B", help="vmlinux, VMCOREINFO file or ARCH@VERSION")
+    p.add_argument("--config-a", metavar="PATH", help="config of A (a vmlinux or ARCH@VERSION)")
+    p.add_argument("--config-b", metavar="PATH", help="config of B (a vmlinux or ARCH@VERSION)")
+    p.add_argument("--kernel-version-a", metavar="VER", help="override the version read from A's banner")
+    p.add_argument("--kernel-version-b", metavar="VER", help="override the version read from B's banner")
+    p.add_argument("--all", action="store_true", help="also list the entries that are the same")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache")
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.set_defaults(run=_guarded(cmd_diff))
+
+
 # --- registration ---------------------------------------------------------------------------
 
 def register(subparsers) -> None:
@@ -133,6 +254,9 @@ def register(subparsers) -> None:
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
     p.set_defaults(run=_guarded(cmd_audit_source))
     _register_note(audit_sub)
+    _register_consumers(audit_sub)
+    _register_coverage(subparsers)
+    _register_diff(subparsers)
 
 
 def _register_note(audit_sub) -> None:
