@@ -1,0 +1,289 @@
+"""`vmci generate`: everything the specs produce, rendered into generated/.
+
+    generated/c/<version>/<kernel path>   kernel C per kernel version: the common emitter as
+                                          kernel/vmcore_info.c (kernel/crash_core.c before
+                                          6.9), printk's hook, each architecture's function
+    generated/c/vmcoreinfo_note.c         the ELF note builder in user-space C
+    generated/python/vmcoreinfo/          per-architecture Python that produces VMCOREINFO
+    generated/rst/vmcoreinfo.rst          the reference of every entry
+
+The data flows one way: specs -> model (validated, semantically checked) -> view models
+(emit_c, emit_python, emit_rst) -> templates (render.py) -> files. Output is
+deterministic and carries a provenance header; only files whose content changed are
+written, and `--check` lists the files that differ from what the specs give.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from . import emit_c, emit_python, emit_rst, note
+from .model import SpecSet, Version, format_version, parse_kernel_version
+from .render import MARKER, RenderError, render
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUTPUT_DIR = os.path.join(ROOT, "generated")
+
+# Kernel C is written for these versions besides the newest the specs describe: the
+# long-term releases Debian ships as linux-source-<version>, whose trees the tests build.
+PINNED_VERSIONS = ((6, 1), (6, 12))
+
+LINE_BUFFER = "0x50"  # char buf[0x50] in vmcoreinfo_append_str(); lint.py's LINE_BUFFER_BYTES
+
+
+@dataclass(frozen=True)
+class Output:
+    path: str  # relative to the output directory, with /
+    text: str
+
+
+class GenerateError(Exception):
+    """The specs cannot be generated from; the message names the file and place."""
+
+
+# --- what to generate -------------------------------------------------------------------------
+
+def spec_paths(specs: SpecSet) -> Dict[str, str]:
+    """Each emitter's file as `specs/<path in the specs directory>`, whatever the cwd."""
+    base = os.path.abspath(specs.directory)
+    return {e.path: "specs/" + os.path.relpath(os.path.abspath(e.path), base).replace(os.sep, "/")
+            for e in specs.emitters}
+
+
+def version_bounds(specs: SpecSet) -> List[Version]:
+    bounds = set()
+    for emitter in specs.emitters:
+        ranges = [emitter.versions] + [s.versions for s in emitter.sources] + \
+                 [e.versions for e in emitter.entries()] + [d.versions for d in emitter.defines] + \
+                 [l.versions for f in emitter.functions for l in f.locals]
+        bounds.update(v for r in ranges for v in (r.since, r.until) if v is not None)
+    return sorted(bounds)
+
+
+def covered(specs: SpecSet, version: Version) -> bool:
+    return any(e.versions.contains(version) for e in specs.general_emitters())
+
+
+def newest_version(specs: SpecSet) -> Version:
+    """The newest kernel the specs describe: their highest version bound."""
+    bounds = [v for v in version_bounds(specs) if covered(specs, v)]
+    if not bounds:
+        raise GenerateError(f"{specs.directory}: the specs name no kernel version")
+    return bounds[-1]
+
+
+def default_versions(specs: SpecSet) -> List[Version]:
+    return sorted({v for v in PINNED_VERSIONS if covered(specs, v)} | {newest_version(specs)})
+
+
+def c_outputs(specs: SpecSet, version: Version, paths: Dict[str, str]) -> List[Output]:
+    outputs: Dict[str, Output] = {}
+    for emitter in specs.emitters:
+        path = emit_c.output_path(emitter, version)
+        if path is None:
+            continue
+        if path in outputs:
+            raise GenerateError(f"{emitter.path}: {path} is also the file of another spec in {format_version(version)}")
+        view = emit_c.file_view(emitter, version, paths[emitter.path])
+        template = "c/vmcore_info.c.j2" if view.is_common else "c/arch_vmcore_info.c.j2"
+        outputs[path] = Output(path, render(template, file=view, note_type=note.NOTE_TYPE, line_buffer=LINE_BUFFER))
+    return list(outputs.values())
+
+
+def python_outputs(specs: SpecSet, paths: Dict[str, str]) -> List[Output]:
+    modules = [emit_python.module_view(specs, e, paths) for e in specs.emitters if e.target is not None]
+    names = [m.module for m in modules]
+    if len(set(names)) != len(names):
+        raise GenerateError("two architecture specs give the same Python module name: " + ", ".join(sorted(names)))
+    all_specs = sorted(paths.values())
+    package = "python/vmcoreinfo"
+    outputs = [Output(f"{package}/__init__.py", render("python/__init__.py.j2", modules=modules, specs=all_specs,
+                                                       elf_machines=emit_python.elf_machines(modules))),
+               Output(f"{package}/_runtime.py", render("python/_runtime.py.j2", specs=all_specs,
+                                                       conversions=emit_python.CONVERSION_TYPES))]
+    outputs += [Output(f"{package}/{m.module}.py", render("python/module.py.j2", module=m)) for m in modules]
+    return outputs
+
+
+def outputs(specs: SpecSet, versions: Sequence[Version]) -> List[Output]:
+    paths = spec_paths(specs)
+    found: List[Output] = []
+    try:
+        for version in versions:
+            found += c_outputs(specs, version, paths)
+        found.append(Output("c/vmcoreinfo_note.c", render("c/vmcoreinfo_note.c.j2", note_name=note.NOTE_NAME,
+                                                          note_type=note.NOTE_TYPE)))
+        found += python_outputs(specs, paths)
+        found.append(Output("rst/vmcoreinfo.rst", render("rst/vmcoreinfo.rst.j2", specs=sorted(paths.values()),
+                                                         sections=emit_rst.reference_view(specs, paths))))
+    except RenderError as error:
+        raise GenerateError(str(error))
+    return sorted(found, key=lambda o: o.path)
+
+
+# --- comparing and writing ----------------------------------------------------------------------
+
+def generated_files(directory: str) -> List[str]:
+    """Files under `directory` that `generate` wrote (they carry its marker)."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            try:
+                with open(path, "rb") as handle:
+                    head = handle.read(1024)
+            except OSError:
+                continue
+            if MARKER.encode() in head:
+                found.append(os.path.relpath(path, directory).replace(os.sep, "/"))
+    return found
+
+
+def stale(outputs_: Iterable[Output], directory: str) -> List[Tuple[str, str]]:
+    """(path, why) for each file that differs from what the specs give."""
+    problems = []
+    wanted = {o.path for o in outputs_}
+    for output in outputs_:
+        path = os.path.join(directory, output.path)
+        try:
+            with open(path, "rb") as handle:
+                if handle.read() != output.text.encode("utf-8"):
+                    problems.append((output.path, "differs"))
+        except FileNotFoundError:
+            problems.append((output.path, "missing"))
+    for path in generated_files(directory):
+        if path not in wanted:
+            problems.append((path, "no longer generated"))
+    return sorted(problems)
+
+
+def write(outputs_: Iterable[Output], directory: str, prune: bool) -> Tuple[int, int, int]:
+    """Write what changed; with `prune`, remove generated files the specs no longer give."""
+    from .output import write_if_changed
+
+    written = unchanged = removed = 0
+    wanted = set()
+    for output in outputs_:
+        wanted.add(output.path)
+        path = os.path.join(directory, output.path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if write_if_changed(path, output.text.encode("utf-8")):
+            written += 1
+        else:
+            unchanged += 1
+    if prune:
+        for path in generated_files(directory):
+            if path not in wanted:
+                os.unlink(os.path.join(directory, path))
+                removed += 1
+    return written, unchanged, removed
+
+
+# --- the subcommand ------------------------------------------------------------------------------
+
+def load_checked_specs(directory: str) -> SpecSet:
+    """The specs, schema-valid and without semantic errors; else each problem and exit 1."""
+    from .cli import EXIT_FOUND
+    from .lint import check_specs, errors_in
+    from .specs import load_specs
+
+    specs, problems = load_specs(directory)
+    if not errors_in(problems):
+        problems += check_specs(specs)
+    errors = errors_in(problems)
+    if errors:
+        for problem in errors:
+            print(problem, file=sys.stderr)
+        print(f"vmci generate: {len(errors)} errors in the specs; nothing generated", file=sys.stderr)
+        raise SystemExit(EXIT_FOUND)
+    return specs
+
+
+class UnusableInput(Exception):
+    """A bad argument or an unwritable output: one line, exit 2.
+
+    Raised and caught here rather than as cli.UsageError: under `python -m compiler.cli`
+    the running cli module is __main__, whose UsageError is not compiler.cli's."""
+
+
+def cmd_generate(args) -> int:
+    from .cli import EXIT_UNUSABLE
+
+    try:
+        return _generate(args)
+    except UnusableInput as error:
+        print(f"vmci generate: {error}", file=sys.stderr)
+        return EXIT_UNUSABLE
+
+
+def _versions(specs: SpecSet, texts: Optional[Sequence[str]]) -> List[Version]:
+    if not texts:
+        return default_versions(specs)
+    versions = []
+    for text in texts:
+        try:
+            version = parse_kernel_version(text)
+        except ValueError as error:
+            raise UnusableInput(str(error))
+        if not covered(specs, version):
+            raise UnusableInput(f"kernel version {text} is outside the specs' versions")
+        versions.append(version)
+    return sorted(set(versions))
+
+
+def _generate(args) -> int:
+    from .cli import EXIT_FOUND, EXIT_OK
+
+    specs = load_checked_specs(args.specs)
+    try:
+        versions = _versions(specs, args.kernel_version)
+        found = outputs(specs, versions)
+    except GenerateError as error:
+        print(f"vmci generate: {error}", file=sys.stderr)
+        return EXIT_FOUND
+    directory = args.output_dir
+    if args.check:
+        problems = stale(found, directory)
+        shown = os.path.relpath(directory) if not os.path.relpath(directory).startswith("..") else directory
+        for path, why in problems:
+            print(f"{shown}/{path}: {why}")
+        if problems:
+            print(f"vmci generate --check: {len(problems)} of {len(found)} files are stale; run `vmci generate`",
+                  file=sys.stderr)
+            return EXIT_FOUND
+        print(f"vmci generate --check: {len(found)} files up to date", file=sys.stderr)
+        return EXIT_OK
+    try:
+        written, unchanged, removed = write(found, directory, prune=not args.kernel_version)
+    except OSError as error:
+        raise UnusableInput(f"{getattr(error, 'filename', None) or directory}: cannot write: "
+                            f"{error.strerror or error}")
+    print(f"vmci generate: {written} written, {unchanged} unchanged, {removed} removed "
+          f"(kernel C for {', '.join(format_version(v) for v in versions)})", file=sys.stderr)
+    return EXIT_OK
+
+
+def register(subparsers) -> None:
+    from .specs import DEFAULT_SPECS_DIR
+    from . import note as note_command
+
+    p = subparsers.add_parser(
+        "generate", help="render kernel C, Python, the note builder and the reference from the specs",
+        description="Render generated/ from the specs: kernel C per kernel version (the common list as "
+                    "kernel/vmcore_info.c, printk's hook, every architecture's arch_crash_save_vmcoreinfo()), "
+                    "Python modules that produce VMCOREINFO from a vmlinux, the ELF note builder in C, and the "
+                    "reference of every entry (reStructuredText). Only changed files are written. Kernel C is "
+                    "written for " + ", ".join(format_version(v) for v in PINNED_VERSIONS) + " and the newest "
+                    "version the specs describe unless --kernel-version is given.")
+    p.add_argument("--kernel-version", action="append", metavar="VER",
+                   help="write kernel C for this version instead (repeatable; 6.12, 6.12.117, or a release)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; list the files that differ from what the specs give and exit 1 if any")
+    p.add_argument("-o", "--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR",
+                   help="where to write (default: generated/ of this checkout)")
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: specs/)")
+    p.set_defaults(run=cmd_generate)
+    note_command.register(subparsers)
