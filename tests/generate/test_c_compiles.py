@@ -1,0 +1,40 @@
+"""The generated kernel C compiles: gcc -fsyntax-only -Wall -Wextra -Werror against stub
+kernel headers (tests/generate/stubs), with every Kconfig option its guards test on, and
+with all of them off. The stubs declare vmcoreinfo_append_str() with the kernel's
+__printf(1, 2), so gcc checks every format against its argument.
+
+test_kernel_tree.py builds the same files inside a real kernel tree (VMCI_KERNEL_BUILD=1)."""
+import glob
+import os
+
+import pytest
+
+from generate_support import GENERATED, config_symbols, syntax_check
+
+# the files the stubs describe: the common list, printk's hook, x86_64 and arm64
+FILES = sorted(p for pattern in ("kernel/*.c", "kernel/printk/printk.c", "arch/x86/kernel/*_64.c",
+                                 "arch/arm64/kernel/*.c")
+               for p in glob.glob(os.path.join(GENERATED, "c", "*", pattern)))
+
+
+@pytest.mark.parametrize("path", FILES, ids=[os.path.relpath(p, GENERATED) for p in FILES])
+@pytest.mark.parametrize("options", ["all-on", "all-off"])
+def test_generated_c_compiles_against_stub_headers(path, options, tmp_path):
+    defines = config_symbols(path) if options == "all-on" else []
+    code, stderr = syntax_check(path, tmp_path, defines)
+    assert code == 0, stderr
+
+
+def test_every_version_has_the_files_the_stubs_cover():
+    for version in os.listdir(os.path.join(GENERATED, "c")):
+        if os.path.isdir(os.path.join(GENERATED, "c", version)):
+            covered = [p for p in FILES if p.startswith(os.path.join(GENERATED, "c", version) + os.sep)]
+            assert len(covered) == 4, (version, covered)  # common, printk, x86_64, arm64
+
+
+def test_the_user_space_note_builder_compiles_cleanly(tmp_path):
+    import subprocess
+    note = os.path.join(GENERATED, "c", "vmcoreinfo_note.c")
+    result = subprocess.run(["gcc", "-fsyntax-only", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", note],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
