@@ -1,0 +1,244 @@
+"""`vmci coverage`: what the specs make each kind of kernel emit, and what the dump tools
+then lack, over architectures x kernel versions x the main config variants.
+
+A cell is one machine (uname -m, from the specs' targets), one kernel version and one
+config variant. Its config is, all at once:
+
+- what the machine implies (its `config` in the spec, e.g. CONFIG_X86_64, CONFIG_64BIT)
+- the base set: the gate of the common list for that version (CONFIG_CRASH_CORE before
+  6.9, CONFIG_VMCORE_INFO from 6.9), CONFIG_KEXEC, CONFIG_KEXEC_CORE, CONFIG_CRASH_DUMP
+  (some architectures gate their file on them), CONFIG_PRINTK and CONFIG_MMU
+- the variant: NUMA on or off; the memory model, one of SPARSEMEM_VMEMMAP (with
+  SPARSEMEM and SPARSEMEM_EXTREME), SPARSEMEM_EXTREME (with SPARSEMEM), plain SPARSEMEM
+  or FLATMEM; KALLSYMS on (with KALLSYMS_BASE_RELATIVE, which kernels before 6.11 have)
+  or off
+
+Everything else is unset. A variant is applied whether or not the architecture's
+Kconfig offers it (x86_64 has no FLATMEM): the matrix shows what the specs emit for
+such a config. The versions are every version at which a spec says something changes,
+plus 6.1, 6.12 and the newest. A cell counts the entries emitted (the boot-time note
+and CRASHTIME, what a kdump carries) and, per tool, the keys consumers.yaml marks
+required on that machine that the cell does not emit (its gaps).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from ..kconfig import KernelConfig
+from ..model import Emitter, Machine, SpecSet, Version, format_version
+from ..select import SelectionError, check_version, machine_facts
+from .consumers import emitted_keys, gaps_for, version_bounds, vmcoreinfo_facts
+
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            "templates", "html")
+TEMPLATE = "coverage.html.j2"
+
+BASE_OPTIONS = ("CONFIG_KEXEC", "CONFIG_KEXEC_CORE", "CONFIG_CRASH_DUMP", "CONFIG_PRINTK", "CONFIG_MMU")
+MEMORY_MODELS = [
+    ("SPARSEMEM_VMEMMAP", ("CONFIG_SPARSEMEM", "CONFIG_SPARSEMEM_EXTREME", "CONFIG_SPARSEMEM_VMEMMAP")),
+    ("SPARSEMEM_EXTREME", ("CONFIG_SPARSEMEM", "CONFIG_SPARSEMEM_EXTREME")),
+    ("SPARSEMEM", ("CONFIG_SPARSEMEM",)),
+    ("FLATMEM", ("CONFIG_FLATMEM",)),
+]
+FIXED_VERSIONS = [(6, 1), (6, 12)]
+
+
+@dataclass(frozen=True)
+class Variant:
+    numa: bool
+    memory_model: str
+    kallsyms: bool
+
+    @property
+    def name(self) -> str:
+        return f"{'NUMA' if self.numa else 'UMA'} {self.memory_model} {'KALLSYMS' if self.kallsyms else 'no-KALLSYMS'}"
+
+    def options(self) -> Dict[str, str]:
+        chosen = {"CONFIG_NUMA": "y"} if self.numa else {}
+        chosen.update({name: "y" for name in dict(MEMORY_MODELS)[self.memory_model]})
+        if self.kallsyms:
+            chosen.update({"CONFIG_KALLSYMS": "y", "CONFIG_KALLSYMS_BASE_RELATIVE": "y"})
+        return chosen
+
+
+VARIANTS = [Variant(numa, model, kallsyms)
+            for numa, (model, _), kallsyms in itertools.product((True, False), MEMORY_MODELS, (True, False))]
+
+
+@dataclass
+class Cell:
+    entries: int
+    gaps: Dict[str, List[str]]  # tool -> required keys not emitted
+    optional_gaps: Dict[str, int]
+
+    @property
+    def gap_count(self) -> int:
+        return sum(len(keys) for keys in self.gaps.values())
+
+
+@dataclass
+class Row:
+    arch: str
+    machine: str
+    cells: Dict[Tuple[str, str], Optional[Cell]] = field(default_factory=dict)  # (version, variant) -> cell
+
+    def summary(self, version: str) -> Optional[dict]:
+        cells = [self.cells[(version, v.name)] for v in VARIANTS if self.cells.get((version, v.name))]
+        if not cells:
+            return None
+        with_gaps = [c for c in cells if c.gap_count]
+        tools: Dict[str, dict] = {}
+        for cell in cells:
+            for tool, keys in cell.gaps.items():
+                if keys:
+                    entry = tools.setdefault(tool, {"variants": 0, "keys": set()})
+                    entry["variants"] += 1
+                    entry["keys"].update(keys)
+        return {"min": min(c.entries for c in cells), "max": max(c.entries for c in cells),
+                "variants": len(cells), "variants_with_gaps": len(with_gaps),
+                "gaps": {tool: {"variants": e["variants"], "keys": sorted(e["keys"])}
+                         for tool, e in sorted(tools.items())}}
+
+
+@dataclass
+class Coverage:
+    versions: List[str]
+    rows: List[Row]
+    tools: List[str]
+
+    @property
+    def size(self) -> Tuple[int, int, int]:
+        return len(self.rows), len(self.versions), len(VARIANTS)
+
+
+def coverage_versions(specs: SpecSet) -> List[Version]:
+    bounds = version_bounds(specs)
+    chosen = set(bounds) | set(FIXED_VERSIONS) | {max(bounds)}
+    return sorted(v for v in chosen if _covered(specs, v))
+
+
+def _covered(specs: SpecSet, version: Version) -> bool:
+    try:
+        check_version(specs, version)
+        return True
+    except SelectionError:
+        return False
+
+
+def cell_config(specs: SpecSet, machine: Machine, version: Version, variant: Variant) -> KernelConfig:
+    values = {name: "y" for name in BASE_OPTIONS}
+    values.update({k: v for k, v in vmcoreinfo_facts(specs, version).items() if v is not None})
+    values.update(variant.options())
+    for name, value in machine_facts(machine).items():
+        if value is None:
+            values.pop(name, None)
+        else:
+            values[name] = value
+    return KernelConfig(values, f"{machine.name} {format_version(version)} {variant.name}")
+
+
+def compute_coverage(specs: SpecSet) -> Coverage:
+    versions = coverage_versions(specs)
+    rows = []
+    for emitter, machine in specs.machines():
+        row = Row(emitter.target.arch, machine.name)
+        for version in versions:
+            for variant in VARIANTS:
+                row.cells[(format_version(version), variant.name)] = _cell(specs, emitter, machine, version, variant)
+        rows.append(row)
+    return Coverage([format_version(v) for v in versions], rows, sorted(specs.tools))
+
+
+def _cell(specs: SpecSet, emitter: Emitter, machine: Machine, version: Version, variant: Variant) -> Optional[Cell]:
+    if not emitter.versions.contains(version) or emitter.source_for(version) is None:
+        return None
+    config = cell_config(specs, machine, version, variant)
+    keys = emitted_keys(specs, emitter, machine, version, config)
+    gaps = gaps_for(specs, machine, keys)
+    return Cell(len(keys), {g.tool: [r.key for r in g.missing_required] for g in gaps},
+                {g.tool: len(g.missing_optional) for g in gaps})
+
+
+# --- output ------------------------------------------------------------------------------------
+
+def render_text(coverage: Coverage) -> str:
+    width = max(len(row.machine) for row in coverage.rows) + 2
+    header = " " * width + "".join(f"{v:>11}" for v in coverage.versions)
+    out = [f"vmci coverage: {len(coverage.rows)} machines x {len(coverage.versions)} versions x "
+           f"{len(VARIANTS)} config variants; a cell is entries min-max over the variants, "
+           f"then !N when N variants leave a required key of some tool unemitted", header]
+    for row in coverage.rows:
+        cells = []
+        for version in coverage.versions:
+            summary = row.summary(version)
+            if summary is None:
+                cells.append(f"{'-':>11}")
+                continue
+            span = f"{summary['min']}-{summary['max']}"
+            mark = f"!{summary['variants_with_gaps']}" if summary["variants_with_gaps"] else ""  # noqa
+            cells.append(f"{span + mark:>11}")
+        out.append(f"{row.machine:<{width}}" + "".join(cells))
+    return "\n".join(out) + "\n"
+
+
+def render_json(coverage: Coverage) -> dict:
+    return {
+        "definition": __doc__.split("\n\n", 1)[1].strip(),
+        "base_options": list(BASE_OPTIONS),
+        "variants": [{"name": v.name, "options": v.options()} for v in VARIANTS],
+        "versions": coverage.versions,
+        "tools": coverage.tools,
+        "machines": [{
+            "arch": row.arch, "machine": row.machine,
+            "summary": {version: row.summary(version) for version in coverage.versions},
+            "cells": [{"version": version, "variant": variant.name,
+                       "entries": cell.entries, "gaps": cell.gaps, "optional_gaps": cell.optional_gaps}
+                      for (version, variant_name), cell in row.cells.items() if cell is not None
+                      for variant in [next(v for v in VARIANTS if v.name == variant_name)]],
+        } for row in coverage.rows],
+    }
+
+
+def render_html(coverage: Coverage, specs_directory: str) -> str:
+    import jinja2
+
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True,
+                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    template = environment.get_template(TEMPLATE)
+    return template.render(
+        coverage=coverage, variants=VARIANTS, base_options=BASE_OPTIONS, memory_models=MEMORY_MODELS,
+        specs_directory=specs_directory, summary_of=lambda row, version: row.summary(version),
+        cell_of=lambda row, version, variant: row.cells.get((version, variant.name)),
+        size=coverage.size, gap_index=gap_index(coverage))
+
+
+def gap_index(coverage: Coverage) -> List[dict]:
+    """Per tool and required key: the machines and versions where some variant lacks it."""
+    found: Dict[Tuple[str, str], Dict[str, List[str]]] = {}
+    for row in coverage.rows:
+        for version in coverage.versions:
+            summary = row.summary(version)
+            for tool, gap in (summary or {}).get("gaps", {}).items():
+                for key in gap["keys"]:
+                    found.setdefault((tool, key), {}).setdefault(row.machine, []).append(version)
+    return [{"tool": tool, "key": key,
+             "where": [{"machine": machine, "versions": _ranges(versions, coverage.versions)}
+                       for machine, versions in machines.items()]}
+            for (tool, key), machines in sorted(found.items())]
+
+
+def _ranges(chosen: List[str], ordered: List[str]) -> str:
+    """"6.1-6.8, 7.0" from a subset of the ordered versions."""
+    runs, current = [], []
+    for version in ordered:
+        if version in chosen:
+            current.append(version)
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    return ", ".join(run[0] if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)
