@@ -67,11 +67,10 @@ def makefile_condition(directive: str, argument: str) -> Optional[Condition]:
     name, value = (match.group(1), match.group(2)) if match.group(1).startswith("CONFIG_") else (match.group(2), match.group(1))
     if value == "m":
         return None
-    text = name if value == "y" else f"IS_ENABLED({name})"
-    if value == "":
-        text = f"!{text}"  # ifeq ($(CONFIG_X),) : X is unset
-    negate = directive == "ifneq"
-    return Condition.parse(f"!({text})" if negate else text)
+    # ifeq ($(CONFIG_X),y): X=y;  ifneq ($(CONFIG_X),): X is y or m
+    base = name if value == "y" else f"IS_ENABLED({name})"
+    positive = (directive == "ifeq") == (value == "y")
+    return Condition.parse(base if positive else f"!{base}")
 
 
 @dataclass
@@ -133,7 +132,7 @@ def makefile_lines(path: str, text: str) -> List[_Line]:
     return lines
 
 
-_ASSIGNMENT = re.compile(r"^([A-Za-z0-9_.$()/+-]+?)\s*(:=|\+=|\?=|=)\s*(.*)$")
+_ASSIGNMENT = re.compile(r"^([A-Za-z0-9_.$(/+-][^=]*?)\s*(:=|\+=|\?=|=)\s*(.*)$")
 
 
 class Kbuild:

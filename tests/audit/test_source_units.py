@@ -1,0 +1,108 @@
+"""The pieces of `audit source` on small inputs: the C scanner, Kbuild gates, Kconfig
+rules and the condition comparison."""
+from compiler.audit.csource import scan_c_file
+from compiler.audit.kbuild import Kbuild
+from compiler.audit.kconfig_rules import KconfigTree, translate
+from compiler.audit.logic import differing_config, where_they_differ
+from compiler.kconfig import Condition
+
+
+def conditions(text):
+    return [(e.macro, e.args, str(e.condition)) for e in scan_c_file("f.c", text).emissions]
+
+
+def test_nested_elif_else_and_opaque_conditions():
+    text = """
+void f(void)
+{
+#if defined(CONFIG_A) && !defined CONFIG_B
+    VMCOREINFO_SYMBOL(a);
+#elif IS_ENABLED(CONFIG_C)
+    VMCOREINFO_SYMBOL(c);
+#  ifdef __powerpc64__
+    VMCOREINFO_SYMBOL(ppc);
+#  endif
+#else
+    VMCOREINFO_SYMBOL(other);
+#endif
+}
+"""
+    assert conditions(text) == [
+        ("VMCOREINFO_SYMBOL", ["a"], "CONFIG_A && !CONFIG_B"),
+        ("VMCOREINFO_SYMBOL", ["c"], "!(CONFIG_A && !CONFIG_B) && IS_ENABLED(CONFIG_C)"),
+        ("VMCOREINFO_SYMBOL", ["ppc"], "!(CONFIG_A && !CONFIG_B) && IS_ENABLED(CONFIG_C) && <#ifdef __powerpc64__>"),
+        ("VMCOREINFO_SYMBOL", ["other"], "!(CONFIG_A && !CONFIG_B) && !IS_ENABLED(CONFIG_C)"),
+    ]
+
+
+def test_append_format_from_concatenated_literals_and_nested_arguments():
+    text = 'void g(void) {\n  vmcoreinfo_append_str("NUMBER(X)" "=0x%lx\\n",\n      f(a, (b, c)) + 1);\n}\n'
+    [emission] = scan_c_file("g.c", text).emissions
+    assert emission.literal == "NUMBER(X)=0x%lx\n"
+    assert emission.args[1] == "f(a, (b, c)) + 1"
+    assert (emission.function, emission.line) == ("g", 2)
+
+
+def test_file_scope_initialisers_are_not_functions():
+    text = "static struct s x = { .f = 1 };\nint __init h(void)\n{\n  VMCOREINFO_NUMBER(N);\n}\n"
+    [emission] = scan_c_file("h.c", text).emissions
+    assert emission.function == "h"
+
+
+def kbuild(files):
+    return Kbuild(files.get)
+
+
+def test_gate_through_subst_ifneq_and_directories():
+    files = {
+        "drivers/Makefile": "obj-$(CONFIG_DRV) += x/\n",
+        "drivers/x/Makefile": "ifneq ($(CONFIG_Y),)\nobj-$(subst m,y,$(CONFIG_Z)) += a.o\nendif\n",
+    }
+    gate = kbuild(files).gate("drivers/x/a.c")
+    assert str(gate.condition) == "IS_ENABLED(CONFIG_Z) && IS_ENABLED(CONFIG_Y) && CONFIG_DRV"
+    assert gate.places == ["drivers/x/Makefile:2", "drivers/Makefile:1"] and gate.unknown == []
+
+
+def test_an_object_no_makefile_names_is_reported():
+    gate = kbuild({"kernel/Makefile": "obj-y += other.o\n"}).gate("kernel/missing.c")
+    assert gate.unknown == ["kernel/Makefile: missing.o is not in any obj- line"]
+
+
+def test_kconfig_translation_is_exact_only_without_negated_tristates():
+    types = {"A": "bool", "T": "tristate"}
+    assert translate("A && !B", types) == ("(CONFIG_A && !CONFIG_B)", False)  # B's type unknown
+    assert translate("!A || T", types) == ("(!CONFIG_A || CONFIG_T)", True)
+    assert translate("T = n", types) == ("!IS_ENABLED(CONFIG_T)", True)
+    assert translate('A = "x"', types) is None
+    assert translate("$(cc-option,-m64)", types) is None
+
+
+def test_kconfig_rules_from_a_small_tree():
+    files = {
+        "Kconfig": 'source "arch/$(SRCARCH)/Kconfig"\nsource "lib/Kconfig"\n',
+        "arch/toy/Kconfig": "config TOY\n\tdef_bool y\n\tselect HAS_THING\n",
+        "lib/Kconfig": ("config HAS_THING\n\tbool\n\nconfig THING\n\tbool \"thing\"\n\tdepends on HAS_THING\n"
+                        "\thelp\n\t  config FAKE in help text\n\nchoice\n\tprompt \"model\"\nconfig ONE\n\tbool \"1\"\n"
+                        "config TWO\n\tbool \"2\"\nendchoice\n"),
+    }
+    tree = KconfigTree(files.get, list(files))
+    rules = tree.rules("toy")
+    assert rules.always >= {"CONFIG_TOY", "CONFIG_HAS_THING"}
+    assert "CONFIG_FAKE" not in rules.defined
+    thing = Condition.parse("CONFIG_THING")
+    # THING needs HAS_THING, which TOY always selects: no difference on toy
+    assert differing_config(thing & Condition.parse("CONFIG_HAS_THING"), thing, rules=rules) is None
+    assert differing_config(Condition.parse("CONFIG_ONE && CONFIG_TWO"), Condition.parse("0"), rules=rules) is None
+    assert differing_config(Condition.parse("CONFIG_ONE"), Condition.parse("!CONFIG_TWO"), rules=rules) == \
+        {"CONFIG_ONE": None, "CONFIG_TWO": None}
+    # a symbol this architecture never declares is never set
+    assert differing_config(Condition.parse("CONFIG_PPC64 && CONFIG_THING"), Condition.parse("0"), rules=rules) is None
+
+
+def test_comparisons_and_modules():
+    levels = Condition.parse("CONFIG_PGTABLE_LEVELS == 3")
+    assert where_they_differ(levels, Condition.parse("!(CONFIG_PGTABLE_LEVELS != 3)")) is None
+    assert where_they_differ(levels, Condition.parse("CONFIG_PGTABLE_LEVELS < 4")) is not None
+    # IS_ENABLED is true for =m, a plain CONFIG_X only for =y
+    example = where_they_differ(Condition.parse("IS_ENABLED(CONFIG_M)"), Condition.parse("CONFIG_M"))
+    assert example == {"CONFIG_M": "m"}
