@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import cexpr
-from .guards import Block, Branch, Leaf, conjuncts, nest
+from .guards import Block, Leaf, conjuncts, nest
 from .model import (AppendEntry, CallEntry, Define, Emitter, Entry, Function, LengthEntry, Local,
                     NamedEntry, OffsetEntry, OsreleaseEntry, StatementEntry, Version, format_version)
 from .render import RenderError, c_comment, c_ident, c_string

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import cexpr
-from .guards import Block, Leaf, conjuncts, nest
+from .guards import Leaf, conjuncts, nest
 from .model import (AppendEntry, BuildIdEntry, CallEntry, ConfigEntry, Emitter, Entry, Function,
                     OsreleaseEntry, SpecSet, StatementEntry, Version, VersionRange)
 from .render import RenderError, c_ident, py_comment, py_string

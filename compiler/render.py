@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional
-
 from . import cexpr
 
 TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates")
@@ -94,27 +92,25 @@ def underline(title: str, char: str = "-") -> str:
 _environment = None
 
 
-def environment(templates_dir: Optional[str] = None):
+def environment():
     """The Jinja environment: StrictUndefined, no autoescape, trim/lstrip blocks."""
     global _environment
-    if _environment is not None and templates_dir is None:
-        return _environment
-    import jinja2
+    if _environment is None:
+        import jinja2
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir or TEMPLATES_DIR),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(c_ident=c_ident, c_string=c_string, c_comment=c_comment, py_string=py_string,
-                       py_comment=py_comment, py_doc=py_doc, rst=rst, rst_literal=rst_literal, underline=underline)
-    env.globals["marker"] = MARKER
-    if templates_dir is None:
-        _environment = env
-    return env
+        _environment = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        _environment.filters.update(c_ident=c_ident, c_string=c_string, c_comment=c_comment, py_string=py_string,
+                                    py_comment=py_comment, py_doc=py_doc, rst=rst, rst_literal=rst_literal,
+                                    underline=underline)
+        _environment.globals["marker"] = MARKER
+    return _environment
 
 
 def render(template: str, **context) -> str:

@@ -16,7 +16,6 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 
