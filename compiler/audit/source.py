@@ -36,7 +36,7 @@ from ..model import (AppendEntry, Emitter, Entry, SpecLocation, SpecSet, Version
 from .csource import APPEND_FUNCTION, CallSite, Emission, PreprocessorCondition, ScannedFile, scan_c_file
 from .kbuild import Gate, Kbuild
 from .kconfig_rules import KconfigTree
-from .logic import any_of, describe, differing_config
+from .logic import any_of, describe, differing_config, satisfying_config
 from .tree import KernelTree
 
 
@@ -133,6 +133,13 @@ def entry_for(emission: Emission) -> Tuple[Optional[Entry], Optional[str]]:
     if len(emission.args) != len(names):
         return None, f"{emission.macro} takes {len(names)} arguments, the tree passes {len(emission.args)}"
     return cls(where=where, **dict(zip(names, emission.args))), None
+
+
+def _never(condition: PreprocessorCondition) -> bool:
+    """True under `#if 0` and the like: no config at all satisfies the nesting."""
+    if condition.opaque or condition.condition.node is None:
+        return False
+    return satisfying_config([condition.condition]) is None
 
 
 def _under(condition: PreprocessorCondition) -> str:
@@ -298,6 +305,8 @@ class _Auditor:
                      [(c.line, 1, c) for c in result.calls if c.callee in tracked]
             for _, _, event in sorted(events, key=lambda item: (item[0], item[1])):
                 if isinstance(event, Emission):
+                    if _never(event.condition):
+                        continue  # under #if 0: not an emission of any kernel
                     count += 1
                     entry, problem = entry_for(event)
                     if entry is None:

@@ -8,9 +8,11 @@ unpacks the whole tree.
 """
 from __future__ import annotations
 
+import lzma
 import os
 import re
 import tarfile
+import zlib
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from .csource import MARKERS
@@ -121,36 +123,46 @@ class DirectoryTree(KernelTree):
             raise TreeError(f"{os.path.join(self.root, relpath)}: cannot read ({error.strerror or error})")
 
 
-def _members(path: str):
-    """(relative path, bytes) of every file of a kernel tarball the audit needs."""
+def _members(path: str) -> Dict[str, bytes]:
+    """relative path -> bytes of every file of a kernel tarball the audit needs.
+
+    Paths are relative to the tree's top: the tarball's own top directory
+    (linux-source-6.1/) is dropped when there is one."""
     try:
         archive = tarfile.open(path, "r|*")
     except (tarfile.TarError, OSError, EOFError) as error:
         raise TreeError(f"{path}: not a directory or a readable tarball ({error})")
+    found: Dict[str, bytes] = {}
     try:
         with archive:
             for member in archive:
                 if not member.isfile():
                     continue
-                parts = member.name.lstrip("./").split("/", 1)
-                if len(parts) != 2:
-                    continue
-                relpath = parts[1]  # drop linux-source-6.1/
-                kind = wanted(relpath)
-                if kind is None and relpath != "Makefile":
+                name = member.name
+                while name.startswith("./"):
+                    name = name[2:]
+                kind = wanted(name)
+                if kind is None and name.rsplit("/", 1)[-1] != "Makefile":
                     continue
                 handle = archive.extractfile(member)
                 data = handle.read(MAX_FILE_BYTES) if handle else b""
                 if kind == "c" and not mentions_vmcoreinfo(data):
                     continue
-                yield relpath, data
-    except (tarfile.TarError, OSError, EOFError) as error:
+                found[name] = data
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as error:
         raise TreeError(f"{path}: damaged tarball ({error})")
+    if "Makefile" in found:
+        return found
+    tops = {name.split("/", 1)[0] for name in found if "/" in name}
+    top = next((t for t in sorted(tops) if f"{t}/Makefile" in found), None)
+    if top is None:
+        return found
+    return {name[len(top) + 1:]: data for name, data in found.items() if name.startswith(top + "/")}
 
 
 class TarballTree(KernelTree):
     def __init__(self, path: str):
-        self.files: Dict[str, str] = {relpath: data.decode("utf-8", "replace") for relpath, data in _members(path)}
+        self.files: Dict[str, str] = {relpath: data.decode("utf-8", "replace") for relpath, data in _members(path).items()}
         top = self.files.get("Makefile")
         version = version_of(top) if top else None
         if version is None:
@@ -166,7 +178,7 @@ def extract_audit_files(tarball: str, destination: str) -> int:
     """Write the files `audit source` needs from a kernel tarball under destination;
     return how many. The result is a DirectoryTree with the same audit as the tarball."""
     count = 0
-    for relpath, data in _members(tarball):
+    for relpath, data in _members(tarball).items():
         target = os.path.join(destination, *relpath.split("/"))
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as handle:

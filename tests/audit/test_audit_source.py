@@ -172,6 +172,24 @@ def test_a_tarball_audits_like_the_directory(tmp_path):
     assert from_tarball == from_directory
 
 
+def test_a_tarball_without_a_top_directory(tmp_path):
+    tarball = tmp_path / "flat.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        archive.add(TREE, arcname=".")
+    code, payload, err = audit(str(tarball))
+    assert (code, payload["drift"], payload["emissions"]) == (0, [], 15), err
+
+
+def test_emissions_under_if_0_are_not_emissions(tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(TREE, tree)
+    c = tree / "kernel/printk/printk.c"
+    c.write_text(c.read_text().replace("\tVMCOREINFO_SYMBOL(prb);\n",
+                                       "\tVMCOREINFO_SYMBOL(prb);\n#if 0\n\tVMCOREINFO_SYMBOL(old);\n#endif\n"))
+    code, payload, err = audit(str(tree))
+    assert (code, payload["drift"], payload["emissions"]) == (0, [], 15), err
+
+
 def test_text_report(tmp_path):
     specs = edited_specs(tmp_path, "common.yaml",
                          "      - kind: symbol\n        name: init_uts_ns\n        doc: UTS namespace.\n", "")
