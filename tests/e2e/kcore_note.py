@@ -4,10 +4,12 @@
 
     kcore_note.py SERIAL_LOG OUT_TXT
 """
+import os
 import re
 import sys
 
-from compiler.audit.notes import vmcoreinfo_from_bytes  # the project's note reader
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from compiler.audit.notefile import read_captured_note  # noqa: E402  the project's note reader
 
 
 def main(serial_path, out_path):
@@ -19,9 +21,12 @@ def main(serial_path, out_path):
     for line in body.split("\n"):
         if re.fullmatch(r"( [0-9a-f]{2})+", line):
             data += bytes.fromhex(line.replace(" ", ""))
-    desc = vmcoreinfo_from_bytes(bytes(data), serial_path)
-    with open(out_path, "wb") as handle:
-        handle.write(desc)
+    head = out_path + ".kcore-head"
+    with open(head, "wb") as handle:
+        handle.write(bytes(data))
+    note = read_captured_note(head)
+    with open(out_path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(note.text)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ if [ ! -s "$initrd" ]; then
   ir=$(mktemp -d)
   mkdir -p "$ir"/{bin,proc,sys,dev}
   cp /bin/busybox "$ir/bin/busybox"
-  for t in sh mount hexdump head poweroff cat echo; do ln -s busybox "$ir/bin/$t"; done
+  for t in sh mount hexdump head reboot cat echo; do ln -s busybox "$ir/bin/$t"; done
   cat > "$ir/init" <<'INIT'
 #!/bin/sh
 mount -t proc proc /proc
@@ -76,7 +76,7 @@ echo "VMCI-VMCOREINFO: $(cat /sys/kernel/vmcoreinfo)"
 echo KCORE-BEGIN
 head -c 65536 /proc/kcore | hexdump -v -e '16/1 " %02x" "\n"'
 echo KCORE-END
-poweroff -f
+reboot -f  # with -no-reboot QEMU exits; poweroff needs ACPI, which tinyconfig lacks
 INIT
   chmod +x "$ir/init"
   (cd "$ir" && find . | cpio -o -H newc --quiet | gzip -9) > "$initrd"
