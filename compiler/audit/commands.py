@@ -43,13 +43,29 @@ def _command_name(args) -> str:
 
 
 def _load_specs(directory: str):
-    from ..cli import _load_specs_or_fail
-    return _load_specs_or_fail(directory)
+    """The model, or the spec errors on standard error and exit status 1 (as validate)."""
+    from ..lint import errors_in
+    from ..specs import load_specs
+
+    specs, problems = load_specs(directory)
+    errors = errors_in(problems)
+    if errors:
+        for problem in errors:
+            print(problem, file=sys.stderr)
+        raise SystemExit(EXIT_FOUND)
+    return specs
 
 
 def _emit(args, text: str) -> None:
-    from ..cli import _write
-    _write(getattr(args, "output", None), text)
+    output = getattr(args, "output", None)
+    if output in (None, "-"):
+        sys.stdout.write(text)
+        return
+    from ..output import write_atomically
+    try:
+        write_atomically(output, text.encode("utf-8"))
+    except OSError as error:
+        raise AuditInputError(f"{output}: cannot write ({error.strerror or error})")
 
 
 # --- audit source -------------------------------------------------------------------------

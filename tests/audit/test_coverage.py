@@ -148,3 +148,9 @@ def test_html_renders_in_headless_chromium_with_one_row_per_architecture(tmp_pat
     assert len(data) > 100_000  # a rendered table, not a blank page
     if os.environ.get("VMCI_KEEP_SCREENSHOT"):
         shutil.copy(screenshot, os.environ["VMCI_KEEP_SCREENSHOT"])
+
+
+def test_an_unwritable_output_is_one_line():
+    code, out, err = run_vmci("coverage", "--format", "html", "-o", "/nonexistent/dir/coverage.html")
+    assert code == 2 and "Traceback" not in err
+    assert err.strip() == "vmci coverage: /nonexistent/dir/coverage.html: cannot write (No such file or directory)"
