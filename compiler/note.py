@@ -178,7 +178,7 @@ def register(subparsers) -> None:
         description="Build the ELF note the kernel writes for VMCOREINFO text: a record named VMCOREINFO, "
                     "type 0, name and text padded to 4 bytes (append_elf_note()). -o writes the record; "
                     "--elf-core wraps it, followed by the terminating empty note (final_note()), in an ELF core "
-                    "file of the target machine that drgn, libkdumpfile and crash can open.")
+                    "file of the target machine that drgn and libkdumpfile open.")
     p.add_argument("--from", dest="source", required=True, metavar="TEXT", help="VMCOREINFO text (KEY=VALUE lines)")
     p.add_argument("-o", "--output", metavar="NOTE", help="write the note record here (- for standard output)")
     p.add_argument("--elf-core", metavar="CORE", help="write a minimal ELF core file holding the note")
