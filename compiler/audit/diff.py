@@ -22,8 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional
 
-from ..kconfig import KernelConfig
-from ..model import SpecSet, Version, format_version
+from ..model import SpecSet, format_version
 from ..select import SelectionError, check_version, find_target, select_entries
 from .consumers import vmcoreinfo_facts
 from .image import ImageError, load_config, parse_version_argument, resolve_image

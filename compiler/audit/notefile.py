@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 NOTE_NAME = b"VMCOREINFO"
 MAX_NOTE_BYTES = 16 << 20

@@ -13,7 +13,7 @@ import os
 import re
 import tarfile
 import zlib
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .csource import MARKERS
 
@@ -186,6 +186,3 @@ def extract_audit_files(tarball: str, destination: str) -> int:
         count += 1
     return count
 
-
-def all_paths(tree: KernelTree) -> Iterable[str]:
-    return list(tree.c_files) + list(tree.kconfig_files)
