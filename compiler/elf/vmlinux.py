@@ -554,10 +554,12 @@ class Vmlinux:
 
         # 1. the defining DIE's location holds DW_OP_addr <symbol address>
         addr = self.symbol_address(name)
+        by_address = False
         if addr is not None:
             e = "little" if self.endianness == "little" else "big"
             asz = r.cus()[0].addr_size if r.cus() else self.elf_class // 8
             if addr < 1 << (8 * asz):
+                by_address = True
                 needle = b"\x03" + addr.to_bytes(asz, e)
 
                 def on_addr(cu, hits):
@@ -596,10 +598,23 @@ class Vmlinux:
             if cu.index_data is not None:
                 return None  # looked at in step 0
             pf = r.name_prefixes(cu, var)
-            if pf is not None and not any(
-                    _maybe_global(r, r.verify_name_hit(cu, h, pf, var, name)) for h in hits):
+            if pf is None:
+                return in_cu(cu)
+            found = [d for d in (r.verify_name_hit(cu, h, pf, var, name) for h in hits)
+                     if _maybe_global(r, d)]
+            if not found:
                 return None
-            return in_cu(cu)
+            if not by_address:
+                return in_cu(cu)
+            # Step 1 looked for the definition everywhere (its DW_OP_addr);
+            # what is left here are declarations, whose type needs no unit
+            # index (a DIE with an address is another object or was seen).
+            for d in found:
+                if "DW_AT_location" not in d.attributes:
+                    got = consider(type_of(d, cu, None))
+                    if got is not None:
+                        return got
+            return None
 
         got = self._search(name, f"looking for variable {name}", on_cu)
         if got is not None:
