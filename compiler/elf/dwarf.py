@@ -38,7 +38,7 @@ from .errors import DwarfError, LookupFailure
 
 MAX_DIE_DEPTH = 4096
 MAX_INDEXED_UNITS = 192   # top-level indexes kept (about 0.35 MB each on a kernel)
-MAX_LIVE_DIES = 150_000   # DIE decodes before pyelftools' caches are dropped
+MAX_LIVE_DIES = 100_000   # DIE decodes (~1.3 KB each, cached) before the caches go
 LOOKALIKE_SPAN = 4096     # bytes a would-be DIE may extend past the verified hit
 
 # the sections handed to pyelftools (DWARFInfo keyword -> ELF section)
@@ -202,6 +202,8 @@ class DwarfReader:
         self._gen += 1
         self._live = 0
         self._prefix_cache.clear()
+        for u in self._units or ():
+            u.cu = None  # the old CompileUnits hold pyelftools' DIE caches
 
     def trim(self) -> None:
         """Drop pyelftools' DIE and abbreviation caches when they have grown
