@@ -74,9 +74,13 @@ def resolve_entry(item: SelectedEntry, evaluator: Evaluator, vm) -> ResolvedLine
             return ResolvedLine(entry, vm.build_id, "elf-note")
         if entry.kind == "config":
             return ResolvedLine(entry, "y", "config")
-        if entry.kind == "osrelease":
+        if entry.kind == "osrelease" or entry.format == "%s":
             text, runtime = evaluator.string(entry.value_expression())
-            return ResolvedLine(entry, text, "image")
+            if entry.kind == "osrelease":
+                return ResolvedLine(entry, text, "image")
+            reasons = ([entry.runtime] if entry.runtime else []) + runtime
+            return ResolvedLine(entry, text, "runtime" if reasons else "image",
+                                runtime="; ".join(dict.fromkeys(reasons)) if reasons else None)
         expression = entry.value_expression()
         if expression is None:
             raise Unresolved("the spec gives no expression for the value")

@@ -313,7 +313,8 @@ def arch_crash_save_vmcoreinfo(k):
         return
     local = {}
     local['abs_lc'] = Local('abs_lc', 'struct lowcore *', None)
-    local['flags'] = Local('flags', 'unsigned long', None)
+    if k.before(6, 3):
+        local['flags'] = Local('flags', 'unsigned long', None)
     f = k.enter(local)
     f.line('SYMBOL(lowcore_ptr)', '%lx', '&lowcore_ptr')
     f.line('SYMBOL(high_memory)', '%lx', '&high_memory')
