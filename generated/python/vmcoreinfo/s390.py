@@ -319,9 +319,14 @@ def arch_crash_save_vmcoreinfo(k):
     f.line('SYMBOL(lowcore_ptr)', '%lx', '&lowcore_ptr')
     f.line('SYMBOL(high_memory)', '%lx', '&high_memory')
     f.line('LENGTH(lowcore_ptr)', '%lu', 'NR_CPUS')
-    f.line('SAMODE31', '%lx', '(unsigned long)__samode31')
-    f.line('EAMODE31', '%lx', '(unsigned long)__eamode31')
+    if k.before(6, 10):
+        f.line('SAMODE31', '%lx', '__samode31')
+    else:
+        f.line('SAMODE31', '%lx', '(unsigned long)__samode31')
+    if k.before(6, 10):
+        f.line('EAMODE31', '%lx', '__eamode31')
     if k.since(6, 10):
+        f.line('EAMODE31', '%lx', '(unsigned long)__eamode31')
         f.line('IDENTITYBASE', '%lx', '__identity_base')
     f.line('KERNELOFFSET', '%lx', 'kaslr_offset()')
     if k.since(6, 10):
