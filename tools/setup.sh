@@ -9,7 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 run=1; [ "${1:-}" = "--no-run" ] && run=0
 
-packages="python3 python3-venv python3-pip python3-drgn python3-libkdumpfile makedumpfile gcc libc6-dev xz-utils"
+# python3-drgn, python3-libkdumpfile, pahole: test oracles and readers; makedumpfile: the peer;
+# cross compilers: ELF32, big-endian and arm64 DWARF fixtures; linux-source-*: the trees
+# `vmci audit source` is tested on; chromium: renders the coverage page in a test.
+packages="python3 python3-venv python3-pip python3-drgn python3-libkdumpfile makedumpfile pahole
+  gcc libc6-dev binutils xz-utils gcc-aarch64-linux-gnu gcc-s390x-linux-gnu gcc-arm-linux-gnueabihf
+  gcc-i686-linux-gnu linux-source-6.1 linux-source-6.12 chromium"
 missing=$(for p in $packages; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
   apt-get update -qq || true  # a foreign arch missing from one suite fails the update; installs still work
