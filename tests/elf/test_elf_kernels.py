@@ -131,10 +131,9 @@ def test_uts_release_and_banner(kernel):
     assert version in banner
 
 
-def test_amd64_61_specifics(kernel):
-    release, _p, vm, _a = kernel
-    if release != "6.1.0-57-cloud-amd64":
-        pytest.skip("6.1 amd64 only")
+def test_amd64_61_specifics():
+    release = "6.1.0-57-cloud-amd64"
+    vm = open_vmlinux(kernel_path(release))
     nd = vm.variable_type("node_data")
     assert nd.kind == "array" and nd.length == 1024 and nd.array_length() == 1024  # NODES_SHIFT=10
     assert nd.target.kind == "pointer"
@@ -143,14 +142,15 @@ def test_amd64_61_specifics(kernel):
     page = vm.find_type("struct page")
     assert page.size == 64 and page.member("lru")[0] == 8
     assert vm.find_type("atomic_long_t").member("counter")[0] == 0
+    vm.close()
 
 
-def test_arm64_specifics(kernel):
-    release, _p, vm, _a = kernel
-    if "arm64" not in release:
-        pytest.skip("arm64 only")
+@pytest.mark.parametrize("release", [k for k in KERNELS if "arm64" in k])
+def test_arm64_specifics(release):
+    vm = open_vmlinux(kernel_path(release))
     assert vm.e_machine == 183
     assert vm.symbol_address("kimage_voffset") is not None
+    vm.close()
 
 
 def test_pointer_sized_layouts(kernel):
