@@ -46,7 +46,7 @@ if [ ! -e "$build/.config" ]; then
   set_opts=(64BIT PRINTK PRINTK_TIME PROC_FS PROC_KCORE SYSFS TTY SERIAL_8250 SERIAL_8250_CONSOLE
             BLK_DEV_INITRD RD_GZIP BINFMT_ELF BINFMT_SCRIPT DEVTMPFS KALLSYMS MULTIUSER
             SPARSEMEM_VMEMMAP HUGETLBFS MEMORY_FAILURE FUTEX EPOLL SIGNALFD TIMERFD EVENTFD SHMEM
-            X86_64 SMP CRASH_CORE)
+            X86_64 SMP CRASH_CORE DEBUG_KERNEL DEBUG_INFO_DWARF5)
   unset_opts=(RANDOMIZE_BASE)
   case "$variant" in
     numa)   set_opts+=(NUMA X86_64_ACPI_NUMA ACPI) ;;
@@ -140,4 +140,16 @@ if [ ! -s "$out/vmci.vmcoreinfo.txt" ]; then
 fi
 
 # --- compare -------------------------------------------------------------------------------
-"$root/.venv/bin/python" "$here/compare_notes.py" "$out/stock.vmcoreinfo.txt" "$out/vmci.vmcoreinfo.txt" | tee "$out/comparison.txt"
+status=0
+"$root/.venv/bin/python" "$here/compare_notes.py" "$out/stock.vmcoreinfo.txt" "$out/vmci.vmcoreinfo.txt" \
+  | tee "$out/comparison.txt" || status=1
+# and what `vmci resolve` makes of the stock vmlinux, against the note that kernel wrote
+if "$root/.venv/bin/vmci" resolve --vmlinux "$out/stock.vmlinux" --config "$build/.config" --no-cache \
+     -o "$out/resolved.vmcoreinfo.txt"; then
+  echo "vmci resolve of the stock vmlinux against its booted note:" | tee -a "$out/comparison.txt"
+  "$root/.venv/bin/python" "$here/compare_notes.py" "$out/stock.vmcoreinfo.txt" "$out/resolved.vmcoreinfo.txt" \
+    | tee -a "$out/comparison.txt" || status=1
+else
+  status=1
+fi
+exit $status
