@@ -177,10 +177,48 @@ def _progress_printer():
     return show
 
 
+def _resolve_image(args, specs, vm):
+    """The resolve steps that question the image; damage may surface in any of them."""
+    from .resolve import resolve
+    from .select import find_target_by_elf
+
+    if not vm.has_dwarf:
+        raise UsageError(f"{args.vmlinux}: no DWARF (.debug_info): this looks like a stripped or boot image; "
+                         f"use the vmlinux with debug info (Debian: linux-image-RELEASE-dbg)")
+    try:
+        target = find_target_by_elf(specs, vm.e_machine, vm.elf_class, vm.endianness)
+    except SelectionError as error:
+        raise UsageError(f"{args.vmlinux}: {error}")
+    banner = vm.linux_banner()
+    if args.kernel_version:
+        version = _kernel_version(args.kernel_version)
+    else:
+        version = kernel_version_from_banner(banner)
+        if version is None:
+            raise UsageError(f"{args.vmlinux}: no linux_banner to read the kernel version from; pass --kernel-version")
+    if args.config:
+        config = _load_config(args.config)
+    else:
+        embedded = vm.embedded_config()
+        if embedded is None:
+            raise UsageError(f"{args.vmlinux}: the image embeds no config (CONFIG_IKCONFIG); pass --config PATH "
+                             f"(the kernel's .config, e.g. /boot/config-RELEASE)")
+        try:
+            config = KernelConfig.from_text(embedded, f"{args.vmlinux}:IKCONFIG")
+        except ConfigError as error:
+            raise UsageError(str(error))
+    try:
+        phases = ("boot", "crash") if args.at_crash else ("boot",)
+        lines = resolve(specs, vm, target, version, config, phases)
+    except SelectionError as error:
+        raise UsageError(str(error))
+    vm.save_cache() if not args.no_cache else None
+    return lines, target, version, config
+
+
 def cmd_resolve(args) -> int:
     from .elf import ElfFormatError, LookupFailure, open_vmlinux
-    from .resolve import render_text, resolve
-    from .select import find_target_by_elf
+    from .resolve import render_text
 
     specs = _load_specs_or_fail(args.specs, None if args.no_cache else default_cache_dir())
     if not os.path.exists(args.vmlinux):
@@ -191,39 +229,11 @@ def cmd_resolve(args) -> int:
     except ElfFormatError as error:
         raise UsageError(str(error))
     try:
-        if not vm.has_dwarf:
-            raise UsageError(f"{args.vmlinux}: no DWARF (.debug_info): this looks like a stripped or boot image; "
-                             f"use the vmlinux with debug info (Debian: linux-image-RELEASE-dbg)")
-        try:
-            target = find_target_by_elf(specs, vm.e_machine, vm.elf_class, vm.endianness)
-        except SelectionError as error:
-            raise UsageError(f"{args.vmlinux}: {error}")
-        banner = vm.linux_banner()
-        if args.kernel_version:
-            version = _kernel_version(args.kernel_version)
-        else:
-            version = kernel_version_from_banner(banner)
-            if version is None:
-                raise UsageError(f"{args.vmlinux}: no linux_banner to read the kernel version from; pass --kernel-version")
-        if args.config:
-            config = _load_config(args.config)
-        else:
-            embedded = vm.embedded_config()
-            if embedded is None:
-                raise UsageError(f"{args.vmlinux}: the image embeds no config (CONFIG_IKCONFIG); pass --config PATH "
-                                 f"(the kernel's .config, e.g. /boot/config-RELEASE)")
-            try:
-                config = KernelConfig.from_text(embedded, f"{args.vmlinux}:IKCONFIG")
-            except ConfigError as error:
-                raise UsageError(str(error))
-        try:
-            phases = ("boot", "crash") if args.at_crash else ("boot",)
-            lines = resolve(specs, vm, target, version, config, phases)
-        except SelectionError as error:
-            raise UsageError(str(error))
-        except (ElfFormatError, LookupFailure) as error:
-            raise UsageError(str(error))
-        vm.save_cache() if not args.no_cache else None
+        lines, target, version, config = _resolve_image(args, specs, vm)
+    except ElfFormatError as error:  # damage found while answering a question
+        raise UsageError(str(error))
+    except LookupFailure as error:
+        raise UsageError(f"{args.vmlinux}: {error}")
     finally:
         vm.close()
     unresolved = [line for line in lines if line.value is None]
