@@ -1,0 +1,142 @@
+"""Damaged ELF files through `vmci resolve`: a correct result or one line, never a traceback.
+
+The inputs are real images damaged the ways files on disk get damaged and the ways a
+hostile file lies (tests/hardening/elf_mutations.py): the kernel-shaped fixture
+(data/fixture.c, gcc -g, DWARF 5 like Debian's GCC 12) truncated at random points,
+with flipped bytes in its headers, section table, .debug_info, .debug_abbrev,
+.debug_str, symbol and string tables, with section and ELF headers lying about offsets,
+sizes, counts and links, and with DWARF type references turned into self-references
+and cycles; and pieces of a real Debian vmlinux (see test_damaged_real_vmlinux).
+
+Every case must end in exit 0 with KEY=VALUE lines (identical to the intact image's
+when the damage was a truncation, which can only remove facts), exit 1 with one
+`spec:line: KEY not resolved: reason` line per entry the damage made unanswerable, or
+exit 2 with exactly one line `vmci resolve: FILE: PLACE: message`. The CI run tries
+ELF_CASES files; VMCI_FUZZ_LONG=1 tries 2,000. A failing case names its seed and the
+mutations, so `Mutator(...).mutant(random.Random(seed))` rebuilds the file.
+"""
+import collections
+import os
+import random
+
+import pytest
+
+from elf_mutations import Mutator
+from hardening_support import (ELF_CASES, FIXTURE_CONFIG, FIXTURE_SPECS, LONG, build_fixture, check_resolve,
+                               have_gcc, kernel_file, run_cli, run_subprocess)
+
+pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed")
+
+# cases built from a real vmlinux; the rest of ELF_CASES mutate the fixture
+REAL_CASES = 200 if LONG else 40
+SEED = int(os.environ.get("VMCI_FUZZ_SEED", "0")) if not LONG else random.randrange(1 << 30)
+
+
+@pytest.fixture(scope="module")
+def fixture_image(tmp_path_factory):
+    return build_fixture(str(tmp_path_factory.mktemp("hardening-fixture")))
+
+
+def resolve_args(path, config=FIXTURE_CONFIG, specs=FIXTURE_SPECS):
+    return ["resolve", "--vmlinux", path, "--config", config, "--specs", specs, "--no-cache"]
+
+
+def check_damaged(result, path, original, truncated):
+    outcome = check_resolve(result, path)
+    if outcome == "refused":
+        assert result.err.startswith(f"vmci resolve: {path}: "), result
+    if outcome == "ok" and truncated:
+        assert result.out == original, f"a truncated file resolved differently\n{result}"
+    if outcome == "ok":
+        outcome = "ok (identical)" if result.out == original else "ok (values changed)"
+    return outcome
+
+
+def test_intact_fixture_resolves_completely(fixture_image):
+    result = run_cli(resolve_args(fixture_image))
+    assert result.code == 0, result
+    assert "OSRELEASE=6.1.0-99-fuzz\n" in result.out
+    assert "OFFSET(page._refcount)=52\n" in result.out
+    assert "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)=-129\n" in result.out
+
+
+def test_damaged_fixture(fixture_image, tmp_path):
+    original = run_cli(resolve_args(fixture_image)).out
+    with open(fixture_image, "rb") as handle:
+        mutator = Mutator(handle.read())
+    assert mutator.refs and mutator.sizes
+    path = str(tmp_path / "vmlinux")
+    outcomes = collections.Counter()
+    cases = ELF_CASES - REAL_CASES
+    for case in range(cases):
+        seed = SEED * 100_003 + case
+        data, done = mutator.mutant(random.Random(seed))
+        with open(path, "wb") as handle:
+            handle.write(data)
+        try:
+            result = run_cli(resolve_args(path))
+            outcome = check_damaged(result, path, original, truncated=all(d.startswith("truncate") for d in done))
+        except AssertionError as error:
+            raise AssertionError(f"seed {seed}: {'; '.join(done)}\n{error}") from None
+        outcomes[outcome] += 1
+    print(f"\n{cases} damaged fixture images: {dict(outcomes)}")
+    assert sum(outcomes.values()) == cases
+    # the damage must really reach the reader: most cases are refused or lose values
+    assert outcomes["refused"] + outcomes["unresolved"] > cases // 3
+
+
+def test_damaged_fixture_end_to_end(fixture_image, tmp_path):
+    """A sample as real subprocesses: no traceback on the terminal, the same outcome."""
+    with open(fixture_image, "rb") as handle:
+        mutator = Mutator(handle.read())
+    original = run_cli(resolve_args(fixture_image)).out
+    for case in range(12):
+        data, done = mutator.mutant(random.Random(f"subprocess-{case}"))
+        path = str(tmp_path / f"vmlinux-{case}")
+        with open(path, "wb") as handle:
+            handle.write(data)
+        result = run_subprocess(resolve_args(path))
+        in_process = run_cli(resolve_args(path))
+        try:
+            check_damaged(result, path, original, truncated=False)
+            assert (result.code, result.out, result.err) == (in_process.code, in_process.out, in_process.err)
+        except AssertionError as error:
+            raise AssertionError(f"{'; '.join(done)}\n{error}") from None
+
+
+REAL_KERNELS = ["6.1.0-57-cloud-amd64", "6.1.0-50-cloud-arm64"]
+
+
+@pytest.mark.parametrize("release", REAL_KERNELS)
+def test_damaged_real_vmlinux(release, tmp_path):
+    """Heads of a real Debian vmlinux's .debug_info (whole units, or cut inside one) with
+    its real symbol table, strings and data, in a small file whose section header table
+    is rewritten to point into it (real_pieces.py), then damaged like the fixture."""
+    from conftest import GOLD, kernel_path
+    from real_pieces import RealImage
+
+    image = RealImage(kernel_path(release))
+    config = os.path.join(GOLD, release, "config")
+    path = str(tmp_path / "vmlinux")
+    outcomes = collections.Counter()
+    cases = REAL_CASES // len(REAL_KERNELS)
+    try:
+        for case in range(cases):
+            seed = SEED * 100_003 + case
+            rng = random.Random(seed)
+            data, done = image.compact(image.head(rng, 24 << 20))
+            if rng.random() < 0.7:
+                data, more = Mutator(data, dwarf=False).mutant(rng)
+                done += more
+            with open(path, "wb") as handle:
+                handle.write(data)
+            try:
+                result = run_cli(["resolve", "--vmlinux", path, "--config", config, "--no-cache"])
+                outcome = check_damaged(result, path, None, truncated=False)
+            except AssertionError as error:
+                raise AssertionError(f"{release} seed {seed}: {'; '.join(done)}\n{error}") from None
+            outcomes[outcome] += 1
+    finally:
+        image.close()
+    print(f"\n{cases} damaged pieces of {release}: {dict(outcomes)}")
+    assert sum(outcomes.values()) == cases
