@@ -107,10 +107,8 @@ def parse_document(text: str, path: str) -> Document:
     _check_events(text, path)
     try:
         node = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as error:
-        raise _syntax(path, error)
     except yaml.YAMLError as error:
-        raise SpecLoadError(Problem(path, 1, 1, f"YAML syntax: {error}"))
+        raise _yaml_error(path, text, error)
     document = Document(path, None)
     if node is None:
         raise SpecLoadError(Problem(path, 1, 1, "the file is empty"))
@@ -133,10 +131,25 @@ def _check_events(text: str, path: str) -> None:
                     raise _fail(path, event.start_mark, f"nested deeper than {MAX_NESTING} levels")
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
-    except yaml.MarkedYAMLError as error:
-        raise _syntax(path, error)
     except yaml.YAMLError as error:
-        raise SpecLoadError(Problem(path, 1, 1, f"YAML syntax: {error}"))
+        raise _yaml_error(path, text, error)
+
+
+def _yaml_error(path: str, text: str, error: yaml.YAMLError) -> SpecLoadError:
+    """One located line for any PyYAML error (their own str() spans several lines)."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        return _syntax(path, error)
+    if isinstance(error, yaml.reader.ReaderError):  # a character YAML does not allow
+        # libyaml counts bytes of the UTF-8 text, the pure-Python reader characters
+        if _Loader.__name__.startswith("C"):
+            prefix = text.encode("utf-8", "surrogatepass")[:max(error.position, 0)].decode("utf-8", "replace")
+        else:
+            prefix = text[:max(error.position, 0)]
+        line = prefix.count("\n") + 1
+        col = len(prefix) - (prefix.rfind("\n") + 1) + 1
+        character = error.character if isinstance(error.character, int) else ord(str(error.character)[:1] or "?")
+        return SpecLoadError(Problem(path, line, col, f"YAML syntax: {error.reason} (character #x{character:04x})"))
+    return SpecLoadError(Problem(path, 1, 1, "YAML syntax: " + " ".join(str(error).split())))
 
 
 _SCALAR_TAGS = {

@@ -1,0 +1,25 @@
+"""Regression tests for spec inputs the fuzzers found: one located line each, no traceback."""
+import os
+
+from hardening_support import FIXTURE_SPECS, check_validate, run_cli
+
+with open(os.path.join(FIXTURE_SPECS, "common.yaml"), encoding="utf-8") as handle:
+    COMMON = handle.read()
+
+
+def validate_text(tmp_path, text, name="x.yaml"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
+    result = run_cli(["validate", str(tmp_path)])
+    check_validate(result, [str(path)])
+    return result, str(path)
+
+
+def test_control_character_is_one_line_at_its_place(tmp_path):
+    text = "# é\n" + COMMON.replace("emitter: common", "emitter: co\u00e9\x00mon")
+    line = text[:text.index("\x00")].count("\n") + 1
+    col = text.index("\x00") - text.rindex("\n", 0, text.index("\x00"))
+    result, path = validate_text(tmp_path, text)
+    assert result.code == 1
+    assert result.out == f"{path}:{line}:{col}: error: YAML syntax: control characters are not allowed " \
+                         f"(character #x0000)\n"
