@@ -585,11 +585,22 @@ class _Builder:
             return None
 
     def versions(self, raw: dict, path) -> VersionRange:
-        since = parse_version(raw["since"]) if "since" in raw else None
-        until = parse_version(raw["until"]) if "until" in raw else None
+        since, until = self.version(raw, path, "since"), self.version(raw, path, "until")
         if since is not None and until is not None and since >= until:
             self.error(path + ("until",), f"version range is empty: since {raw['since']} is not before until {raw['until']}")
         return VersionRange(since, until)
+
+
+    def version(self, raw: dict, path, field: str) -> Optional[Version]:
+        if field not in raw:
+            return None
+        try:
+            return parse_version(raw[field])
+        except ValueError:  # the schema's pattern admits numbers int() refuses (over 4,300 digits)
+            text = str(raw[field])
+            shown = text if len(text) <= 40 else text[:20] + "..." + text[-10:]
+            self.error(path + (field,), f"{field}: {shown!r} is not a kernel version")
+            return None
 
 
 def _column_in_value(document: Document, path, column: int) -> Optional[int]:

@@ -23,3 +23,13 @@ def test_control_character_is_one_line_at_its_place(tmp_path):
     assert result.code == 1
     assert result.out == f"{path}:{line}:{col}: error: YAML syntax: control characters are not allowed " \
                          f"(character #x0000)\n"
+
+
+def test_version_with_thousands_of_digits(tmp_path):
+    """Python refuses int() of more than 4,300 digits; the spec gets a located error."""
+    text = COMMON.replace('since: "6.1"', 'since: "' + "9" * 5000 + '.1"', 1)
+    result, path = validate_text(tmp_path, text)
+    assert result.code == 1
+    line = text[:text.index("9" * 5000)].count("\n") + 1
+    assert result.out.startswith(f"{path}:{line}:8: error: since: '999"), result.out
+    assert "is not a kernel version" in result.out
