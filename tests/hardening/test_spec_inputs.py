@@ -33,3 +33,15 @@ def test_version_with_thousands_of_digits(tmp_path):
     line = text[:text.index("9" * 5000)].count("\n") + 1
     assert result.out.startswith(f"{path}:{line}:8: error: since: '999"), result.out
     assert "is not a kernel version" in result.out
+
+
+def test_trailing_newline_does_not_satisfy_a_pattern(tmp_path):
+    """JSON Schema patterns are ECMA-262, where `$` is the end of the text; Python's `$`
+    also matches before a final newline, which let a name end in one and reach the
+    generated C and Python (a key or identifier split over two lines)."""
+    text = COMMON.replace("name: init_uts_ns\n", 'name: "init_uts_ns\\n"\n', 1) \
+                 .replace("key: NUMBER(zone_levels)", 'key: "NUMBER(zone_levels)\\n"')
+    result, path = validate_text(tmp_path, text)
+    assert result.code == 1
+    assert "'init_uts_ns\\n' does not match ^[A-Za-z_][A-Za-z0-9_]*$" in result.out
+    assert "'NUMBER(zone_levels)\\n' does not match" in result.out
