@@ -11,6 +11,8 @@ which YAML would otherwise silently collapse.
 from __future__ import annotations
 
 import os
+import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
 
@@ -72,15 +74,36 @@ class Document:
         return Problem(self.path, line, col, message, **kwargs)
 
 
-def _syntax(path: str, error) -> SpecLoadError:
+class _Places:
+    """Line and column of a YAML mark as editors, grep -n and sed count them.
+
+    YAML also breaks lines at U+0085, U+2028, U+2029 and a lone CR, so the marks' own
+    line numbers can run ahead of the file's; their character index cannot."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.starts = [0] + [match.end() for match in re.finditer("\n", text)]
+
+    def of(self, mark) -> Tuple[int, int]:
+        if mark is None:
+            return 1, 1
+        index = getattr(mark, "index", None)
+        if not isinstance(index, int) or not 0 <= index <= len(self.text):
+            return mark.line + 1, mark.column + 1
+        line = bisect_right(self.starts, index)
+        return line, index - self.starts[line - 1] + 1
+
+
+def _syntax(path: str, error, places: _Places) -> SpecLoadError:
     message = f"YAML syntax: {error.problem}"
     if error.context and error.context_mark is not None:
-        message += f" ({error.context} at line {error.context_mark.line + 1}, column {error.context_mark.column + 1})"
-    return _fail(path, error.problem_mark, message)
+        line, col = places.of(error.context_mark)
+        message += f" ({error.context} at line {line}, column {col})"
+    return _fail(path, error.problem_mark, message, places)
 
 
-def _fail(path: str, mark, message: str) -> SpecLoadError:
-    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+def _fail(path: str, mark, message: str, places: _Places) -> SpecLoadError:
+    line, col = places.of(mark)
     return SpecLoadError(Problem(path, line, col, message))
 
 
@@ -104,41 +127,42 @@ def load_document(path: str, display_path: str = None) -> Document:
 
 
 def parse_document(text: str, path: str) -> Document:
-    _check_events(text, path)
+    places = _Places(text)
+    _check_events(text, path, places)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as error:
-        raise _yaml_error(path, text, error)
+        raise _yaml_error(path, text, error, places)
     document = Document(path, None)
     if node is None:
         raise SpecLoadError(Problem(path, 1, 1, "the file is empty"))
-    document.data = _convert(node, (), document)
+    document.data = _convert(node, (), document, places)
     return document
 
 
-def _check_events(text: str, path: str) -> None:
+def _check_events(text: str, path: str, places: _Places) -> None:
     """Stream the parser's events once: refuse aliases, anchors and deep nesting early."""
     depth = 0
     try:
         for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, yaml.AliasEvent):
-                raise _fail(path, event.start_mark, "YAML aliases (*name) are not allowed in specs")
+                raise _fail(path, event.start_mark, "YAML aliases (*name) are not allowed in specs", places)
             if getattr(event, "anchor", None):
-                raise _fail(path, event.start_mark, "YAML anchors (&name) are not allowed in specs")
+                raise _fail(path, event.start_mark, "YAML anchors (&name) are not allowed in specs", places)
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_NESTING:
-                    raise _fail(path, event.start_mark, f"nested deeper than {MAX_NESTING} levels")
+                    raise _fail(path, event.start_mark, f"nested deeper than {MAX_NESTING} levels", places)
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
     except yaml.YAMLError as error:
-        raise _yaml_error(path, text, error)
+        raise _yaml_error(path, text, error, places)
 
 
-def _yaml_error(path: str, text: str, error: yaml.YAMLError) -> SpecLoadError:
+def _yaml_error(path: str, text: str, error: yaml.YAMLError, places: _Places) -> SpecLoadError:
     """One located line for any PyYAML error (their own str() spans several lines)."""
     if isinstance(error, yaml.MarkedYAMLError):
-        return _syntax(path, error)
+        return _syntax(path, error, places)
     if isinstance(error, yaml.reader.ReaderError):  # a character YAML does not allow
         # libyaml counts bytes of the UTF-8 text, the pure-Python reader characters
         if _Loader.__name__.startswith("C"):
@@ -159,32 +183,31 @@ _SCALAR_TAGS = {
 _constructor = yaml.constructor.SafeConstructor()
 
 
-def _convert(node, path: Path, document: Document) -> Any:
-    document.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+def _convert(node, path: Path, document: Document, places: _Places) -> Any:
+    document.marks[path] = places.of(node.start_mark)
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and \
             node.tag not in ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
-        raise _fail(document.path, node.start_mark, f"YAML tag {node.tag!r} is not allowed in specs")
+        raise _fail(document.path, node.start_mark, f"YAML tag {node.tag!r} is not allowed in specs", places)
     if isinstance(node, yaml.MappingNode):
         result: Dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _fail(document.path, key_node.start_mark, "mapping keys must be plain strings")
+                raise _fail(document.path, key_node.start_mark, "mapping keys must be plain strings", places)
             key = key_node.value
             if key in result:
-                raise _fail(document.path, key_node.start_mark, f"duplicate key {key!r}")
-            result[key] = _convert(value_node, path + (key,), document)
+                raise _fail(document.path, key_node.start_mark, f"duplicate key {key!r}", places)
+            result[key] = _convert(value_node, path + (key,), document, places)
             # keys point at themselves, so "unknown field" errors land on the field
-            document.marks[path + (key, "@key")] = (key_node.start_mark.line + 1,
-                                                    key_node.start_mark.column + 1)
+            document.marks[path + (key, "@key")] = places.of(key_node.start_mark)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, path + (index,), document) for index, item in enumerate(node.value)]
+        return [_convert(item, path + (index,), document, places) for index, item in enumerate(node.value)]
     if node.style in ("'", '"'):
         document.quoted.add(path)
     if node.tag not in _SCALAR_TAGS:
         if node.tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"):
             return node.value  # timestamps, binary: keep the text, the schema judges it
-        raise _fail(document.path, node.start_mark, f"YAML tag {node.tag!r} is not allowed in specs")
+        raise _fail(document.path, node.start_mark, f"YAML tag {node.tag!r} is not allowed in specs", places)
     try:
         return _constructor.construct_object(node)
     except (yaml.YAMLError, ValueError, OverflowError):

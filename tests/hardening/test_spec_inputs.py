@@ -45,3 +45,15 @@ def test_trailing_newline_does_not_satisfy_a_pattern(tmp_path):
     assert result.code == 1
     assert "'init_uts_ns\\n' does not match ^[A-Za-z_][A-Za-z0-9_]*$" in result.out
     assert "'NUMBER(zone_levels)\\n' does not match" in result.out
+
+
+def test_line_numbers_count_newlines_only(tmp_path):
+    """YAML also breaks lines at U+2028, U+2029 and U+0085; editors, grep -n and sed -n
+    do not, so a place must be counted in newlines."""
+    text = COMMON.replace("doc: The hardening fixture's common list.",
+                          'doc: "a line separator \u2028 and a next-line \u0085 in a string"\nunknown_field: 1')
+    result, path = validate_text(tmp_path, text)
+    line = text[:text.index("unknown_field")].count("\n") + 1
+    assert result.out.startswith(f"{path}:{line}:1: error: unknown field 'unknown_field'"), result.out
+    result, path = validate_text(tmp_path, text.replace("unknown_field: 1", "anchored: &a 1"))
+    assert result.out.startswith(f"{path}:{line}:11: error: YAML anchors"), result.out
