@@ -170,9 +170,10 @@ def _progress_printer():
         return None
 
     def show(done, total, what):
-        sys.stderr.write(f"\rvmci: reading DWARF {done}/{total} {what[:40]:<40}")
+        percent = 100 * done // total if total else 100
+        sys.stderr.write(f"\rvmci: scanning DWARF {percent:3d}% {what[:48]:<48}")
         if done >= total:
-            sys.stderr.write("\r" + " " * 70 + "\r")
+            sys.stderr.write("\r" + " " * 80 + "\r")
         sys.stderr.flush()
     return show
 
@@ -337,4 +338,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # run the package's copy of this module, so that the stage modules' `cli.UsageError`
+    # is the class main() catches (python -m would otherwise load this file twice)
+    from compiler.cli import main as package_main
+    sys.exit(package_main())
