@@ -169,25 +169,88 @@ class Condition:
         return Condition(cexpr.Unary("!", self.node))
 
     def satisfiable_with(self, *others: "Condition", choices=(), max_symbols: int = 16) -> bool:
-        """Whether this and the others can all hold for some config (brute force).
+        """Whether this and the others can all hold for some config.
 
-        `choices` are Kconfig choice groups: exactly one option of each is set."""
+        `choices` are Kconfig choice groups: exactly one option of each is set. The
+        search assigns one symbol at a time (y, unset, or a value a comparison names)
+        and drops a branch as soon as a condition is decided false, so conditions that
+        contradict each other early are cheap however many symbols they name. Beyond
+        `max_symbols` symbols or MAX_SEARCH_STEPS steps it answers True: "they may
+        overlap", the cautious answer for every check that asks."""
         nodes = [c.node for c in (self,) + others if c.node is not None]
         if not nodes:
             return True
         symbols = sorted(set().union(*(cexpr.names_in(n) for n in nodes)))
-        comparisons = _comparison_values(nodes)
         if len(symbols) > max_symbols:
             return True  # too many to enumerate: assume they can overlap
-        choice_values = [sorted(comparisons.get(name, set()) | {"y", None}, key=str) for name in symbols]
+        comparisons = _comparison_values(nodes)
+        candidates = [sorted(comparisons.get(name, set()) | {"y", None}, key=str) for name in symbols]
         groups = [g for g in choices if set(g) & set(symbols)]
-        for assignment in itertools.product(*choice_values):
-            config = KernelConfig({k: v for k, v in zip(symbols, assignment) if v is not None})
-            if not all(_choice_ok(group, config, symbols) for group in groups):
-                continue
-            if all(_eval(n, config) for n in nodes):
-                return True
-        return False
+        steps = [0]
+
+        def choices_ok(facts) -> bool:
+            for group in groups:
+                chosen = sum(1 for option in group if option in facts and facts[option] not in (None, "m", "n"))
+                if chosen > 1:
+                    return False
+                # when every option of the group is being enumerated, one of them must be set
+                if chosen == 0 and all(option in facts for option in group):
+                    return False
+            return True
+
+        def search(index: int, facts: dict, pending: list) -> bool:
+            steps[0] += 1
+            if steps[0] > MAX_SEARCH_STEPS:
+                raise _TooLong
+            if not choices_ok(facts):
+                return False
+            if not pending:
+                return True  # every condition holds whatever the symbols left are
+            if index == len(symbols):
+                return False
+            name = symbols[index]
+            for value in candidates[index]:
+                facts[name] = value
+                left = []
+                for node in pending:
+                    verdict = _decide(node, facts)
+                    if verdict is False:
+                        break
+                    if verdict is not True:
+                        left.append(verdict)
+                else:
+                    if search(index + 1, facts, left):
+                        return True
+                del facts[name]
+            return False
+
+        pending = []
+        for node in nodes:  # constants (`0`, `1`) decide before any symbol does
+            verdict = _decide(node, {})
+            if verdict is False:
+                return False
+            if verdict is not True:
+                pending.append(verdict)
+        try:
+            return search(0, {}, pending)
+        except _TooLong:
+            return True
+
+
+class _TooLong(Exception):
+    pass
+
+
+def _decide(node: cexpr.Node, facts: Dict[str, Optional[str]]):
+    """_simplify, and a residual that names no unknown symbol (`1`, `CONFIG_A || 0`
+    once CONFIG_A is known) evaluated to a bool."""
+    result = _simplify(node, facts)
+    if not isinstance(result, bool) and all(name in facts for name in cexpr.names_in(result)):
+        return bool(_eval(result, KernelConfig({k: v for k, v in facts.items() if v is not None})))
+    return result
+
+
+MAX_SEARCH_STEPS = 200_000  # assignments tried by one satisfiable_with() before it answers "may overlap"
 
 
 TRUE = Condition(None)
