@@ -44,16 +44,9 @@ def _command_name(args) -> str:
 
 def _load_specs(directory: str):
     """The model, or the spec errors on standard error and exit status 1 (as validate)."""
-    from ..lint import errors_in
-    from ..specs import load_specs
+    from ..cli import _load_specs_or_fail
 
-    specs, problems = load_specs(directory)
-    errors = errors_in(problems)
-    if errors:
-        for problem in errors:
-            print(problem, file=sys.stderr)
-        raise SystemExit(EXIT_FOUND)
-    return specs
+    return _load_specs_or_fail(directory)
 
 
 def _emit(args, text: str) -> None:
