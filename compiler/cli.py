@@ -264,7 +264,10 @@ def _write(output: Optional[str], text: str) -> None:
         sys.stdout.write(text)
         return
     from .output import write_atomically
-    write_atomically(output, text.encode("utf-8"))
+    try:
+        write_atomically(output, text.encode("utf-8"))
+    except OSError as error:
+        raise UsageError(f"{output}: cannot write: {error.strerror or error}")
 
 
 # --- argument parsing ------------------------------------------------------------------------

@@ -71,3 +71,10 @@ def test_unresolvable_entry_is_reported_with_reason(tmp_path):
     assert "OFFSET(latched_seq.no_such_member) not resolved: member 'no_such_member' not found in struct latched_seq" in err
     assert "specs/printk.yaml:" in err
     assert "OFFSET(latched_seq.no_such_member)" not in out
+
+
+def test_unwritable_output_is_one_line(tmp_path):
+    target = tmp_path / "no-such-dir" / "vmcoreinfo.txt"
+    assert_one_line_error(*run_vmci("resolve", "--vmlinux", kernel_path(RELEASE), "--config", gold(RELEASE)[2],
+                                    "-o", str(target)), str(target), "cannot write")
+    assert not target.parent.exists()
