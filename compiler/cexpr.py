@@ -20,6 +20,11 @@ from typing import Optional, Tuple, Union
 
 MAX_EXPRESSION_LENGTH = 1000
 MAX_NESTING = 48
+# The deepest tree an expression may parse into. Parentheses and unary operators are
+# bounded by MAX_NESTING while parsing; a chain of binary operators (1+1+...+1) is not,
+# and every walker of the tree (to_c, names_in, the evaluator, the Kconfig code)
+# recurses once or twice per level of it.
+MAX_TREE_DEPTH = 200
 
 
 class CExprError(ValueError):
@@ -381,7 +386,39 @@ def parse_expression(text: str, allow_assign: bool = False) -> Node:
     """Parse one C expression; raise CExprError naming the column of the first problem."""
     if not isinstance(text, str) or not text.strip():
         raise CExprError("empty expression")
-    return _Parser(text).parse(allow_assign)
+    node = _Parser(text).parse(allow_assign)
+    if tree_depth(node) > MAX_TREE_DEPTH:
+        raise CExprError(f"expression nested deeper than {MAX_TREE_DEPTH} levels "
+                         f"(each operator of a chain such as a + b + c is a level)")
+    return node
+
+
+def _children(node: Node) -> tuple:
+    if isinstance(node, (Unary, Cast, SizeofExpr)):
+        return (node.operand,)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Conditional):
+        return (node.test, node.then, node.otherwise)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, Member):
+        return (node.base,)
+    if isinstance(node, Index):
+        return (node.base, node.index)
+    if isinstance(node, Assign):
+        return (node.target, node.value)
+    return ()
+
+
+def tree_depth(node: Node) -> int:
+    """Levels of the tree under `node` (a leaf is 1), without recursion."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in _children(current))
+    return deepest
 
 
 def names_in(node: Node) -> set:

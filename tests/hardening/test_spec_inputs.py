@@ -57,3 +57,17 @@ def test_line_numbers_count_newlines_only(tmp_path):
     assert result.out.startswith(f"{path}:{line}:1: error: unknown field 'unknown_field'"), result.out
     result, path = validate_text(tmp_path, text.replace("unknown_field: 1", "anchored: &a 1"))
     assert result.out.startswith(f"{path}:{line}:11: error: YAML anchors"), result.out
+
+
+def test_long_operator_chain_is_refused_before_it_reaches_a_recursive_walker(tmp_path):
+    """`1+1+...+1` (499 terms, under the 1,000-character limit) is a tree 498 levels deep;
+    cexpr.to_c() recursed twice per level and blew Python's stack in `vmci generate`."""
+    from compiler import cexpr
+
+    chain = "+".join(["1"] * 499)
+    text = COMMON.replace("c: NR_PAGE_ORDERS", f"c: {chain}", 1)
+    result, path = validate_text(tmp_path, text)
+    assert result.code == 1
+    assert "expression nested deeper than" in result.out
+    deepest = "+".join(["1"] * cexpr.MAX_TREE_DEPTH)  # a leaf and 199 operators: 200 levels
+    assert cexpr.to_c(cexpr.parse_expression(deepest)).count("+") == cexpr.MAX_TREE_DEPTH - 1
