@@ -30,6 +30,27 @@ FORMAT_WIDTH = {
 }
 
 
+# Entries that emit one key, and definitions of one macro, are compared pair by pair;
+# beyond this many the specs are refused rather than compared (n^2/2 checks).
+MAX_SHARED = 100
+
+
+def _any_of(nodes: list):
+    """nodes[0] || nodes[1] || ... as a balanced tree: every walker of a condition
+    recurses per level, and a chain of a thousand machines is a thousand levels."""
+    if len(nodes) == 1:
+        return nodes[0]
+    middle = len(nodes) // 2
+    return cexpr.Binary("||", _any_of(nodes[:middle]), _any_of(nodes[middle:]))
+
+
+def _all_of(nodes: list):
+    if len(nodes) == 1:
+        return nodes[0]
+    middle = len(nodes) // 2
+    return cexpr.Binary("&&", _all_of(nodes[:middle]), _all_of(nodes[middle:]))
+
+
 def _problem(where, message: str, severity: str = "error", check: str = "") -> Problem:
     return Problem(where.file, where.line, where.col, message, severity, check)
 
@@ -60,12 +81,12 @@ def machine_condition(emitter: Emitter) -> Condition:
     """What an architecture emitter's entries imply: one of its machines' configs."""
     if emitter.target is None:
         return TRUE
-    node = None
+    nodes = []
     for machine in emitter.target.machines:
         if machine.config.node is None:
             return TRUE
-        node = machine.config.node if node is None else cexpr.Binary("||", node, machine.config.node)
-    return Condition(node)
+        nodes.append(machine.config.node)
+    return Condition(_any_of(nodes)) if nodes else Condition(None)
 
 
 def _arch_scope(emitter: Emitter) -> Optional[str]:
@@ -137,6 +158,10 @@ def _check_duplicate_keys(specs: SpecSet) -> List[Problem]:
     for item in _scoped_entries(specs):
         by_key.setdefault(item[2].key, []).append(item)
     for key, items in by_key.items():
+        if len(items) > MAX_SHARED:
+            problems.append(_problem(items[MAX_SHARED][2].where, f"{key}: {len(items)} entries emit this key; at most "
+                                                                 f"{MAX_SHARED} may (each pair is checked for overlap)"))
+            continue
         for (e1, m1, a), (e2, m2, b) in combinations(items, 2):
             if a.repeats or b.repeats:
                 continue  # the kernel really emits it twice, and the spec says why
@@ -157,6 +182,10 @@ def _check_define_overlaps(specs: SpecSet) -> List[Problem]:
         for define in emitter.defines:
             by_name.setdefault(define.name, []).append((emitter, define))
     for name, items in by_name.items():
+        if len(items) > MAX_SHARED:
+            problems.append(_problem(items[MAX_SHARED][1].where, f"define {name}: {len(items)} definitions; at most "
+                                                                 f"{MAX_SHARED} may (each pair is checked for overlap)"))
+            continue
         for (e1, a), (e2, b) in combinations(items, 2):
             if not _arches_overlap(_arch_scope(e1), _arch_scope(e2)) or not a.versions.overlaps(b.versions):
                 continue
@@ -211,13 +240,13 @@ def _check_references(specs: SpecSet) -> List[Problem]:
 
 
 def _arch_machine_condition(specs: SpecSet, arch: str) -> Condition:
-    node = None
+    nodes = []
     for emitter in specs.arch_emitters(arch):
         cond = machine_condition(emitter)
         if cond.node is None:
             return TRUE
-        node = cond.node if node is None else cexpr.Binary("||", node, cond.node)
-    return Condition(node)
+        nodes.append(cond.node)
+    return Condition(_any_of(nodes)) if nodes else Condition(None)
 
 
 def _intersect(a: VersionRange, b: VersionRange) -> VersionRange:
@@ -230,8 +259,8 @@ def _undefined_in(expression, arch: str, version: Version, condition: Condition,
                   defines_by_name: Dict[str, list], active: set) -> Optional[str]:
     names = cexpr.names_in(expression) | {c for c in cexpr.calls_in(expression) if c in defines_by_name}
     for name in sorted(names):
-        if name not in defines_by_name:
-            continue  # not a macro the specs know: a DWARF or symbol-table name
+        if name not in defines_by_name or len(defines_by_name[name]) > MAX_SHARED:
+            continue  # not a macro the specs know (a DWARF or symbol-table name), or refused above
         if name in active:
             return f"define {name} refers to itself"
         in_version = [(e, d) for e, d in defines_by_name[name] if d.versions.contains(version)]
@@ -242,9 +271,9 @@ def _undefined_in(expression, arch: str, version: Version, condition: Condition,
             # init_top_pgt on x86_64); where no spec defines it, it is the object itself
             continue
         candidates = [(e, d) for e, d in in_version if e.target is None or e.target.arch == arch]
-        uncovered = condition
-        for _, define in candidates:
-            uncovered = uncovered & define.when.negate()
+        # the condition with no candidate's: one balanced conjunction, not a chain
+        parts = [c.node for c in [condition] + [d.when.negate() for _, d in candidates] if c.node is not None]
+        uncovered = Condition(_all_of(parts)) if parts else TRUE
         if uncovered.satisfiable_with(choices=CHOICES.get()):
             where = sorted({e.target.arch if e.target else "all arches" for e, _ in in_version})
             return (f"uses {name}, which no define covers on {arch} in {'.'.join(map(str, version))} "

@@ -66,3 +66,44 @@ def test_condition_with_many_compared_symbols_is_decided_quickly(tmp_path):
     result = run_cli(["validate", str(tmp_path)], seconds=20)
     check_validate(result, files)
     assert "SYMBOL(linux_banner) is emitted twice for some kernel" in result.out
+
+
+def repeated(template, count):
+    return "".join(template.format(i=i) for i in range(count))
+
+
+def test_many_entries_with_one_key_are_refused_not_compared_pairwise(tmp_path):
+    """1,000 entries emitting one key (100 KB of YAML) made 500,000 overlap checks."""
+    entries = repeated("      - kind: symbol\n        name: linux_banner\n        when: CONFIG_NODES_SHIFT == {i}\n"
+                       "        doc: Many.\n", 1000)
+    files = specs_dir(tmp_path, COMMON.replace("      - kind: osrelease\n", entries + "      - kind: osrelease\n", 1))
+    start = time.monotonic()
+    result = run_cli(["validate", str(tmp_path)], seconds=60)
+    check_validate(result, files)
+    assert time.monotonic() - start < 15
+    assert "SYMBOL(linux_banner): 1000 entries emit this key; at most 100 may" in result.out
+
+
+def test_many_definitions_of_one_macro(tmp_path):
+    """1,000 definitions of one macro: pairwise overlap checks, and a 1,000-level
+    condition in the reference check that overflowed Python's stack."""
+    defines = repeated("  - name: MANY\n    value: {i}\n    when: CONFIG_NODES_SHIFT == {i}\n", 1000)
+    common = COMMON.replace("defines:\n", "defines:\n" + defines, 1).replace(
+        "      - kind: osrelease\n", "      - kind: number\n        name: MANY\n        doc: Many.\n"
+                                    "      - kind: osrelease\n", 1)
+    files = specs_dir(tmp_path, common)
+    start = time.monotonic()
+    result = run_cli(["validate", str(tmp_path)], seconds=60)
+    check_validate(result, files)
+    assert time.monotonic() - start < 15
+    assert "define MANY: 1000 definitions; at most 100 may" in result.out
+
+
+def test_many_machines(tmp_path):
+    """1,500 machines in one target: their conditions OR-ed in a chain overflowed
+    Python's stack in the reference check."""
+    machines = repeated("    - name: m{i}\n      elf: {{machine: {i}, class: 64, endianness: little}}\n"
+                        "      config: CONFIG_M{i}\n", 1500)
+    files = specs_dir(tmp_path, arch=ARCH.replace("  machines:\n", "  machines:\n" + machines, 1))
+    result = run_cli(["validate", str(tmp_path)], seconds=60)
+    check_validate(result, files)
