@@ -12,9 +12,11 @@ as a simplified residual condition for display.
 from __future__ import annotations
 
 import gzip
+import io
 import itertools
 import os
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Dict, Iterable, Optional, Union
 
@@ -61,10 +63,13 @@ class KernelConfig:
         if len(raw) > MAX_CONFIG_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not a kernel config")
         if raw[:2] == b"\x1f\x8b":  # /proc/config.gz
-            try:
-                raw = gzip.decompress(raw)[:MAX_CONFIG_BYTES]
-            except (OSError, EOFError) as error:
+            try:  # inflate no more than the limit: a small file can inflate to gigabytes
+                with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+                    raw = stream.read(MAX_CONFIG_BYTES + 1)
+            except (OSError, EOFError, zlib.error) as error:
                 raise ConfigError(f"{path}: damaged gzip data: {error}")
+            if len(raw) > MAX_CONFIG_BYTES:
+                raise ConfigError(f"{path}: inflates to more than {MAX_CONFIG_BYTES} bytes; not a kernel config")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as error:

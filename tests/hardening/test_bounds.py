@@ -107,3 +107,17 @@ def test_many_machines(tmp_path):
     files = specs_dir(tmp_path, arch=ARCH.replace("  machines:\n", "  machines:\n" + machines, 1))
     result = run_cli(["validate", str(tmp_path)], seconds=60)
     check_validate(result, files)
+
+
+def test_gzip_bomb_config_is_refused_in_bounded_memory(tmp_path):
+    """A 1 MB config.gz that inflates to 1 GiB: refused past the 16 MiB config limit
+    without inflating the rest."""
+    member = gzip.compress(b"CONFIG_X=y\n" + bytes(64 << 20), compresslevel=9)
+    bomb = tmp_path / "config.gz"
+    bomb.write_bytes(member * 16)  # 16 gzip members, 1 GiB inflated
+    assert bomb.stat().st_size < (2 << 20), bomb.stat().st_size
+    code, out, err, rss = peak_rss_mib(["list", "--arch", "x86_64", "--kernel-version", "6.1", "--config", str(bomb),
+                                        "--specs", FIXTURE_SPECS], tmp_path)
+    assert code == 2, err
+    assert err.startswith(f"vmci list: {bomb}: ") and "16777216" in err and len(err.splitlines()) == 1, err
+    assert rss < 200, f"peak RSS {rss:.0f} MiB"
