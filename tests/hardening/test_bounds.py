@@ -2,7 +2,7 @@
 bounded time and memory, with one located line.
 
 Time is bounded with an alarm in this process; memory is measured on a subprocess
-(os.wait4 gives that child's own peak RSS).
+(its anonymous memory, sampled from /proc).
 """
 import gzip
 import os
@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from hardening_support import (FIXTURE_CONFIG, FIXTURE_SPECS, ROOT, check_one_line_error, check_validate,
+from hardening_support import (FIXTURE_CONFIG, FIXTURE_SPECS, ROOT, build_fixture, check_resolve, check_validate,
+                               have_gcc,
                                run_cli, time_limit)
 
 with open(os.path.join(FIXTURE_SPECS, "common.yaml"), encoding="utf-8") as handle:
@@ -28,16 +29,33 @@ def specs_dir(tmp_path, common=COMMON, arch=ARCH):
     return [str(tmp_path / "common.yaml"), str(tmp_path / "arch" / "x86_64.yaml")]
 
 
+def _anonymous_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def peak_rss_mib(argv, tmp_path, timeout=120):
-    """Run vmci in a subprocess: (exit status, stdout, stderr, its own peak RSS in MiB)."""
+    """Run vmci in a subprocess: (exit status, stdout, stderr, its peak anonymous memory
+    in MiB). Anonymous memory, sampled every 10 ms: pages of the mmap'd input file are
+    page cache, not what vmci allocates, and RSS would count them."""
     out_path, err_path = tmp_path / "rss.out", tmp_path / "rss.err"
+    peak = 0
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         process = subprocess.Popen([sys.executable, "-m", "compiler.cli", *argv], cwd=ROOT, stdout=out, stderr=err)
-        with time_limit(timeout, "vmci " + " ".join(argv)):
-            _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    return (process.returncode, out_path.read_text(errors="replace"), err_path.read_text(errors="replace"),
-            usage.ru_maxrss / 1024)
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            peak = max(peak, _anonymous_kib(process.pid))
+            if time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"vmci {' '.join(argv)} took longer than {timeout} s")
+            time.sleep(0.01)
+    return process.returncode, out_path.read_text(errors="replace"), err_path.read_text(errors="replace"), peak / 1024
 
 
 # --- spec side -------------------------------------------------------------------------
@@ -121,3 +139,158 @@ def test_gzip_bomb_config_is_refused_in_bounded_memory(tmp_path):
     assert code == 2, err
     assert err.startswith(f"vmci list: {bomb}: ") and "16777216" in err and len(err.splitlines()) == 1, err
     assert rss < 200, f"peak RSS {rss:.0f} MiB"
+
+
+def test_alias_bomb_is_refused_at_the_first_anchor(tmp_path):
+    """'Billion laughs': nine levels of ten aliases each would build 10^9 strings."""
+    lines = ['a0: &a0 "lol"'] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    with time_limit(5):
+        result = run_cli(["validate", str(tmp_path)])
+    check_validate(result, [str(tmp_path / "bomb.yaml")])
+    assert result.out == f"{tmp_path}/bomb.yaml:1:5: error: YAML anchors (&name) are not allowed in specs\n"
+
+
+def test_deep_nesting_is_refused_at_level_33(tmp_path):
+    flow = tmp_path / "flow.yaml"
+    flow.write_text("schema: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    block = tmp_path / "block.yaml"
+    block.write_text("".join(" " * (2 * i) + "- \n" if i < 999 else " " * (2 * i) + "- x\n" for i in range(1000)))
+    with time_limit(10):
+        result = run_cli(["validate", str(tmp_path)])
+    check_validate(result, [str(flow), str(block)])
+    assert f"{block}:33:65: error: nested deeper than 32 levels" in result.out
+    assert f"{flow}:1:40: error: nested deeper than 32 levels" in result.out
+
+
+def garbage_file(path, size=1 << 30):
+    """A sparse file of `size` bytes with random megabytes at its start, middle and end."""
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+        for offset in (0, size // 2, size - (1 << 20)):
+            handle.seek(offset)
+            handle.write(os.urandom(1 << 20))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def fixture_image(tmp_path_factory):
+    if not have_gcc():
+        pytest.skip("gcc is not installed")
+    return build_fixture(str(tmp_path_factory.mktemp("hardening-fixture")))
+
+
+def test_a_gigabyte_of_garbage_as_each_input(tmp_path, fixture_image):
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    garbage = garbage_file(specs / "garbage.yaml")
+    code, out, err, rss = peak_rss_mib(["validate", str(specs)], tmp_path)
+    assert code == 1 and out == f"{garbage}:1:1: error: file is {1 << 30} bytes; specs are limited to 1048576\n", out
+    assert rss < 200, rss
+    for argv, message in (
+            (["--vmlinux", garbage, "--config", FIXTURE_CONFIG], f"vmci resolve: {garbage}: ELF header: "),
+            (["--vmlinux", fixture_image, "--config", garbage], f"vmci resolve: {garbage}: larger than 16777216 bytes")):
+        code, out, err, rss = peak_rss_mib(["resolve", *argv, "--specs", FIXTURE_SPECS, "--no-cache"], tmp_path)
+        assert code == 2 and err.startswith(message) and len(err.splitlines()) == 1, err
+        assert rss < 200, rss
+
+
+# --- reader side -------------------------------------------------------------------------
+
+def dies_by_name(data):
+    """name -> (DIE offset, CU offset, file position of its DW_AT_type value or None), and
+    member DIEs as 'struct.member'."""
+    import io
+
+    from elftools.elf.elffile import ELFFile
+
+    elf = ELFFile(io.BytesIO(data))
+    info = elf.get_section_by_name(".debug_info")["sh_offset"]
+    found = {}
+    for cu in elf.get_dwarf_info(relocate_dwarf_sections=False).iter_CUs():
+        for die in cu.iter_DIEs():
+            name = die.attributes.get("DW_AT_name")
+            if name is None:
+                continue
+            name = name.value.decode()
+            parent = die.get_parent()
+            if die.tag == "DW_TAG_member" and parent is not None and "DW_AT_name" in parent.attributes:
+                name = parent.attributes["DW_AT_name"].value.decode() + "." + name
+            elif die.tag in ("DW_TAG_structure_type", "DW_TAG_union_type"):
+                name = "struct " + name
+            ref = die.attributes.get("DW_AT_type")
+            found.setdefault(name, (die.offset, cu.cu_offset, info + ref.offset if ref is not None else None))
+    return found
+
+
+@pytest.mark.parametrize("case", ["typedef refers to itself", "struct contains itself", "two typedefs in a cycle"])
+def test_dwarf_type_cycles(case, fixture_image, tmp_path):
+    """A DIE whose type is itself, a struct that contains itself by value, two
+    typedefs that name each other: resolve ends within seconds in one line naming the
+    file and the unit, or in `not resolved` lines, never hangs or overflows the stack."""
+    import struct as binary
+
+    data = bytearray(open(fixture_image, "rb").read())
+    dies = dies_by_name(bytes(data))
+    if case == "typedef refers to itself":
+        die, cu, position = dies["nodemask_t"]
+        binary.pack_into("<I", data, position, die - cu)
+    elif case == "struct contains itself":
+        page, cu, _ = dies["struct page"]
+        binary.pack_into("<I", data, dies["page.memcg_data"][2], page - cu)
+    else:
+        first, cu, first_position = dies["nodemask_t"]
+        second, _, second_position = dies["pg_data_t"]
+        binary.pack_into("<I", data, first_position, second - cu)
+        binary.pack_into("<I", data, second_position, first - cu)
+    path = tmp_path / "vmlinux"
+    path.write_bytes(bytes(data))
+    start = time.monotonic()
+    result = run_cli(["resolve", "--vmlinux", str(path), "--config", FIXTURE_CONFIG, "--specs", FIXTURE_SPECS,
+                      "--no-cache"], seconds=30)
+    assert time.monotonic() - start < 10
+    outcome = check_resolve(result, str(path))
+    assert outcome in ("refused", "unresolved"), result
+    if outcome == "refused":
+        assert result.err.startswith(f"vmci resolve: {path}: .debug_info CU at 0x"), result
+        assert "cycle" in result.err, result
+
+
+def sparse_copy_with_section(fixture_image, tmp_path, name, size):
+    """The fixture in a sparse file whose section `name` is moved to 1 GiB and claims
+    `size` bytes (its real contents first, zeros after)."""
+    from elf_mutations import Mutator
+    import struct as binary
+
+    data = bytearray(open(fixture_image, "rb").read())
+    section = Mutator(bytes(data), dwarf=False).sections[name]
+    where = 1 << 30
+    binary.pack_into("<QQ", data, section.header + 24, where, size)
+    path = tmp_path / f"vmlinux-{name.strip('.')}"
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.truncate(where + size)
+        handle.seek(where)
+        handle.write(data[section.offset:section.offset + section.size])
+    return str(path)
+
+
+def test_symbol_table_of_absurd_size(fixture_image, tmp_path):
+    """A .symtab of 1 GiB (45 million entries, all but the real ones empty) is read in
+    bounded memory; time grows with its size (about 5 s per GiB)."""
+    path = sparse_copy_with_section(fixture_image, tmp_path, ".symtab", 1 << 30)
+    start = time.monotonic()
+    code, out, err, rss = peak_rss_mib(["resolve", "--vmlinux", path, "--config", FIXTURE_CONFIG, "--specs",
+                                        FIXTURE_SPECS, "--no-cache"], tmp_path)
+    assert code == 0, err
+    assert time.monotonic() - start < 60
+    assert rss < 200, f"peak RSS {rss:.0f} MiB"
+
+
+@pytest.mark.xfail(strict=True, reason="compiler/elf copies the whole string table into memory (reported)")
+def test_string_table_of_absurd_size(fixture_image, tmp_path):
+    path = sparse_copy_with_section(fixture_image, tmp_path, ".strtab", 1 << 30)
+    code, out, err, rss = peak_rss_mib(["resolve", "--vmlinux", path, "--config", FIXTURE_CONFIG, "--specs",
+                                        FIXTURE_SPECS, "--no-cache"], tmp_path)
+    assert code in (0, 2), err
+    assert rss < 400, f"peak RSS {rss:.0f} MiB for a 1 GiB .strtab"
