@@ -1,0 +1,108 @@
+"""Generated and mutated spec files: one located line per problem, never a traceback.
+
+Each case is a specs directory that `vmci validate` checks in this process. Validate
+must exit 0 or 1, print each problem as `file:line:col: severity: message` naming a
+line that exists in the file, and print its summary. When a case is valid, `vmci list`
+and `vmci resolve` (against the kernel-shaped fixture) run on it too, so random C
+expressions and conditions reach the evaluator: they must end in a result, in
+per-entry `not resolved` lines, or in one `vmci COMMAND: ...` line.
+
+The CI run tries SPEC_CASES (2,000) documents, the same ones each time (derandomised);
+VMCI_FUZZ_LONG=1 tries 10,000 new ones.
+"""
+import collections
+import os
+import tempfile
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import spec_strategies as S
+from hardening_support import (FIXTURE_CONFIG, LONG, SPEC_CASES, build_fixture, check_resolve, check_validate,
+                               have_gcc, run_cli)
+
+# how the cases divide between the three families
+SHARES = {"mutated": 0.55, "fresh": 0.2, "text": 0.25}
+TALLY = collections.Counter()
+
+
+def fuzz_settings(share):
+    return settings(max_examples=int(SPEC_CASES * share) + 1, deadline=None, database=None, derandomize=not LONG,
+                    suppress_health_check=list(HealthCheck), print_blob=True)
+
+
+@pytest.fixture(scope="module")
+def fixture_image(tmp_path_factory):
+    if not have_gcc():
+        pytest.skip("gcc is not installed")
+    return build_fixture(str(tmp_path_factory.mktemp("hardening-fixture")))
+
+
+def write_specs(directory, common=None, arch=True, name="common.yaml"):
+    files = []
+    if common is not None:
+        path = os.path.join(directory, name)
+        with open(path, "wb") as handle:
+            handle.write(common if isinstance(common, bytes) else common.encode("utf-8", "surrogatepass"))
+        files.append(path)
+    if arch:
+        os.makedirs(os.path.join(directory, "arch"), exist_ok=True)
+        path = os.path.join(directory, "arch", "x86_64.yaml")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(S.ARCH_TEXT)
+        files.append(path)
+    return files
+
+
+def exercise(directory, files, image, family):
+    """validate, then list and resolve when the specs are valid; returns the outcome."""
+    result = run_cli(["validate", directory])
+    check_validate(result, files)
+    TALLY[family] += 1
+    if result.code != 0:
+        TALLY[f"{family}: rejected"] += 1
+        return
+    TALLY[f"{family}: valid"] += 1
+    listed = run_cli(["list", "--specs", directory, "--arch", "x86_64", "--kernel-version", "6.1",
+                      "--config", FIXTURE_CONFIG])
+    assert listed.code in (0, 2), listed
+    if listed.code == 2:
+        assert len(listed.err.splitlines()) == 1 and listed.err.startswith("vmci list: "), listed
+    resolved = run_cli(["resolve", "--specs", directory, "--vmlinux", image, "--config", FIXTURE_CONFIG,
+                        "--no-cache"])
+    TALLY[f"{family}: resolve {check_resolve(resolved, image, files)}"] += 1
+
+
+def test_generated_specs(fixture_image):
+    @fuzz_settings(SHARES["mutated"])
+    @given(S.mutated_common(), st.integers(0, 3))
+    def mutated(document, style):
+        with tempfile.TemporaryDirectory() as directory:
+            files = write_specs(directory, S.dump(document, style))
+            exercise(directory, files, fixture_image, "mutated")
+
+    @fuzz_settings(SHARES["fresh"])
+    @given(S.fresh_document(), st.integers(0, 3))
+    def fresh(document, style):
+        with tempfile.TemporaryDirectory() as directory:
+            files = write_specs(directory, S.dump(document, style), name="fuzz.yaml")
+            exercise(directory, files, fixture_image, "fresh")
+
+    @fuzz_settings(SHARES["text"])
+    @given(st.one_of(S.yaml_text(), S.yaml_text(), st.binary(max_size=600),
+                     st.tuples(S.yaml_text(), st.binary(min_size=1, max_size=4), st.integers(0, 5000)).map(
+                         lambda t: t[0].encode()[:t[2]] + t[1] + t[0].encode()[t[2]:])))
+    def text(content):
+        with tempfile.TemporaryDirectory() as directory:
+            files = write_specs(directory, content, arch=False)
+            exercise(directory, files, fixture_image, "text")
+
+    mutated()
+    fresh()
+    text()
+    total = TALLY["mutated"] + TALLY["fresh"] + TALLY["text"]
+    print(f"\n{total} generated spec directories: {dict(sorted(TALLY.items()))}")
+    assert total >= SPEC_CASES
+    # the mutations keep enough cases valid for list and resolve to see random C
+    assert TALLY["mutated: valid"] >= SPEC_CASES // 10
