@@ -626,6 +626,11 @@ def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
     sources = []
     for i, raw in enumerate(data["sources"]):
         path = ("sources", i)
+        for where, text in [(("file",), raw["file"])] + [(("includes", j), h) for j, h in
+                                                         enumerate(raw.get("includes", []))]:
+            if any(part in ("", ".", "..") for part in str(text).split("/")):
+                shown = "sources[%d].%s" % (i, where[0]) + ("[%d]" % where[1] if len(where) > 1 else "")
+                b.error(path + where, f"{shown}: {text!r} is not a path inside a kernel tree")
         sources.append(Source(raw["file"], b.condition(raw["gate"], path + ("gate",)), b.versions(raw, path),
                               list(raw.get("includes", [])), b.loc(path)))
     defines = []

@@ -71,3 +71,15 @@ def test_long_operator_chain_is_refused_before_it_reaches_a_recursive_walker(tmp
     assert "expression nested deeper than" in result.out
     deepest = "+".join(["1"] * cexpr.MAX_TREE_DEPTH)  # a leaf and 199 operators: 200 levels
     assert cexpr.to_c(cexpr.parse_expression(deepest)).count("+") == cexpr.MAX_TREE_DEPTH - 1
+
+
+def test_source_and_include_paths_stay_inside_the_kernel_tree(tmp_path):
+    """The schema's patterns admit `..` and empty parts; `vmci generate` would write the C
+    file outside its output directory (it refuses), so validate names them first."""
+    text = COMMON.replace("  - file: kernel/crash_core.c\n",
+                          "  - file: ../../../tmp/escaped.c\n    includes: [linux/../../x.h, linux//y.h]\n", 1)
+    result, path = validate_text(tmp_path, text)
+    assert result.code == 1
+    assert "sources[0].file: '../../../tmp/escaped.c' is not a path inside a kernel tree" in result.out
+    assert "sources[0].includes[0]: 'linux/../../x.h' is not a path inside a kernel tree" in result.out
+    assert "sources[0].includes[1]: 'linux//y.h' is not a path inside a kernel tree" in result.out
