@@ -416,12 +416,13 @@ class ElfFile:
         if symtab.entsize and symtab.entsize != entsize:
             raise self.error(place, f"unexpected symbol size {symtab.entsize}")
         count = symtab.size // entsize
-        strdata = bytes(self.section_data(strsec))
+        self.section_data(strsec)  # checks that the string table lies inside the file
+        # names are read from the mapping in place: copying a (possibly huge) string table
+        # would make memory grow with it
+        strbase, strlen, names = strsec.offset, strsec.size, self._map
         symdata = self.section_data(symtab)[:count * entsize]
         is64 = self.elf_class == 64
         local: Dict[str, Tuple[int, int]] = {}
-        find = strdata.find
-        strlen = len(strdata)
         for f in struct.iter_unpack(self._sym_fmt, symdata):
             if is64:
                 st_name, st_info, _other, shndx, value, size = f
@@ -434,10 +435,10 @@ class ElfFile:
                 continue
             if st_name >= strlen:
                 raise self.error(place, f"symbol name offset {st_name:#x} past the string table")
-            end = find(b"\0", st_name)
+            end = names.find(b"\0", strbase + st_name, strbase + strlen)
             if end < 0:
                 raise self.error(place, "unterminated symbol name")
-            name = strdata[st_name:end].decode("latin-1")
+            name = names[strbase + st_name:end].decode("latin-1")
             if st_info >> 4 == STB_LOCAL:
                 if name not in local:
                     local[name] = (value, size)
