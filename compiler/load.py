@@ -176,6 +176,18 @@ def _yaml_error(path: str, text: str, error: yaml.YAMLError, places: _Places) ->
     return SpecLoadError(Problem(path, 1, 1, "YAML syntax: " + " ".join(str(error).split())))
 
 
+# YAML refuses raw control characters but builds them from escapes ("\0", "\e", "\N",
+# "\L"); in a spec they can only be a mistake or an attack on what is generated from it.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _check_text(text: str, mark, document: Document, places: _Places) -> None:
+    found = _CONTROL.search(text)
+    if found:
+        raise _fail(document.path, mark, f"control character U+{ord(found.group()):04X} in a string; "
+                                         f"specs are plain text (newlines and tabs allowed)", places)
+
+
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null", "tag:yaml.org,2002:float",
@@ -194,6 +206,7 @@ def _convert(node, path: Path, document: Document, places: _Places) -> Any:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _fail(document.path, key_node.start_mark, "mapping keys must be plain strings", places)
             key = key_node.value
+            _check_text(key, key_node.start_mark, document, places)
             if key in result:
                 raise _fail(document.path, key_node.start_mark, f"duplicate key {key!r}", places)
             result[key] = _convert(value_node, path + (key,), document, places)
@@ -204,6 +217,7 @@ def _convert(node, path: Path, document: Document, places: _Places) -> Any:
         return [_convert(item, path + (index,), document, places) for index, item in enumerate(node.value)]
     if node.style in ("'", '"'):
         document.quoted.add(path)
+    _check_text(node.value, node.start_mark, document, places)
     if node.tag not in _SCALAR_TAGS:
         if node.tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"):
             return node.value  # timestamps, binary: keep the text, the schema judges it

@@ -50,8 +50,8 @@ def test_trailing_newline_does_not_satisfy_a_pattern(tmp_path):
 def test_line_numbers_count_newlines_only(tmp_path):
     """YAML also breaks lines at U+2028, U+2029 and U+0085; editors, grep -n and sed -n
     do not, so a place must be counted in newlines."""
-    text = COMMON.replace("doc: The hardening fixture's common list.",
-                          'doc: "a line separator \u2028 and a next-line \u0085 in a string"\nunknown_field: 1')
+    text = "# comments that end in a line separator\u2028\n# and a next-line\u0085\n" + \
+        COMMON.replace("emitter: common", "emitter: common\nunknown_field: 1")
     result, path = validate_text(tmp_path, text)
     line = text[:text.index("unknown_field")].count("\n") + 1
     assert result.out.startswith(f"{path}:{line}:1: error: unknown field 'unknown_field'"), result.out
@@ -83,3 +83,17 @@ def test_source_and_include_paths_stay_inside_the_kernel_tree(tmp_path):
     assert "sources[0].file: '../../../tmp/escaped.c' is not a path inside a kernel tree" in result.out
     assert "sources[0].includes[0]: 'linux/../../x.h' is not a path inside a kernel tree" in result.out
     assert "sources[0].includes[1]: 'linux//y.h' is not a path inside a kernel tree" in result.out
+
+
+def test_control_characters_written_as_escapes_are_refused(tmp_path):
+    """YAML refuses raw control characters but makes them from escapes ("\\0", "\\e",
+    "\\x85", "\\L"); in a doc string a NUL reached the generated Python, which then did
+    not parse. Newlines and tabs (literal and folded blocks) stay allowed."""
+    for escape, code in (("\\0", "U+0000"), ("\\e", "U+001B"), ("\\x7f", "U+007F"), ("\\N", "U+0085"),
+                         ("\\L", "U+2028"), ("\\P", "U+2029"), ("\\r", "U+000D")):
+        text = COMMON.replace("doc: The hardening fixture's common list.", f'doc: "The list{escape}."')
+        result, path = validate_text(tmp_path, text)
+        assert result.code == 1, result
+        assert f"{path}:8:6: error: control character {code} in a string" in result.out, result.out
+    text = COMMON.replace("doc: The hardening fixture's common list.", 'doc: "two\\n\\tlines"')
+    assert validate_text(tmp_path, text)[0].code == 0
