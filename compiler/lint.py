@@ -140,6 +140,31 @@ def _check_calls(specs: SpecSet) -> List[Problem]:
         for entry in emitter.entries():
             if entry.kind == "call" and entry.callee not in defined and entry.callee != "arch_crash_save_vmcoreinfo":
                 problems.append(_problem(entry.where, f"call to {entry.callee}() but no spec defines that function"))
+    return problems + _check_call_cycles(specs)
+
+
+def _check_call_cycles(specs: SpecSet) -> List[Problem]:
+    """A function that calls itself, directly or through others (the kernel's never do,
+    and the walk in select.py would go round until its depth limit)."""
+    calls: Dict[str, list] = {}
+    for emitter in specs.emitters:
+        for function in emitter.functions:
+            calls.setdefault(function.name, []).extend(e for e in function.entries if e.kind == "call")
+    problems = []
+    for start in sorted(calls):
+        # depth-first from `start`, iteratively; report a call that leads back to `start`
+        stack = [(start, (start,))]
+        seen = set()
+        while stack:
+            name, chain = stack.pop()
+            for entry in calls.get(name, ()):
+                if entry.callee == start:
+                    if name == start or start == min(chain):  # each cycle once, from its first name
+                        problems.append(_problem(entry.where, f"call to {entry.callee}() makes a cycle: "
+                                                              f"{' -> '.join(c + '()' for c in chain + (start,))}"))
+                elif entry.callee not in seen and entry.callee in calls:
+                    seen.add(entry.callee)
+                    stack.append((entry.callee, chain + (entry.callee,)))
     return problems
 
 

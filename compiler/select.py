@@ -113,9 +113,10 @@ def select_entries(specs: SpecSet, target: Target, version: Version,
             return condition.evaluate(config)
         return condition.simplify(facts)
 
-    def walk(name: str, inherited: Condition, depth: int) -> None:
+    def walk(name: str, inherited: Condition, depth: int, caller=None) -> None:
         if depth > 8:
-            raise SelectionError(f"calls nest deeper than 8 levels at {name}()")
+            where = f"{caller.where}: " if caller is not None else ""
+            raise SelectionError(f"{where}calls nest deeper than 8 levels at {name}() (does it call itself?)")
         for emitter, function in functions.get(name, []):
             source = emitter.source_for(version)
             if source is None:
@@ -128,7 +129,7 @@ def select_entries(specs: SpecSet, target: Target, version: Version,
                 if verdict is False:
                     continue
                 if entry.kind == "call":
-                    walk(entry.callee, condition, depth + 1)
+                    walk(entry.callee, condition, depth + 1, entry)
                 elif entry.emits and function.phase in phases:
                     selected.append(SelectedEntry(entry, emitter, verdict))
 

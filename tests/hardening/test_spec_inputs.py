@@ -97,3 +97,20 @@ def test_control_characters_written_as_escapes_are_refused(tmp_path):
         assert f"{path}:8:6: error: control character {code} in a string" in result.out, result.out
     text = COMMON.replace("doc: The hardening fixture's common list.", 'doc: "two\\n\\tlines"')
     assert validate_text(tmp_path, text)[0].code == 0
+
+
+def test_a_function_that_calls_itself(tmp_path):
+    """validate names the cycle; list and resolve (which do not run the lints) name the
+    call that goes too deep, file and line."""
+    text = COMMON.replace("        function: arch_crash_save_vmcoreinfo\n",
+                          "        function: crash_save_vmcoreinfo_init\n", 1)
+    (tmp_path / "arch").mkdir()
+    with open(os.path.join(FIXTURE_SPECS, "arch", "x86_64.yaml"), encoding="utf-8") as handle:
+        (tmp_path / "arch" / "x86_64.yaml").write_text(handle.read(), encoding="utf-8")
+    result, path = validate_text(tmp_path, text, name="common.yaml")
+    line = text[:text.index("function: crash_save_vmcoreinfo_init")].count("\n")  # the entry's `- kind: call`
+    assert f"{path}:{line}:9: error: call to crash_save_vmcoreinfo_init() makes a cycle: " \
+           f"crash_save_vmcoreinfo_init() -> crash_save_vmcoreinfo_init()" in result.out, result.out
+    listed = run_cli(["list", "--specs", str(tmp_path), "--arch", "x86", "--kernel-version", "6.1"])
+    assert listed.code == 2 and listed.err.startswith(f"vmci list: {path}:{line}: calls nest deeper than 8 levels"), \
+        listed
