@@ -219,7 +219,7 @@ def _resolve_image(args, specs, vm):
 
 def cmd_resolve(args) -> int:
     from .elf import ElfFormatError, LookupFailure, open_vmlinux
-    from .resolve import render_text
+    from .resolve import kernel_bytes, render_text, vmcoreinfo_bytes_of
 
     specs = _load_specs_or_fail(args.specs, None if args.no_cache else default_cache_dir())
     if not os.path.exists(args.vmlinux):
@@ -253,7 +253,12 @@ def cmd_resolve(args) -> int:
         }
         _write(args.output, json.dumps(payload, indent=2) + "\n")
     else:
-        _write(args.output, render_text(lines))
+        limit = vmcoreinfo_bytes_of(lines)
+        _write(args.output, render_text(lines, limit))
+        if kernel_bytes(lines, limit)[1]:
+            print(f"vmci resolve: warning: the text reaches VMCOREINFO_BYTES ({limit}); the kernel truncates it there "
+                  f"(WARN_ONCE \"vmcoreinfo data exceeds allocated size, truncating\"), and so does this output",
+                  file=sys.stderr)
     for line in unresolved:
         print(f"{line.entry.where}: {line.key} not resolved: {line.reason}", file=sys.stderr)
     return EXIT_FOUND if unresolved else EXIT_OK

@@ -101,5 +101,39 @@ def resolve_entry(item: SelectedEntry, evaluator: Evaluator, vm) -> ResolvedLine
                         runtime="; ".join(dict.fromkeys(reasons)) if reasons else None)
 
 
-def render_text(lines: List[ResolvedLine]) -> str:
-    return "".join(line.text for line in lines if line.value is not None)
+# kernel/vmcore_info.c vmcoreinfo_append_str(): each line is formatted into
+# `char buf[0x50]` by vscnprintf (at most 79 bytes: a longer line loses its end and its
+# newline), and the text stops at VMCOREINFO_BYTES (PAGE_SIZE) with a WARN_ONCE.
+LINE_BUFFER_BYTES = 0x50
+
+
+def kernel_bytes(lines: List[ResolvedLine], vmcoreinfo_bytes: Optional[int] = None) -> Tuple[bytes, bool]:
+    """The bytes vmcoreinfo_append_str() leaves for these lines, and whether the text
+    reached VMCOREINFO_BYTES (the kernel's "exceeds allocated size, truncating")."""
+    data = bytearray()
+    for line in lines:
+        if line.value is None:
+            continue
+        text = line.text.encode("utf-8", "replace")
+        size = min(len(text), LINE_BUFFER_BYTES - 1)
+        if vmcoreinfo_bytes is not None:
+            size = min(size, vmcoreinfo_bytes - len(data))
+        data += text[:size]
+    return bytes(data), vmcoreinfo_bytes is not None and len(data) >= vmcoreinfo_bytes
+
+
+def render_text(lines: List[ResolvedLine], vmcoreinfo_bytes: Optional[int] = None) -> str:
+    """The VMCOREINFO text, cut as the kernel cuts it (see kernel_bytes)."""
+    return kernel_bytes(lines, vmcoreinfo_bytes)[0].decode("utf-8", "replace")
+
+
+def vmcoreinfo_bytes_of(lines: List[ResolvedLine]) -> Optional[int]:
+    """VMCOREINFO_BYTES is PAGE_SIZE, which the PAGESIZE line gives."""
+    for line in lines:
+        if line.entry.kind == "pagesize" and line.value is not None:
+            try:
+                size = int(line.value)
+            except ValueError:
+                return None
+            return size if size > 0 else None
+    return None

@@ -1,0 +1,250 @@
+"""The kernel's own guards on VMCOREINFO, reproduced by what vmci produces.
+
+kernel/vmcore_info.c (kernel/crash_core.c before 6.9):
+
+    void vmcoreinfo_append_str(const char *fmt, ...)
+    {
+            char buf[0x50];
+            ...
+            r = vscnprintf(buf, sizeof(buf), fmt, args);      // at most 79 bytes
+            r = min(r, (size_t)VMCOREINFO_BYTES - vmcoreinfo_size);
+            memcpy(&vmcoreinfo_data[vmcoreinfo_size], buf, r);
+            vmcoreinfo_size += r;
+            WARN_ONCE(vmcoreinfo_size == VMCOREINFO_BYTES,
+                      "vmcoreinfo data exceeds allocated size, truncating");
+    }
+
+so a line longer than 79 bytes loses its end (and its newline: the next line follows
+on the same line), and the text stops at VMCOREINFO_BYTES (PAGE_SIZE) with one warning.
+The note is built from those bytes. `kernel_text()` below is that function; the
+generated kernel C is compiled and run against it, `vmci resolve` must print the same
+bytes, and the user-space note builders must refuse or cut text the kernel cannot make.
+"""
+import os
+import re
+import subprocess
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hardening_support import FIXTURE_CONFIG, FIXTURE_SPECS, ROOT, build_fixture, have_gcc, run_cli
+
+LINE_BUFFER = 0x50
+PAGE_SIZE = 4096
+
+
+def kernel_text(lines, vmcoreinfo_bytes=PAGE_SIZE):
+    """(bytes, warnings) that vmcoreinfo_append_str() leaves for these lines."""
+    data, warned = b"", 0
+    for line in lines:
+        r = min(len(line), LINE_BUFFER - 1)
+        r = min(r, vmcoreinfo_bytes - len(data))
+        data += line[:r]
+        if len(data) == vmcoreinfo_bytes and not warned:
+            warned = 1
+    return data, warned
+
+
+def test_reference_model():
+    assert kernel_text([b"A=1\n", b"B" * 100 + b"\n"]) == (b"A=1\n" + b"B" * 79, 0)
+    assert kernel_text([b"K=" + b"v" * 60 + b"\n"] * 100)[0] == (b"K=" + b"v" * 60 + b"\n") * 65 + b"K"
+    assert kernel_text([b"K=" + b"v" * 60 + b"\n"] * 100)[1] == 1
+
+
+# --- the generated kernel C ---------------------------------------------------------------
+
+HARNESS = r"""
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#define PAGE_SIZE		4096UL
+#define VMCOREINFO_BYTES	PAGE_SIZE
+#define min(a, b)		((a) < (b) ? (a) : (b))
+static int warnings;
+#define WARN_ONCE(cond, ...) ({ static int warned_; int c_ = !!(cond); \
+	if (c_ && !warned_) { warned_ = 1; warnings++; fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } c_; })
+/* the kernel's vscnprintf(): the bytes written into buf, without the NUL */
+static int vscnprintf(char *buf, size_t size, const char *fmt, va_list args)
+{
+	int i = vsnprintf(buf, size, fmt, args);
+	if (i < 0)
+		return 0;
+	return (size_t)i < size ? i : (size ? (int)size - 1 : 0);
+}
+static unsigned char page[VMCOREINFO_BYTES];
+unsigned char *vmcoreinfo_data = page;
+size_t vmcoreinfo_size;
+
+@FUNCTION@
+
+int main(void)
+{
+	static char line[1 << 16];
+	while (fgets(line, sizeof(line), stdin))
+		vmcoreinfo_append_str("%s", line);
+	fwrite(vmcoreinfo_data, 1, vmcoreinfo_size, stdout);
+	fprintf(stderr, "warnings=%d\n", warnings);
+	return 0;
+}
+"""
+
+KERNEL_FILES = sorted(os.path.join(root, name) for root, _, names in os.walk(os.path.join(ROOT, "generated", "c"))
+                      for name in names if name in ("crash_core.c", "vmcore_info.c") and "/kernel/" in root + "/"
+                      and "/arch/" not in root)
+
+
+def append_str_of(path):
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    match = re.search(r"^void vmcoreinfo_append_str\(const char \*fmt, \.\.\.\)\n\{\n.*?^\}\n", text, re.S | re.M)
+    assert match, f"no vmcoreinfo_append_str() in {path}"
+    return match.group()
+
+
+@pytest.fixture(scope="module")
+def harnesses(tmp_path_factory):
+    if not have_gcc():
+        pytest.skip("gcc is not installed")
+    built = {}
+    for path in KERNEL_FILES:
+        directory = tmp_path_factory.mktemp("append-str")
+        source = directory / "harness.c"
+        source.write_text(HARNESS.replace("@FUNCTION@", append_str_of(path)))
+        binary = str(directory / "harness")
+        subprocess.run(["gcc", "-std=gnu11", "-Wall", "-Werror", "-o", binary, str(source)], check=True,
+                       capture_output=True, text=True)
+        built[os.path.relpath(path, ROOT)] = binary
+    return built
+
+
+def run_harness(binary, lines):
+    result = subprocess.run([binary], input=b"".join(lines), capture_output=True, timeout=30)
+    warnings = int(re.search(rb"warnings=(\d+)", result.stderr).group(1))
+    return result.stdout, warnings
+
+
+lines = st.lists(st.binary(min_size=0, max_size=150).map(lambda b: b.replace(b"\n", b"").replace(b"\0", b"")
+                                                         .replace(b"%", b"") + b"\n"), max_size=120)
+
+
+def test_there_is_generated_kernel_c_for_each_version():
+    assert len(KERNEL_FILES) >= 3, KERNEL_FILES
+
+
+def test_generated_append_str_cuts_like_the_kernel(harnesses):
+    @settings(max_examples=60, deadline=None, database=None, derandomize=True)
+    @given(lines)
+    def check(text_lines):
+        expected = kernel_text(text_lines)
+        for name, binary in harnesses.items():
+            assert run_harness(binary, text_lines) == expected, name
+
+    check()
+    long_line = [b"OFFSET(" + b"x" * 90 + b")=8\n"]
+    many = [b"SYMBOL(some_symbol)=ffffffff82a00000\n"] * 200
+    for name, binary in harnesses.items():
+        assert run_harness(binary, long_line) == (b"OFFSET(" + b"x" * 72, 0), name
+        data, warnings = run_harness(binary, many)
+        assert (len(data), warnings) == (PAGE_SIZE, 1), name
+
+
+# --- vmci resolve ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fixture_image(tmp_path_factory):
+    if not have_gcc():
+        pytest.skip("gcc is not installed")
+    return build_fixture(str(tmp_path_factory.mktemp("hardening-fixture")))
+
+
+def specs_with(tmp_path, entries):
+    import shutil
+
+    directory = tmp_path / "specs"
+    shutil.copytree(FIXTURE_SPECS, directory)
+    path = directory / "common.yaml"
+    text = path.read_text().replace("      - kind: osrelease\n", entries + "      - kind: osrelease\n", 1)
+    path.write_text(text)
+    return str(directory)
+
+
+def resolve_text(image, specs):
+    result = run_cli(["resolve", "--vmlinux", image, "--config", FIXTURE_CONFIG, "--specs", specs, "--no-cache"])
+    return result
+
+
+def test_resolve_cuts_a_long_line_as_the_kernel_does(fixture_image, tmp_path):
+    key = "NUMBER(" + "k" * 56 + ")"  # 64 characters, the schema's limit: the line is 85 bytes
+    entry = (f"      - kind: append\n        key: {key}\n        format: \"%lu\"\n        c: 18446744073709551615UL\n"
+             "        doc: A line longer than the kernel's 79 bytes.\n        lint-ignore: [LINE_TOO_LONG]\n")
+    result = resolve_text(fixture_image, specs_with(tmp_path, entry))
+    assert result.code == 0, result
+    expected = (key + "=18446744073709551615\n").encode()[:79]
+    assert result.out.startswith(expected.decode() + "OSRELEASE=6.1.0-99-fuzz\n"), result.out[:200]
+
+
+def test_resolve_stops_at_vmcoreinfo_bytes(fixture_image, tmp_path):
+    entries = "".join(f"      - kind: append\n        key: NUMBER(filler_{i:03d})\n        format: \"%lu\"\n"
+                      f"        c: 18446744073709551615UL\n        doc: Filler.\n" for i in range(150))
+    result = resolve_text(fixture_image, specs_with(tmp_path, entries))
+    assert result.code == 0, result
+    full = [f"NUMBER(filler_{i:03d})=18446744073709551615\n".encode() for i in range(150)]
+    expected, _ = kernel_text(full)
+    assert result.out.encode() == expected
+    assert result.err == ("vmci resolve: warning: the text reaches VMCOREINFO_BYTES (4096); the kernel truncates it "
+                          "there (WARN_ONCE \"vmcoreinfo data exceeds allocated size, truncating\"), and so does "
+                          "this output\n")
+
+
+# --- the user-space note builders -------------------------------------------------------------
+
+def oversized_text(tmp_path):
+    path = tmp_path / "vmcoreinfo.txt"
+    path.write_bytes(b"".join(f"NUMBER(filler_{i:03d})=18446744073709551615\n".encode() for i in range(150)))
+    return path
+
+
+@pytest.mark.xfail(strict=True, reason="vmci note builds a note of any size up to 1 MiB; the kernel's text "
+                                       "never exceeds VMCOREINFO_BYTES (reported to the generator's owner)")
+def test_vmci_note_refuses_or_cuts_text_longer_than_vmcoreinfo_bytes(tmp_path):
+    text = oversized_text(tmp_path)
+    result = run_cli(["note", "--from", str(text), "-o", str(tmp_path / "note"), "--arch", "x86_64"])
+    if result.code == 0:
+        data = (tmp_path / "note").read_bytes()
+        assert len(data) <= 12 + 12 + PAGE_SIZE
+    else:
+        assert result.code == 2 and "4096" in result.err
+
+
+@pytest.mark.xfail(strict=True, reason="vmci note refuses text whose last line has no newline, which the "
+                                       "kernel writes when it truncates (reported to the generator's owner)")
+def test_vmci_note_takes_the_text_a_truncating_kernel_writes(tmp_path):
+    text = tmp_path / "vmcoreinfo.txt"
+    text.write_bytes(kernel_text([f"NUMBER(filler_{i:03d})=18446744073709551615\n".encode() for i in range(150)])[0])
+    result = run_cli(["note", "--from", str(text), "-o", str(tmp_path / "note"), "--arch", "x86_64"])
+    assert result.code == 0, result
+
+
+@pytest.mark.xfail(strict=True, reason="the generated C note builder has no VMCOREINFO_BYTES bound "
+                                       "(reported to the generator's owner)")
+def test_generated_c_note_builder_bounds_the_text():
+    with open(os.path.join(ROOT, "generated", "c", "vmcoreinfo_note.c"), encoding="utf-8") as handle:
+        text = handle.read()
+    assert "VMCOREINFO_BYTES" in text
+
+
+@pytest.mark.xfail(strict=True, reason="the generated Python render() neither cuts lines at 79 bytes nor stops "
+                                       "at VMCOREINFO_BYTES (reported to the generator's owner)")
+def test_generated_python_render_cuts_like_the_kernel():
+    import importlib
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "generated", "python"))
+    try:
+        runtime = importlib.import_module("vmcoreinfo._runtime")
+    finally:
+        sys.path.pop(0)
+    lines = [("NUMBER(" + "k" * 72 + ")", "1")]
+    assert runtime.render(lines).encode() == kernel_text([b"NUMBER(" + b"k" * 72 + b")=1\n"])[0]
