@@ -106,3 +106,21 @@ def test_generated_specs(fixture_image):
     assert total >= SPEC_CASES
     # the mutations keep enough cases valid for list and resolve to see random C
     assert TALLY["mutated: valid"] >= SPEC_CASES // 10
+
+
+def test_generated_specs_end_to_end(tmp_path):
+    """A sample as real subprocesses: the terminal sees what the in-process run saw."""
+    from hardening_support import run_subprocess
+
+    @settings(max_examples=10, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.one_of(S.yaml_text(), S.mutated_common().map(S.dump)))
+    def sample(text):
+        with tempfile.TemporaryDirectory(dir=tmp_path) as directory:
+            files = write_specs(directory, text)
+            result = run_subprocess(["validate", directory])
+            check_validate(result, files)
+            in_process = run_cli(["validate", directory])
+            assert (result.code, result.out, result.err) == (in_process.code, in_process.out, in_process.err)
+
+    sample()
