@@ -61,6 +61,8 @@ def load_specs_cached(directory: str, cache_dir: str) -> Tuple[SpecSet, List[Pro
     import pickle
 
     digest = hashlib.sha256()
+    # spec places are shown relative to the working directory, so it is part of the key
+    digest.update(os.getcwd().encode() + b"\0")
     here = os.path.dirname(os.path.abspath(__file__))
     inputs = spec_files(directory) + [os.path.join(directory, "consumers.yaml")] + \
         sorted(os.path.join(SCHEMA_DIR, n) for n in os.listdir(SCHEMA_DIR)) + \
