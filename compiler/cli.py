@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from typing import List, Optional
 
@@ -21,6 +22,15 @@ from .select import SelectionError, find_target, select_entries
 from .specs import DEFAULT_SPECS_DIR, load_specs
 
 EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
+
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """One line without control characters: names from a damaged image or a file name
+    could otherwise move the cursor, clear the screen or split the line."""
+    return _UNPRINTABLE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class UsageError(Exception):
@@ -49,7 +59,7 @@ def _load_specs_or_fail(directory: str, cache_dir: Optional[str] = None):
     errors = errors_in(problems)
     if errors:
         for problem in errors:
-            print(problem, file=sys.stderr)
+            print(printable(str(problem)), file=sys.stderr)
         raise SystemExit(EXIT_FOUND)
     return specs
 
@@ -84,7 +94,7 @@ def cmd_validate(args) -> int:
         version = _read_tree_version(args.kernel_src)
     problems += check_specs(specs, symbols, version)
     for problem in problems:
-        print(problem)
+        print(printable(str(problem)))
     errors = errors_in(problems)
     warnings = len(problems) - len(errors)
     entries = sum(1 for _ in specs.all_entries())
@@ -260,7 +270,7 @@ def cmd_resolve(args) -> int:
                   f"(WARN_ONCE \"vmcoreinfo data exceeds allocated size, truncating\"), and so does this output",
                   file=sys.stderr)
     for line in unresolved:
-        print(f"{line.entry.where}: {line.key} not resolved: {line.reason}", file=sys.stderr)
+        print(printable(f"{line.entry.where}: {line.key} not resolved: {line.reason}"), file=sys.stderr)
     return EXIT_FOUND if unresolved else EXIT_OK
 
 
@@ -336,7 +346,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return args.run(args)
     except UsageError as error:
-        print(f"vmci {args.command}: {error}", file=sys.stderr)
+        print(printable(f"vmci {args.command}: {error}"), file=sys.stderr)
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
         print(f"vmci {args.command}: interrupted", file=sys.stderr)

@@ -48,3 +48,18 @@ def test_damaged_symbol_table_found_while_reading_the_banner(fixture_image, tmp_
         struct.pack_into("<I", data, symbol_entry(mutator, data, "linux_banner"), 0x0FFFFFFF)  # its st_name
     path = patched(fixture_image, tmp_path, patch)
     check_one_line_error(resolve(path), "resolve", f"{path}: .symtab: symbol name offset 0xfffffff")
+
+
+@needs_gcc
+def test_control_characters_from_the_image_are_escaped(fixture_image, tmp_path):
+    """A damaged image's section names reach the error line; an escape sequence there
+    would drive the user's terminal. They are printed as \\xNN."""
+    def patch(mutator, data):
+        shstrtab = mutator.sections[".shstrtab"]
+        start = data.index(b".symtab\0", shstrtab.offset)
+        data[start:start + 7] = b"\x1b[2J\x07\r\n"[:7]
+        struct.pack_into("<I", data, symbol_entry(mutator, data, "linux_banner"), 0x0FFFFFFF)
+    path = patched(fixture_image, tmp_path, patch)
+    result = resolve(path)
+    check_one_line_error(result, "resolve", f"{path}: \\x1b[2J\\x07\\r : symbol name offset 0xfffffff")
+    assert not [c for c in result.err[:-1] if ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0]
