@@ -104,8 +104,8 @@ def test_generated_specs(fixture_image):
     total = TALLY["mutated"] + TALLY["fresh"] + TALLY["text"]
     print(f"\n{total} generated spec directories: {dict(sorted(TALLY.items()))}")
     assert total >= SPEC_CASES
-    # the mutations keep enough cases valid for list and resolve to see random C
-    assert TALLY["mutated: valid"] >= SPEC_CASES // 10
+    # enough generated specs stay valid for list and resolve to see random C
+    assert TALLY["mutated: valid"] + TALLY["fresh: valid"] >= SPEC_CASES // 10
 
 
 def test_generated_specs_end_to_end(tmp_path):
