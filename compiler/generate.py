@@ -102,7 +102,8 @@ def python_outputs(specs: SpecSet, paths: Dict[str, str]) -> List[Output]:
     outputs = [Output(f"{package}/__init__.py", render("python/__init__.py.j2", modules=modules, specs=all_specs,
                                                        elf_machines=emit_python.elf_machines(modules))),
                Output(f"{package}/_runtime.py", render("python/_runtime.py.j2", specs=all_specs,
-                                                       conversions=emit_python.CONVERSION_TYPES))]
+                                                       conversions=emit_python.CONVERSION_TYPES,
+                                                       line_buffer=LINE_BUFFER))]
     outputs += [Output(f"{package}/{m.module}.py", render("python/module.py.j2", module=m)) for m in modules]
     return outputs
 
@@ -114,7 +115,8 @@ def outputs(specs: SpecSet, versions: Sequence[Version]) -> List[Output]:
         for version in versions:
             found += c_outputs(specs, version, paths)
         found.append(Output("c/vmcoreinfo_note.c", render("c/vmcoreinfo_note.c.j2", note_name=note.NOTE_NAME,
-                                                          note_type=note.NOTE_TYPE)))
+                                                          note_type=note.NOTE_TYPE,
+                                                          vmcoreinfo_bytes=note.DEFAULT_VMCOREINFO_BYTES)))
         found += python_outputs(specs, paths)
         found.append(Output("rst/vmcoreinfo.rst", render("rst/vmcoreinfo.rst.j2", specs=sorted(paths.values()),
                                                          sections=emit_rst.reference_view(specs, paths))))

@@ -18,12 +18,16 @@ import argparse
 import re
 import struct
 import sys
-from typing import Optional
+from typing import NamedTuple, Optional
 
 NOTE_NAME = "VMCOREINFO"  # VMCOREINFO_NOTE_NAME
 NOTE_TYPE = 0  # append_elf_note(buf, VMCOREINFO_NOTE_NAME, 0, ...)
 NOTE_HEADER_BYTES = 12  # struct elf_note: n_namesz, n_descsz, n_type
-MAX_TEXT_BYTES = 1 << 20  # VMCOREINFO_BYTES is one page; refuse anything absurd
+# VMCOREINFO_BYTES is PAGE_SIZE (include/linux/vmcore_info.h): the kernel's text never
+# holds more, because vmcoreinfo_append_str() stops there. The text's PAGESIZE line gives
+# it; without one, --page-size does, else the smallest PAGE_SIZE of any architecture.
+DEFAULT_VMCOREINFO_BYTES = 4096
+MAX_PAGE_SIZE = 1 << 18  # the largest PAGE_SIZE of any architecture (hexagon's 256K)
 
 ET_CORE, EV_CURRENT = 4, 1
 PT_LOAD, PT_NOTE = 1, 4
@@ -90,26 +94,60 @@ def elf_core(note: bytes, elf_class: int, big_endian: bool, e_machine: int) -> b
 
 
 _LINE = re.compile(rb"[^=\n\0]+=[^\n\0]*")
+_PAGESIZE = re.compile(rb"^PAGESIZE=([0-9]+)$", re.M)
 
 
-def read_text(path: str) -> bytes:
-    """The VMCOREINFO text of a file, checked: KEY=VALUE lines, each ending in a newline."""
+class Text(NamedTuple):
+    """VMCOREINFO text as read from a file, and the bound the kernel put on it."""
+    data: bytes
+    vmcoreinfo_bytes: int
+    truncated: bool  # the kernel's WARN_ONCE: the text filled VMCOREINFO_BYTES
+
+
+def read_text(path: str, page_size: Optional[int] = None, truncate: bool = False) -> Text:
+    """The VMCOREINFO text of a file, checked as the kernel would have written it:
+    KEY=VALUE lines each ending in a newline, at most VMCOREINFO_BYTES in all. The
+    kernel cuts the text at VMCOREINFO_BYTES, so a text of exactly that length may end
+    mid-line. A longer text is refused, or with `truncate` cut as the kernel cuts it."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_TEXT_BYTES + 1)
+            data = handle.read(MAX_PAGE_SIZE + 1)  # enough to know it is longer than any page
     except OSError as error:
         raise NoteError(f"{path}: cannot read: {error.strerror or error}")
-    if len(data) > MAX_TEXT_BYTES:
-        raise NoteError(f"{path}: larger than {MAX_TEXT_BYTES} bytes; not VMCOREINFO text")
     if not data:
         raise NoteError(f"{path}:1: empty; VMCOREINFO text is KEY=VALUE lines")
-    for number, line in enumerate(data.split(b"\n")[:-1], 1):
+    limit = _vmcoreinfo_bytes(path, data, page_size)
+    if len(data) > limit:
+        if not truncate:
+            size = f"more than {MAX_PAGE_SIZE}" if len(data) > MAX_PAGE_SIZE else str(len(data))
+            raise NoteError(f"{path}: {size} bytes of text; the kernel holds at most VMCOREINFO_BYTES ({limit}) "
+                            f"and truncates there (--truncate cuts it the same way)")
+        data = data[:limit]
+    truncated = len(data) == limit
+    *whole, tail = data.split(b"\n")  # tail: what follows the last newline
+    for number, line in enumerate(whole, 1):
         if not _LINE.fullmatch(line):
             raise NoteError(f"{path}:{number}: not a KEY=VALUE line: {line[:60]!r}")
-    if not data.endswith(b"\n"):
-        last = data.count(b"\n") + 1
-        raise NoteError(f"{path}:{last}: the last line has no newline (the kernel ends every line with one)")
-    return data
+    if tail and not truncated:
+        raise NoteError(f"{path}:{len(whole) + 1}: the last line has no newline (the kernel ends every line with "
+                        f"one; only a text cut at VMCOREINFO_BYTES ({limit}) ends mid-line)")
+    if b"\0" in tail:
+        raise NoteError(f"{path}:{len(whole) + 1}: not a KEY=VALUE line: {tail[:60]!r}")
+    return Text(data, limit, truncated)
+
+
+def _vmcoreinfo_bytes(path: str, data: bytes, page_size: Optional[int]) -> int:
+    match = _PAGESIZE.search(data)
+    if match:
+        stated = int(match.group(1))
+        line = data[:match.start()].count(b"\n") + 1
+        if not 0 < stated <= MAX_PAGE_SIZE or stated & (stated - 1):
+            raise NoteError(f"{path}:{line}: PAGESIZE={stated} is not a page size (a power of two up to "
+                            f"{MAX_PAGE_SIZE})")
+        if page_size is not None and page_size != stated:
+            raise NoteError(f"{path}:{line}: PAGESIZE={stated}, but --page-size says {page_size}")
+        return stated
+    return page_size if page_size is not None else DEFAULT_VMCOREINFO_BYTES
 
 
 # --- the `vmci note` subcommand -------------------------------------------------------------
@@ -151,13 +189,17 @@ def _note(args) -> int:
         machine = _machine(_load_specs_or_fail(args.specs), args.arch)
     elif args.elf_core:
         raise NoteError("--elf-core needs --arch (the ELF class, byte order and machine come from its spec)")
-    text = read_text(args.source)
+    text = read_text(args.source, args.page_size, args.truncate)
+    if text.truncated:
+        print(f"vmci note: warning: the text fills VMCOREINFO_BYTES ({text.vmcoreinfo_bytes}); a kernel's text ends "
+              f"there only when it was truncated (WARN_ONCE \"vmcoreinfo data exceeds allocated size, truncating\")",
+              file=sys.stderr)
     big_endian = machine is not None and machine.endianness == "big"
     files = []
     if args.output:
-        files.append((args.output, build_note(text, big_endian, final=False)))
+        files.append((args.output, build_note(text.data, big_endian, final=False)))
     if args.elf_core:
-        files.append((args.elf_core, elf_core(build_note(text, big_endian), machine.elf_class, big_endian,
+        files.append((args.elf_core, elf_core(build_note(text.data, big_endian), machine.elf_class, big_endian,
                                               machine.elf_machine)))
     for path, data in files:
         if path == "-":
@@ -184,5 +226,20 @@ def register(subparsers) -> None:
     p.add_argument("--elf-core", metavar="CORE", help="write a minimal ELF core file holding the note")
     p.add_argument("--arch", help="target machine or kernel ARCH (x86_64, aarch64, s390x, ...): the byte order of "
                                   "the note and the ELF class and machine of the core (default for -o: little-endian)")
+    p.add_argument("--page-size", type=_page_size, metavar="BYTES",
+                   help="the target's PAGE_SIZE, which is VMCOREINFO_BYTES, the most text the kernel holds "
+                        f"(default: the text's PAGESIZE line, else {DEFAULT_VMCOREINFO_BYTES})")
+    p.add_argument("--truncate", action="store_true",
+                   help="cut a longer text at VMCOREINFO_BYTES as the kernel does, instead of refusing it")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
     p.set_defaults(run=cmd_note)
+
+
+def _page_size(value: str) -> int:
+    try:
+        size = int(value, 0)
+    except ValueError:
+        size = 0
+    if not 0 < size <= MAX_PAGE_SIZE or size & (size - 1):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a page size (a power of two up to {MAX_PAGE_SIZE})")
+    return size

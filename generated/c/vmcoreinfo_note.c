@@ -22,6 +22,15 @@ struct elf_note {
 #define VMCOREINFO_NOTE_TYPE	0
 #define DIV_ROUND_UP(n, d)	(((n) + (d) - 1) / (d))
 
+/*
+ * VMCOREINFO_BYTES is the target's PAGE_SIZE (include/linux/vmcore_info.h): the most
+ * text the kernel holds, since vmcoreinfo_append_str() truncates there. Build with
+ * -DVMCOREINFO_BYTES=16384 (or 65536) for a target with larger pages.
+ */
+#ifndef VMCOREINFO_BYTES
+#define VMCOREINFO_BYTES	4096UL
+#endif
+
 /* The word as a target of the given byte order stores it. */
 static Elf_Word target_word(uint32_t value, int big_endian)
 {
@@ -58,9 +67,19 @@ void final_note(Elf_Word *buf)
 	memset(buf, 0, sizeof(struct elf_note));
 }
 
-/* Bytes vmcoreinfo_note() writes for data_len bytes of text. */
+/* Text beyond VMCOREINFO_BYTES is cut, as the kernel cuts it. */
+static size_t vmcoreinfo_text_len(size_t data_len)
+{
+	return data_len < VMCOREINFO_BYTES ? data_len : VMCOREINFO_BYTES;
+}
+
+/*
+ * Bytes vmcoreinfo_note() writes for data_len bytes of text: at most the kernel's
+ * VMCOREINFO_NOTE_SIZE.
+ */
 size_t vmcoreinfo_note_size(size_t data_len)
 {
+	data_len = vmcoreinfo_text_len(data_len);
 	return sizeof(struct elf_note) +
 	       DIV_ROUND_UP(sizeof(VMCOREINFO_NOTE_NAME), sizeof(Elf_Word)) * sizeof(Elf_Word) +
 	       DIV_ROUND_UP(data_len, sizeof(Elf_Word)) * sizeof(Elf_Word) +
@@ -71,11 +90,13 @@ size_t vmcoreinfo_note_size(size_t data_len)
  * The note record for the text, then the terminating empty note, into buf
  * (vmcoreinfo_note_size(data_len) bytes, 4-byte aligned, zeroed here as the kernel's
  * __GFP_ZERO buffer is, so that the padding is zeros). Returns the record's length.
+ * Text past VMCOREINFO_BYTES is left out: the kernel's text never holds it.
  */
 size_t vmcoreinfo_note(Elf_Word *buf, const void *data, size_t data_len, int big_endian)
 {
 	Elf_Word *end;
 
+	data_len = vmcoreinfo_text_len(data_len);
 	memset(buf, 0, vmcoreinfo_note_size(data_len));
 	end = append_elf_note(buf, VMCOREINFO_NOTE_NAME, VMCOREINFO_NOTE_TYPE, data, data_len,
 			      big_endian);

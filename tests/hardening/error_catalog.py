@@ -375,10 +375,23 @@ CASES: List[Case] = [
          "not a KEY=VALUE line", files={"text": "OSRELEASE=6.1\nhello\n"}, expect_code=2),
     Case("vmci note", "The last line has no newline.", ["note", "--from", "text", "-o", "note"],
          "the last line has no newline", files={"text": "OSRELEASE=6.1"}, expect_code=2),
+    Case("vmci note", "The text is longer than VMCOREINFO_BYTES (PAGE_SIZE, from the PAGESIZE line or "
+         "--page-size): no kernel writes that much.", ["note", "--from", "text", "-o", "note"],
+         "bytes of text; the kernel holds at most VMCOREINFO_BYTES",
+         files={"text": "OSRELEASE=6.1\nPAGESIZE=4096\n" + "NUMBER(filler)=18446744073709551615\n" * 120},
+         expect_code=2),
+    Case("vmci note", "The PAGESIZE line and --page-size disagree.",
+         ["note", "--from", "text", "-o", "note", "--page-size", "16384"], "but --page-size says",
+         files={"text": "OSRELEASE=6.1\nPAGESIZE=4096\n"}, expect_code=2),
     Case("vmci note", "Nothing to write.", ["note", "--from", "text"], "give -o NOTE",
          files={"text": "OSRELEASE=6.1\n"}, expect_code=2),
     Case("vmci note", "An ELF core needs the machine.", ["note", "--from", "text", "--elf-core", "core"],
          "--elf-core needs --arch", files={"text": "OSRELEASE=6.1\n"}, expect_code=2),
+    Case("vmci note: warnings (exit status 0)",
+         "The text fills VMCOREINFO_BYTES: the kernel that wrote it (or --truncate) cut it there.",
+         ["note", "--from", "text", "-o", "note", "--truncate"], "the text fills VMCOREINFO_BYTES",
+         files={"text": "OSRELEASE=6.1\nPAGESIZE=4096\n" + "NUMBER(filler)=18446744073709551615\n" * 120},
+         expect_code=0),
 ]
 
 

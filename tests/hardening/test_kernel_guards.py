@@ -28,6 +28,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compiler.note import build_note, parse_note
 from hardening_support import FIXTURE_CONFIG, FIXTURE_SPECS, ROOT, build_fixture, have_gcc, run_cli
 
 LINE_BUFFER = 0x50
@@ -206,45 +207,108 @@ def oversized_text(tmp_path):
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="vmci note builds a note of any size up to 1 MiB; the kernel's text "
-                                       "never exceeds VMCOREINFO_BYTES (reported to the generator's owner)")
-def test_vmci_note_refuses_or_cuts_text_longer_than_vmcoreinfo_bytes(tmp_path):
+def note_of(tmp_path, *args):
+    if (tmp_path / "note").exists():
+        (tmp_path / "note").unlink()
+    result = run_cli(["note", "-o", str(tmp_path / "note"), "--arch", "x86_64", *args])
+    return result, (tmp_path / "note").read_bytes() if (tmp_path / "note").exists() else None
+
+
+def test_vmci_note_refuses_text_longer_than_vmcoreinfo_bytes(tmp_path):
     text = oversized_text(tmp_path)
-    result = run_cli(["note", "--from", str(text), "-o", str(tmp_path / "note"), "--arch", "x86_64"])
-    if result.code == 0:
-        data = (tmp_path / "note").read_bytes()
-        assert len(data) <= 12 + 12 + PAGE_SIZE
-    else:
-        assert result.code == 2 and "4096" in result.err
+    result, note = note_of(tmp_path, "--from", str(text))
+    assert (result.code, note) == (2, None)
+    assert result.err == (f"vmci note: {text}: 6000 bytes of text; the kernel holds at most VMCOREINFO_BYTES (4096) "
+                          "and truncates there (--truncate cuts it the same way)\n")
 
 
-@pytest.mark.xfail(strict=True, reason="vmci note refuses text whose last line has no newline, which the "
-                                       "kernel writes when it truncates (reported to the generator's owner)")
+def test_vmci_note_truncate_cuts_as_the_kernel_does(tmp_path):
+    text = oversized_text(tmp_path)
+    result, note = note_of(tmp_path, "--from", str(text), "--truncate")
+    assert result.code == 0, result
+    assert "VMCOREINFO_BYTES (4096)" in result.err and len(result.err.splitlines()) == 1
+    expected, _ = kernel_text(text.read_bytes().splitlines(keepends=True))
+    assert parse_note(note) == ("VMCOREINFO", 0, expected)
+    assert len(note) == 12 + 12 + PAGE_SIZE
+
+
 def test_vmci_note_takes_the_text_a_truncating_kernel_writes(tmp_path):
     text = tmp_path / "vmcoreinfo.txt"
-    text.write_bytes(kernel_text([f"NUMBER(filler_{i:03d})=18446744073709551615\n".encode() for i in range(150)])[0])
-    result = run_cli(["note", "--from", str(text), "-o", str(tmp_path / "note"), "--arch", "x86_64"])
+    data, warned = kernel_text([f"NUMBER(filler_{i:03d})=18446744073709551615\n".encode() for i in range(150)])
+    assert (len(data), warned, data.endswith(b"\n")) == (PAGE_SIZE, 1, False)
+    text.write_bytes(data)
+    result, note = note_of(tmp_path, "--from", str(text))
     assert result.code == 0, result
+    assert parse_note(note) == ("VMCOREINFO", 0, data)
+    # one byte short of VMCOREINFO_BYTES, the same cut line cannot come from a kernel
+    text.write_bytes(data[:-1])
+    result, note = note_of(tmp_path, "--from", str(text))
+    assert (result.code, note) == (2, None)
+    last_line = data.count(b"\n") + 1
+    assert last_line == 103 and f"{text}:103: the last line has no newline" in result.err
 
 
-@pytest.mark.xfail(strict=True, reason="the generated C note builder has no VMCOREINFO_BYTES bound "
-                                       "(reported to the generator's owner)")
-def test_generated_c_note_builder_bounds_the_text():
-    with open(os.path.join(ROOT, "generated", "c", "vmcoreinfo_note.c"), encoding="utf-8") as handle:
-        text = handle.read()
-    assert "VMCOREINFO_BYTES" in text
+def test_vmci_note_bound_is_the_texts_page_size(tmp_path):
+    """A 16K-page kernel holds 16K of text: PAGESIZE=16384 in the text sets the bound."""
+    text = tmp_path / "vmcoreinfo.txt"
+    body = b"OSRELEASE=6.12.0\nPAGESIZE=16384\n" + oversized_text(tmp_path).read_bytes()
+    text.write_bytes(body)
+    result, note = note_of(tmp_path, "--from", str(text))
+    assert result.code == 0, result
+    assert parse_note(note)[2] == body
+    result, _ = note_of(tmp_path, "--from", str(text), "--page-size", "4096")
+    assert result.code == 2 and f"{text}:2: PAGESIZE=16384, but --page-size says 4096" in result.err
+    text.write_bytes(oversized_text(tmp_path).read_bytes())  # no PAGESIZE line: --page-size gives the bound
+    result, note = note_of(tmp_path, "--from", str(text), "--page-size", "8192")
+    assert result.code == 0, result
+    assert len(parse_note(note)[2]) == 6000
 
 
-@pytest.mark.xfail(strict=True, reason="the generated Python render() neither cuts lines at 79 bytes nor stops "
-                                       "at VMCOREINFO_BYTES (reported to the generator's owner)")
-def test_generated_python_render_cuts_like_the_kernel():
+NOTE_HARNESS = os.path.join(ROOT, "tests", "generate", "note_harness.c")
+
+
+@pytest.mark.parametrize("vmcoreinfo_bytes", [None, 16384])
+def test_generated_c_note_builder_cuts_at_vmcoreinfo_bytes(tmp_path, vmcoreinfo_bytes):
+    if not have_gcc():
+        pytest.skip("gcc is not installed")
+    binary = str(tmp_path / "note_harness")
+    define = [f"-DVMCOREINFO_BYTES={vmcoreinfo_bytes}UL"] if vmcoreinfo_bytes else []
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", *define, "-I",
+                    os.path.join(ROOT, "generated", "c"), "-o", binary, NOTE_HARNESS], check=True)
+    lines = [f"NUMBER(filler_{i:03d})=18446744073709551615\n".encode() for i in range(500)]  # 20,000 bytes
+    text = tmp_path / "vmcoreinfo.txt"
+    text.write_bytes(b"".join(lines))
+    subprocess.run([binary, str(text), "little", str(tmp_path / "note")], check=True)
+    expected, warned = kernel_text(lines, vmcoreinfo_bytes or PAGE_SIZE)
+    assert warned == 1
+    note = (tmp_path / "note").read_bytes()
+    assert note == build_note(expected)
+    assert len(note) == 12 + 12 + (vmcoreinfo_bytes or PAGE_SIZE) + 12  # VMCOREINFO_NOTE_SIZE
+
+
+def generated_runtime():
     import importlib
     import sys
 
     sys.path.insert(0, os.path.join(ROOT, "generated", "python"))
     try:
-        runtime = importlib.import_module("vmcoreinfo._runtime")
+        return importlib.import_module("vmcoreinfo._runtime")
     finally:
         sys.path.pop(0)
+
+
+def test_generated_python_render_cuts_like_the_kernel():
+    runtime = generated_runtime()
     lines = [("NUMBER(" + "k" * 72 + ")", "1")]
     assert runtime.render(lines).encode() == kernel_text([b"NUMBER(" + b"k" * 72 + b")=1\n"])[0]
+
+
+@settings(max_examples=100, deadline=None, database=None, derandomize=True)
+@given(st.lists(st.tuples(st.from_regex(r"[A-Z][A-Z_()a-z0-9.]{0,90}", fullmatch=True),
+                          st.one_of(st.none(), st.from_regex(r"[0-9a-f]{1,20}", fullmatch=True))), max_size=200),
+       st.sampled_from([4096, 16384]))
+def test_generated_python_render_equals_the_kernel_model(lines, page_size):
+    runtime = generated_runtime()
+    lines = [("PAGESIZE", str(page_size))] + lines
+    expected, _ = kernel_text([f"{key}={value}\n".encode() for key, value in lines if value is not None], page_size)
+    assert runtime.render(lines).encode() == expected

@@ -115,6 +115,32 @@ class Scope:
         return self.kernel.defines
 
 
-def render(lines):
-    """The VMCOREINFO text: one KEY=VALUE line each, unresolved lines left out."""
-    return "".join(f"{key}={value}\n" for key, value in lines if value is not None)
+# kernel/vmcore_info.c vmcoreinfo_append_str() formats each line into char buf[0x50]
+# (a longer line loses its end, newline included) and stops the text at VMCOREINFO_BYTES,
+# which is PAGE_SIZE.
+LINE_BUFFER = 0x50
+
+
+def vmcoreinfo_bytes(lines):
+    """VMCOREINFO_BYTES: the PAGESIZE line's value, None without one."""
+    for key, value in lines:
+        if key == "PAGESIZE" and value is not None and value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
+def render(lines, limit=None):
+    """The VMCOREINFO text the kernel writes: one KEY=VALUE line each, unresolved lines
+    left out, each line cut at LINE_BUFFER - 1 bytes and the whole at `limit` (default:
+    VMCOREINFO_BYTES from the PAGESIZE line) as vmcoreinfo_append_str() cuts them."""
+    if limit is None:
+        limit = vmcoreinfo_bytes(lines)
+    data = bytearray()
+    for key, value in lines:
+        if value is None:
+            continue
+        line = f"{key}={value}\n".encode("utf-8", "replace")[:LINE_BUFFER - 1]
+        if limit is not None:
+            line = line[:max(0, limit - len(data))]
+        data += line
+    return data.decode("utf-8", "replace")
