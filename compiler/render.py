@@ -50,8 +50,12 @@ def c_string(value: object) -> str:
 
 
 def c_comment(value: object) -> str:
-    """Text safe inside a /* */ comment on one line."""
-    return " ".join(str(value).replace("*/", "* /").split())
+    """Text safe inside a /* */ comment on one line: neither `*/` (which would end it)
+    nor `/*` or `//` (gcc's -Wcomment, an error under -Werror) survives."""
+    text = " ".join(str(value).split())
+    while "*/" in text or "/*" in text or "//" in text:
+        text = text.replace("*/", "* /").replace("/*", "/ *").replace("//", "/ /")
+    return text
 
 
 def py_string(value: object) -> str:
@@ -72,10 +76,23 @@ def py_doc(value: object) -> str:
 _RST_SPECIAL = re.compile(r"([\\*`|])|(_)(?=\W|$)")
 
 
+# What makes a line block markup rather than a paragraph when it starts one: an explicit
+# markup start (`..`, a directive or comment), a bullet, an enumerator (`1.`, `(a)`,
+# `#)`), a field or option list, a doctest, a quote attribution, a section adornment.
+_RST_BLOCK_START = re.compile(r"[^\w\s]|\w{1,3}[.)](\s|$)")
+
+
 def rst(value: object) -> str:
-    """Plain text for reStructuredText: markup characters escaped, one paragraph."""
+    """Plain text for reStructuredText: markup characters escaped, one paragraph that
+    cannot begin a directive, list or other block (its first character is escaped when
+    it could) nor end in `::` (which would make the next block literal)."""
     text = " ".join(str(value).split())
-    return _RST_SPECIAL.sub(lambda m: "\\" + (m.group(1) or m.group(2)), text)
+    text = _RST_SPECIAL.sub(lambda m: "\\" + (m.group(1) or m.group(2)), text)
+    if _RST_BLOCK_START.match(text) and not text.startswith("\\"):
+        text = "\\" + text
+    if text.endswith("::"):
+        text = text[:-1] + "\\:"
+    return text
 
 
 def rst_literal(value: object) -> str:
