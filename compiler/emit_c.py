@@ -283,6 +283,9 @@ def file_view(emitter: Emitter, version: Version, spec_path: str) -> Optional[CF
     view = CFileView(emitter, format_version(version), source.file, spec_path, includes, file_defines, functions)
     if view.is_common:
         view.extra_functions = [f for name, f in functions.items() if name not in COMMON_FRAME]
+        for name in COMMON_FRAME:  # the kernel defines them whether or not a spec gives them entries
+            functions.setdefault(name, FunctionView(name, f"void {name}(void)",
+                                                    "No spec gives this function entries.", [], []))
     return view
 
 

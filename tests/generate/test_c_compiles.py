@@ -38,3 +38,29 @@ def test_the_user_space_note_builder_compiles_cleanly(tmp_path):
     result = subprocess.run(["gcc", "-fsyntax-only", "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", note],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_common_spec_without_crash_time_entries_still_gives_the_frame(tmp_path):
+    """crash_save_vmcoreinfo() is part of the kernel's frame whether or not the common
+    spec lists it: without it, generate writes the function empty and the C compiles."""
+    import re
+
+    from generate_support import copy_specs, vmci
+
+    specs = copy_specs(tmp_path / "specs")
+    path = os.path.join(specs, "common.yaml")
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    start = text.index("  - name: crash_save_vmcoreinfo\n")
+    end = text.index("\n  - name: ", start + 1) if "\n  - name: " in text[start + 1:] else len(text)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text[:start] + text[end + 1:])
+    code, out, err = vmci("generate", "--specs", specs, "-o", str(tmp_path / "out"), "--kernel-version", "6.12")
+    assert code == 0, out + err
+    generated = str(tmp_path / "out" / "c" / "6.12" / "kernel" / "vmcore_info.c")
+    with open(generated, encoding="utf-8") as handle:
+        c = handle.read()
+    assert "CRASHTIME" not in c
+    body = re.search(r"^void crash_save_vmcoreinfo\(void\)\n\{\n(.*?)^\}\n", c, re.S | re.M).group(1)
+    assert "update_vmcoreinfo_note();" in body and "vmcoreinfo_append_str" not in body
+    assert syntax_check(generated, tmp_path, config_symbols(generated)) == (0, "")
