@@ -79,7 +79,8 @@ class ElfFile:
             raise ElfFormatError(self.path, "file", e.strerror or str(e)) from None
         self._fd = fd
         try:
-            self.file_size = os.fstat(fd.fileno()).st_size
+            self.stat = os.fstat(fd.fileno())  # of the file mapped, even if the path is replaced
+            self.file_size = self.stat.st_size
             if self.file_size < 16:
                 raise self.error("ELF header", "file too short to be ELF")
             self._map = mmap.mmap(fd.fileno(), 0, access=mmap.ACCESS_READ)

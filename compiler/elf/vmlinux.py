@@ -105,18 +105,12 @@ class Vmlinux:
             raise ElfFormatError(self.path, "ELF header", f"{type(e).__name__}: {e}") from None
         self.file_size = self._elf.file_size
         self._cache_file: Optional[str] = None
-        self._data = _cache.empty(self.build_id, self.file_size)
+        self._data = _cache.empty(self.build_id, self.file_size, "")
         self._dirty = False
         if cache_dir is not None:
-            try:
-                st = os.stat(self.path)
-                key = self.build_id or f"nobuildid-{st.st_size}-{st.st_mtime_ns}"
-            except OSError:
-                key = self.build_id or f"nobuildid-{self.file_size}"
-            self._cache_file = _cache.cache_path(str(cache_dir), key)
-            got = _cache.load(self._cache_file, self.build_id, self.file_size)
-            if got is not None:
-                self._data = got
+            self._cache_file, self._data, self._dirty = _cache.find(
+                str(cache_dir), self.build_id or "nobuildid", self.build_id, self._elf.stat,
+                lambda: _cache.file_digest(self._elf.data))
             _register_exit_save(self)
         self._has_dwarf: Optional[bool] = self._data["facts"].get("has_dwarf")
         if self._has_dwarf is None:

@@ -1,13 +1,17 @@
 """The JSON answer cache."""
 
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 
+import pytest
 from elf_support import ROOT
 
 from compiler.elf import LookupFailure, open_vmlinux
+from compiler.elf import cache as elf_cache
 
 WARM_SCRIPT = r"""
 import json, sys, time
@@ -31,6 +35,12 @@ out["seconds"] = time.perf_counter() - t0
 out["modules"] = sorted(m for m in sys.modules if m.startswith(("elftools", "compiler.elf")))
 print(json.dumps(out))
 """
+
+
+def _sha256(path):
+    import hashlib
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
 
 
 def _ask(vm):
@@ -62,7 +72,8 @@ def test_cold_then_warm(native_exe, tmp_path):
         cold = _ask(vm)
         bid = vm.build_id
     files = os.listdir(cache)
-    assert files == [f"vmlinux-{bid}.json"]
+    assert files == [os.path.basename(elf_cache.cache_path(cache, bid, _sha256(native_exe)))]
+    assert files[0].startswith(f"vmlinux-{bid}-")
     warm = _warm(native_exe, cache)
     for k, v in cold.items():
         assert warm[k] == v, k
@@ -77,7 +88,7 @@ def test_cache_for_other_file_is_ignored(native_exe, tmp_path):
     with open_vmlinux(native_exe, cache_dir=cache) as vm:
         vm.find_type("struct page")
         bid = vm.build_id
-    path = os.path.join(cache, f"vmlinux-{bid}.json")
+    path = elf_cache.cache_path(cache, bid, _sha256(native_exe))
     data = json.load(open(path))
     data["file_size"] += 1
     data["types"]["struct page"] = {"failure": "poisoned"}
@@ -110,3 +121,117 @@ def test_unwritable_cache_dir_is_harmless(native_exe, tmp_path):
     blocker.write_text("x")
     with open_vmlinux(native_exe, cache_dir=str(blocker / "sub")) as vm:
         assert vm.find_type("struct page").size
+
+
+# ------------------------------------------------- a copy with other contents
+def _refs_location(exe):
+    """File position, width and value of DW_AT_data_member_location of struct page's
+    member `refs` (a constant in a data form, as GCC writes it)."""
+    import io
+    import struct
+
+    from elftools.elf.elffile import ELFFile
+
+    data = open(exe, "rb").read()
+    elf = ELFFile(io.BytesIO(data))
+    info = elf.get_section_by_name(".debug_info")["sh_offset"]
+    widths = {"DW_FORM_data1": "B", "DW_FORM_data2": "H", "DW_FORM_data4": "I", "DW_FORM_data8": "Q"}
+    for cu in elf.get_dwarf_info(relocate_dwarf_sections=False).iter_CUs():
+        for die in cu.iter_DIEs():
+            parent = die.get_parent()
+            if die.tag == "DW_TAG_member" and die.attributes.get("DW_AT_name") \
+                    and die.attributes["DW_AT_name"].value == b"refs" and parent is not None \
+                    and parent.attributes["DW_AT_name"].value == b"page":
+                a = die.attributes["DW_AT_data_member_location"]
+                fmt = "<" + widths[a.form]
+                position = info + a.offset
+                assert struct.unpack_from(fmt, data, position)[0] == a.value
+                return position, fmt, a.value
+    raise AssertionError("no page.refs member in the fixture")
+
+
+@pytest.fixture()
+def damaged_copy(native_exe, tmp_path):
+    """(intact copy, damaged copy, true offset of page.refs, damaged offset): one DWARF
+    byte differs, so both have the fixture's build ID and size."""
+    import struct
+
+    position, fmt, offset = _refs_location(native_exe)
+    intact = str(tmp_path / "intact")
+    shutil.copy(native_exe, intact)
+    data = bytearray(open(native_exe, "rb").read())
+    struct.pack_into(fmt, data, position, offset + 8)
+    damaged = str(tmp_path / "damaged")
+    open(damaged, "wb").write(bytes(data))
+    assert os.path.getsize(damaged) == os.path.getsize(intact)
+    return intact, damaged, offset, offset + 8
+
+
+def _refs_offset(path, cache):
+    with open_vmlinux(path, cache_dir=cache) as vm:
+        return vm.build_id, vm.find_type("struct page").member("refs")[0]
+
+
+@pytest.mark.parametrize("first", ["damaged", "intact"])
+def test_a_copy_with_other_contents_does_not_poison_the_cache(damaged_copy, tmp_path, first):
+    """Same build ID, same size, one DWARF byte changed: each file gets its own
+    answers, whichever was read first, warm or cold."""
+    intact, damaged, good, bad = damaged_copy
+    cache = str(tmp_path / "cache")
+    order = [(damaged, bad), (intact, good)]
+    if first == "intact":
+        order.reverse()
+    build_ids = set()
+    for _ in range(2):  # cold, then warm from the cache
+        for path, expected in order:
+            build_id, got = _refs_offset(path, cache)
+            build_ids.add(build_id)
+            assert got == expected, (path, got, expected)
+    assert len(build_ids) == 1
+    build_id = build_ids.pop()
+    # one cache file per contents, both of this build ID
+    files = sorted(os.listdir(cache))
+    assert len(files) == 2 and all(f.startswith(f"vmlinux-{build_id}-") for f in files), files
+
+
+def test_warm_run_of_an_unchanged_file_does_not_hash(native_exe, tmp_path, monkeypatch):
+    """A fingerprint the cache knows is trusted without reading the file; a copy,
+    a rewrite in place or a touched file is hashed once, then known."""
+    calls = []
+    real = elf_cache.file_digest
+
+    def spy(contents):
+        calls.append(len(contents))
+        return real(contents)
+
+    monkeypatch.setattr(elf_cache, "file_digest", spy)
+    cache = str(tmp_path / "cache")
+    exe = str(tmp_path / "exe")
+    shutil.copy(native_exe, exe)
+    with open_vmlinux(exe, cache_dir=cache) as vm:  # cold: hashed to name its cache file
+        vm.find_type("struct page")
+    assert calls == [os.path.getsize(exe)]
+    for _ in range(3):
+        with open_vmlinux(exe, cache_dir=cache) as vm:
+            assert vm.find_type("struct page").name == "page"
+    assert len(calls) == 1, "a warm run of an unchanged file read the whole file"
+    os.utime(exe, ns=(1, 1))  # touched: same contents, hashed once more, then known again
+    for _ in range(2):
+        with open_vmlinux(exe, cache_dir=cache) as vm:
+            assert vm.find_type("struct page").name == "page"
+    assert len(calls) == 2
+    data = json.load(open(glob.glob(os.path.join(cache, "vmlinux-*.json"))[0]))
+    assert len(data["fingerprints"]) == 2 and data["format"] == elf_cache.FORMAT
+
+
+def test_cache_of_format_1_is_ignored(native_exe, tmp_path):
+    """Files of the old format (trusted on build ID and size alone) are not read."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    with open_vmlinux(native_exe) as vm:
+        bid, size = vm.build_id, vm.file_size
+    old = {"format": 1, "build_id": bid, "file_size": size, "types": {"struct page": {"failure": "poisoned"}},
+           "variables": {}, "enumerators": {}, "symbols": {}, "facts": {}}
+    (cache / f"vmlinux-{bid}.json").write_text(json.dumps(old))
+    with open_vmlinux(native_exe, cache_dir=str(cache)) as vm:
+        assert vm.find_type("struct page").name == "page"

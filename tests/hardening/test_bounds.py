@@ -197,8 +197,8 @@ def test_a_gigabyte_of_garbage_as_each_input(tmp_path, fixture_image):
 
 # --- reader side -------------------------------------------------------------------------
 
-def dies_by_name(data):
-    """name -> (DIE offset, CU offset, file position of its DW_AT_type value or None), and
+def dies_by_name(data, attribute="DW_AT_type"):
+    """name -> (DIE offset, CU offset, file position of its `attribute` value or None), and
     member DIEs as 'struct.member'."""
     import io
 
@@ -218,7 +218,7 @@ def dies_by_name(data):
                 name = parent.attributes["DW_AT_name"].value.decode() + "." + name
             elif die.tag in ("DW_TAG_structure_type", "DW_TAG_union_type"):
                 name = "struct " + name
-            ref = die.attributes.get("DW_AT_type")
+            ref = die.attributes.get(attribute)
             found.setdefault(name, (die.offset, cu.cu_offset, info + ref.offset if ref is not None else None))
     return found
 

@@ -104,6 +104,52 @@ def test_damaged_fixture_end_to_end(fixture_image, tmp_path):
             raise AssertionError(f"{'; '.join(done)}\n{error}") from None
 
 
+def test_a_damaged_copy_does_not_poison_the_cache(fixture_image, tmp_path, monkeypatch):
+    """The answer cache is keyed by build ID, and a damaged copy has the intact image's
+    build ID (and here its size: one DWARF byte differs, so page._refcount reads 60
+    instead of 52). Resolved through one cache, in either order, cold and warm, each
+    file gives its own answer."""
+    import shutil
+
+    from test_bounds import dies_by_name
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    intact = str(tmp_path / "intact")
+    shutil.copy(fixture_image, intact)
+    data = bytearray(open(intact, "rb").read())
+    position = dies_by_name(bytes(data), "DW_AT_data_member_location")["page._refcount"][2]
+    assert data[position] == 52
+    data[position] = 60
+    damaged = str(tmp_path / "damaged")
+    open(damaged, "wb").write(bytes(data))
+    for order in ((damaged, intact), (intact, damaged)):
+        shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+        for _ in range(2):
+            for path in order:
+                result = run_cli(resolve_args(path)[:-1])  # without --no-cache
+                assert result.code == 0, result
+                value = 60 if path == damaged else 52
+                assert f"OFFSET(page._refcount)={value}\n" in result.out, (order, path, result)
+
+
+def test_damaged_copies_through_one_cache(fixture_image, tmp_path, monkeypatch):
+    """Damaged images resolved with the cache on, as a user would, then the intact
+    image: it resolves exactly as it does without a cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    original = run_cli(resolve_args(fixture_image)).out
+    with open(fixture_image, "rb") as handle:
+        mutator = Mutator(handle.read())
+    path = str(tmp_path / "vmlinux")
+    for case in range(40):
+        data, done = mutator.mutant(random.Random(f"cached-{SEED}-{case}"))
+        with open(path, "wb") as handle:
+            handle.write(data)
+        check_damaged(run_cli(resolve_args(path)[:-1]), path, original, truncated=False)
+    for _ in range(2):  # cold, then warm
+        result = run_cli(resolve_args(fixture_image)[:-1])
+        assert (result.code, result.out) == (0, original), result
+
+
 REAL_KERNELS = ["6.1.0-57-cloud-amd64", "6.1.0-50-cloud-arm64"]
 
 
