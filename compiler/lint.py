@@ -116,6 +116,18 @@ def _check_names(specs: SpecSet) -> List[Problem]:
                 if name in machines and machines[name] != emitter.path:
                     problems.append(_problem(emitter.where, f"machine name {name!r} is also claimed by {machines[name]}"))
                 machines[name] = emitter.path
+    # a function of a general spec runs for every architecture: no other spec may define
+    # it too (architecture specs may share names, as each is its own kernel's file)
+    general: Dict[str, Emitter] = {}
+    for emitter in specs.general_emitters():
+        for function in emitter.functions:
+            general.setdefault(function.name, emitter)
+    for emitter in specs.emitters:
+        for function in emitter.functions:
+            owner = general.get(function.name)
+            if owner is not None and owner is not emitter:
+                problems.append(_problem(emitter.where, f"function {function.name}() is also defined by "
+                                                        f"{owner.path}, which every architecture runs"))
     return problems
 
 

@@ -646,8 +646,14 @@ def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
                               b.versions(raw, path), bool(raw.get("in-file", False)), raw.get("header"),
                               raw.get("runtime"), raw.get("doc", ""), data["emitter"], is_object))
     functions = []
+    first_definition: Dict[str, int] = {}
     for i, raw in enumerate(data["functions"]):
         path = ("functions", i)
+        if raw["name"] in first_definition:  # one C file cannot define a function twice
+            line, _ = document.where(("functions", first_definition[raw["name"]], "name"))
+            b.error(path + ("name",), f"function {raw['name']}() is already defined at line {line} of this file")
+            continue
+        first_definition[raw["name"]] = i
         locals_ = []
         for j, local in enumerate(raw.get("locals", [])):
             lpath = path + ("locals", j)

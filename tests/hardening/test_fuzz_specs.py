@@ -5,7 +5,8 @@ must exit 0 or 1, print each problem as `file:line:col: severity: message` namin
 line that exists in the file, and print its summary. When a case is valid, `vmci list`
 and `vmci resolve` (against the kernel-shaped fixture) run on it too, so random C
 expressions and conditions reach the evaluator: they must end in a result, in
-per-entry `not resolved` lines, or in one `vmci COMMAND: ...` line.
+per-entry `not resolved` lines, or in one `vmci COMMAND: ...` line; and `vmci
+generate`, which must succeed on every valid spec.
 
 The CI run tries SPEC_CASES (2,000) documents, the same ones each time (derandomised);
 VMCI_FUZZ_LONG=1 tries 10,000 new ones.
@@ -72,6 +73,15 @@ def exercise(directory, files, image, family):
     resolved = run_cli(["resolve", "--specs", directory, "--vmlinux", image, "--config", FIXTURE_CONFIG,
                         "--no-cache"])
     TALLY[f"{family}: resolve {check_resolve(resolved, image, files)}"] += 1
+    with tempfile.TemporaryDirectory() as out:
+        generated = run_cli(["generate", "--specs", directory, "-o", out, "--kernel-version", "6.1"])
+        # a valid spec always generates, unless it does not describe 6.1 at all
+        assert len(generated.err.splitlines()) == 1, generated
+        if generated.code == 2 and generated.err == "vmci generate: kernel version 6.1 is outside the specs' versions\n":
+            TALLY[f"{family}: generate: 6.1 not described"] += 1
+            return
+        assert generated.code == 0 and " written, " in generated.err, generated
+        TALLY[f"{family}: generated"] += 1
 
 
 def test_generated_specs(fixture_image):
