@@ -7,10 +7,24 @@ error or Ctrl-C before the rename leaves the previous file untouched.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+from typing import Optional
 
 
-def write_atomically(path: str, data: bytes, mode: int = 0o644) -> None:
+def _mode_for(path: str) -> int:
+    """The permissions a plain write would give: the existing file's (a replaced file
+    keeps them), else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def write_atomically(path: str, data: bytes, mode: Optional[int] = None) -> None:
+    mode = _mode_for(path) if mode is None else mode
     directory = os.path.dirname(os.path.abspath(path)) or "."
     handle, temporary = tempfile.mkstemp(prefix=".vmci-", suffix=".tmp", dir=directory)
     try:

@@ -208,3 +208,23 @@ def test_generate_into_an_unwritable_place(tmp_path):
     result = run_cli(["generate", "-o", str(blocker / "generated")])
     check_one_line_error(result, "generate")
     assert blocker.read_bytes() == PREVIOUS
+
+
+def test_a_replaced_file_keeps_its_permissions_and_a_new_one_follows_the_umask(tmp_path):
+    kept = previous_file(tmp_path, "kept")
+    os.chmod(kept, 0o640)
+    output.write_atomically(str(kept), b"new\n")
+    assert (kept.read_bytes(), os.stat(kept).st_mode & 0o777) == (b"new\n", 0o640)
+    old_umask = os.umask(0o027)
+    try:
+        output.write_atomically(str(tmp_path / "fresh"), b"fresh\n")
+    finally:
+        os.umask(old_umask)
+    assert os.stat(tmp_path / "fresh").st_mode & 0o777 == 0o640
+    old_umask = os.umask(0o002)
+    try:
+        output.write_atomically(str(tmp_path / "shared"), b"shared\n")
+    finally:
+        os.umask(old_umask)
+    assert os.stat(tmp_path / "shared").st_mode & 0o777 == 0o664
+    assert leftovers(tmp_path) == []
