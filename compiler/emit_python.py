@@ -1,13 +1,15 @@
 """Python from the model: one module per architecture emitter that, given a resolver over
-a vmlinux and its config, produces the VMCOREINFO text that kernel writes.
+a vmlinux and its config, produces the VMCOREINFO text that kernel writes, and one module
+(`_general`) with what every architecture runs (the common list, printk's hook).
 
 Each kernel function becomes a Python function that does what the kernel's does, for
 every version the specs cover: its file's Makefile gate, its locals, then its entries in
 emission order, each under the version bounds and Kconfig condition it has, with `call`
-entries calling the other functions. The macro definitions in scope are a function of
-the same shape. Values are left to the resolver (the C expression, the type printf
-reads it as); the module formats them. The module imports nothing from vmci, so it can
-be read, vendored and tested on its own.
+entries calling the other functions by name (`k.call`: the architecture's function, or
+nothing, the kernel's __weak default, where no spec defines it). The macro definitions
+in scope are a function of the same shape. Values are left to the resolver (the C
+expression, the type printf reads it as); the module formats them. The package imports
+nothing from vmci, so it can be read, vendored and tested on its own.
 """
 from __future__ import annotations
 
@@ -38,17 +40,28 @@ class PyFunction:
 
 
 @dataclass
+class PyGeneralView:
+    """What every architecture runs: the general specs' functions and macros."""
+    specs: List[str]
+    version_ranges: str  # the general emitters' ranges, Python text
+    defines: List[str]
+    gates: List[PyGate]
+    functions: List[PyFunction]
+    boot_function: str
+    crash_functions: List[str]
+
+
+@dataclass
 class PyModuleView:
+    """One architecture: its machines, its own functions and macros."""
     emitter: Emitter
     module: str
     specs: List[str]
     doc: str
     machines: List[str]  # Machine(...) constructor text
-    version_ranges: str  # the general emitters' ranges, Python text
     defines: List[str]
+    gate: PyGate
     functions: List[PyFunction]
-    boot_function: str
-    crash_functions: List[str]
 
 
 def module_name(emitter: Emitter) -> str:
@@ -159,12 +172,9 @@ def expression_text(node: Optional[cexpr.Node], entry: Entry) -> str:
     return py_string(cexpr.to_c(node))
 
 
-def entry_call(entry: Entry, defined: Dict[str, str]) -> str:
+def entry_call(entry: Entry) -> str:
     if isinstance(entry, CallEntry):
-        callee = c_ident(entry.callee)
-        if callee in defined:
-            return f"{callee}(k)"
-        return f"f.statement({py_string(callee + '()')})  # no spec defines it: the kernel's __weak default"
+        return f"k.call({py_string(c_ident(entry.callee))})"
     if isinstance(entry, StatementEntry):
         return f"f.statement({expression_text(entry.c_node, entry)})"
     key = py_string(entry.key)
@@ -181,28 +191,37 @@ def entry_call(entry: Entry, defined: Dict[str, str]) -> str:
     return f"f.line({key}, {py_string(entry.format)}, {expression_text(entry.value_expression(), entry)})"
 
 
-def _sources_rows(emitter: Emitter) -> List[str]:
-    """The file that holds the function in each version, and its Makefile gate."""
+@dataclass
+class PyGate:
+    """Whether the kernel builds the file that holds an emitter's functions, in this
+    version: its version range, the file of each version, and that file's Makefile gate."""
+    name: str
+    doc: str
+    rows: List[str]
+
+
+def gate_name(emitter: Emitter) -> str:
+    return f"_builds_{module_name(emitter)}"
+
+
+def gate_view(emitter: Emitter, spec_path: str) -> PyGate:
     rows = []
     emitter_atoms = version_atoms(emitter.versions)
     if emitter_atoms:
-        rows += [f"if {py_not(emitter_atoms)}:", f"{INDENT}return"]
+        rows += [f"if {py_not(emitter_atoms)}:", f"{INDENT}return False"]
     for i, source in enumerate(emitter.sources):
         atoms = version_atoms(source.versions)
         keyword = "if" if i == 0 else "elif"
         test = py_condition(atoms) if atoms else "True"
         rows.append(f"{keyword} {test}:  # {py_comment(source.file)}")
         gate = conjuncts(source.gate.node)
-        if gate:
-            rows += [f"{INDENT}if {py_not(gate)}:", f"{INDENT * 2}return"]
-        else:
-            rows.append(f"{INDENT}pass")
-    rows += ["else:", f"{INDENT}return"]
-    return rows
+        rows.append(f"{INDENT}return {py_condition(gate) if gate else 'True'}")
+    rows.append("return False")
+    return PyGate(gate_name(emitter), py_comment(f"Whether the kernel builds the file of {spec_path}."), rows)
 
 
-def function_view(emitter: Emitter, function: Function, defined: Dict[str, str], spec_path: str) -> PyFunction:
-    rows = [f"# {py_comment(spec_path)}"] + _sources_rows(emitter)
+def function_view(emitter: Emitter, function: Function, spec_path: str) -> PyFunction:
+    rows = [f"# {py_comment(spec_path)}", f"if not {gate_name(emitter)}(k):", f"{INDENT}return"]
     local_items = []
     for local in function.locals:
         record = (f"local[{py_string(c_ident(local.name))}] = Local({py_string(local.name)}, "
@@ -219,7 +238,7 @@ def function_view(emitter: Emitter, function: Function, defined: Dict[str, str],
         atoms = version_atoms(entry.versions) + conjuncts(entry.when.node)
         if entry.emits:
             atoms = phase + atoms
-        items.append((atoms, Rows([entry_call(entry, defined)], entry.key)))
+        items.append((atoms, Rows([entry_call(entry)], entry.key)))
     flatten(nest(items, negation, topic), rows, 0)
     return PyFunction(c_ident(function.name), py_comment(function.doc), rows)
 
@@ -240,29 +259,38 @@ def defines_rows(emitters: Sequence[Emitter]) -> List[str]:
     return rows + ["return found"]
 
 
-def module_view(specs: SpecSet, emitter: Emitter, spec_paths: Dict[str, str]) -> PyModuleView:
+def _function_views(emitters: Sequence[Emitter], spec_paths: Dict[str, str]) -> List[PyFunction]:
+    views: List[PyFunction] = []
+    for owner in emitters:
+        for function in owner.functions:
+            views.append(function_view(owner, function, spec_paths[owner.path]))
+    return views
+
+
+def general_view(specs: SpecSet, spec_paths: Dict[str, str]) -> PyGeneralView:
     general = specs.general_emitters()
-    emitters = general + [emitter]
-    functions: List[PyFunction] = []
     defined: Dict[str, str] = {}
-    for owner in emitters:
+    for owner in specs.emitters:  # validate refuses these; generated code must never be ambiguous
         for function in owner.functions:
-            if function.name in defined:
-                raise RenderError(f"{owner.path}: {function.name}() is also defined in {defined[function.name]}")
-            defined[function.name] = owner.path
-    for owner in emitters:
-        for function in owner.functions:
-            functions.append(function_view(owner, function, defined, spec_paths[owner.path]))
-    if COMMON_FUNCTION not in defined:
+            if function.name in defined and (owner.target is None or defined[function.name][1]):
+                raise RenderError(f"{owner.path}: {function.name}() is also defined in {defined[function.name][0]}")
+            defined.setdefault(function.name, (owner.path, owner.target is None))
+    if not any(f.name == COMMON_FUNCTION for e in general for f in e.functions):
         raise RenderError(f"no spec defines {COMMON_FUNCTION}(), where VMCOREINFO starts")
     crash = sorted({f.name for e in general for f in e.functions if f.phase == "crash"})
+    ranges = py_tuple(dict.fromkeys(f"({_bound(e.versions.since)}, {_bound(e.versions.until)})" for e in general))
+    return PyGeneralView([spec_paths[e.path] for e in general], ranges, defines_rows(general),
+                         [gate_view(e, spec_paths[e.path]) for e in general], _function_views(general, spec_paths),
+                         COMMON_FUNCTION, crash)
+
+
+def module_view(specs: SpecSet, emitter: Emitter, spec_paths: Dict[str, str]) -> PyModuleView:
     machines = [f"Machine({py_string(m.name)}, {py_tuple(py_string(a) for a in m.aliases)}, "
                 f"{int(m.elf_machine)}, {int(m.elf_class)}, {py_string(m.endianness)})"
                 for m in emitter.target.machines]
-    ranges = py_tuple(dict.fromkeys(f"({_bound(e.versions.since)}, {_bound(e.versions.until)})" for e in general))
-    return PyModuleView(emitter, module_name(emitter), [spec_paths[e.path] for e in emitters],
-                        py_comment(emitter.doc), machines, ranges, defines_rows(emitters), functions,
-                        COMMON_FUNCTION, crash)
+    return PyModuleView(emitter, module_name(emitter), [spec_paths[emitter.path]], py_comment(emitter.doc),
+                        machines, defines_rows([emitter]), gate_view(emitter, spec_paths[emitter.path]),
+                        _function_views([emitter], spec_paths))
 
 
 def py_tuple(items) -> str:

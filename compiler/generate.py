@@ -104,6 +104,8 @@ def python_outputs(specs: SpecSet, paths: Dict[str, str]) -> List[Output]:
                Output(f"{package}/_runtime.py", render("python/_runtime.py.j2", specs=all_specs,
                                                        conversions=emit_python.CONVERSION_TYPES,
                                                        line_buffer=LINE_BUFFER))]
+    outputs.append(Output(f"{package}/_general.py", render("python/_general.py.j2",
+                                                           general=emit_python.general_view(specs, paths))))
     outputs += [Output(f"{package}/{m.module}.py", render("python/module.py.j2", module=m)) for m in modules]
     return outputs
 

@@ -215,16 +215,11 @@ def test_a_replaced_file_keeps_its_permissions_and_a_new_one_follows_the_umask(t
     os.chmod(kept, 0o640)
     output.write_atomically(str(kept), b"new\n")
     assert (kept.read_bytes(), os.stat(kept).st_mode & 0o777) == (b"new\n", 0o640)
-    old_umask = os.umask(0o027)
-    try:
-        output.write_atomically(str(tmp_path / "fresh"), b"fresh\n")
-    finally:
-        os.umask(old_umask)
-    assert os.stat(tmp_path / "fresh").st_mode & 0o777 == 0o640
-    old_umask = os.umask(0o002)
-    try:
-        output.write_atomically(str(tmp_path / "shared"), b"shared\n")
-    finally:
-        os.umask(old_umask)
-    assert os.stat(tmp_path / "shared").st_mode & 0o777 == 0o664
+    for umask, name, mode in ((0o027, "fresh", 0o640), (0o002, "shared", 0o664)):
+        old_umask = os.umask(umask)
+        try:
+            output.write_atomically(str(tmp_path / name), b"new\n")
+        finally:
+            os.umask(old_umask)
+        assert os.stat(tmp_path / name).st_mode & 0o777 == mode
     assert leftovers(tmp_path) == []

@@ -50,6 +50,14 @@ class Kernel:
         self.at_crash = at_crash
         self.lines = []  # (key, value or None), in emission order
         self.defines = {}
+        self.functions = {}  # name -> the generated function, general and architecture's
+
+    def call(self, name):
+        """A call to a kernel function; one no spec defines is the kernel's empty __weak
+        default (arch_crash_save_vmcoreinfo() of an architecture without entries)."""
+        function = self.functions.get(name)
+        if function is not None:
+            function(self)
 
     # versions: since is inclusive, before (until) exclusive
     def since(self, *bound):
