@@ -522,6 +522,7 @@ class ConsumerRead:
     machines: List[str]
     where: str
     note: str
+    required_when: Condition = TRUE  # the kernels on which `required` holds (a memory model)
 
 
 @dataclass
@@ -725,7 +726,15 @@ def build_consumers(document: Document, problems: List[Problem]) -> Tuple[List[C
             if not isinstance(read, dict) or not isinstance(read.get("key"), str):
                 problems.append(document.problem(("tools", i, "reads", j), "each read needs a key"))
                 continue
+            required_when = TRUE
+            if "required-when" in read:
+                try:
+                    required_when = Condition.parse(str(read["required-when"]))
+                except ConditionError as error:
+                    problems.append(document.problem(("tools", i, "reads", j, "required-when"),
+                                                     f"bad condition: {error}"))
+                    continue
             reads.append(ConsumerRead(tool["name"], read["key"], bool(read.get("required", False)),
                                       list(read.get("machines", []) or []), str(read.get("where", "")),
-                                      str(read.get("note", ""))))
+                                      str(read.get("note", "")), required_when))
     return reads, tools

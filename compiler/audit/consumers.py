@@ -29,7 +29,8 @@ class ToolGaps:
 
     def as_json(self) -> dict:
         def read(r: ConsumerRead) -> dict:
-            return {"key": r.key, "required": r.required, "where": r.where, "note": r.note}
+            return {"key": r.key, "required": r.required, "required_when": r.required_when.text or None,
+                    "where": r.where, "note": r.note}
         return {"tool": self.tool, "satisfied": self.satisfied,
                 "missing_required": [read(r) for r in self.missing_required],
                 "missing_optional": [read(r) for r in self.missing_optional],
@@ -116,14 +117,23 @@ def reads_for(specs: SpecSet, machine: Machine) -> Dict[str, List[ConsumerRead]]
     return found
 
 
-def gaps_for(specs: SpecSet, machine: Machine, keys: Dict[str, Truth]) -> List[ToolGaps]:
+def is_required(read: ConsumerRead, config: Optional[KernelConfig]) -> bool:
+    """Required on this kernel: `required`, and its `required-when` holds for the config
+    (without a config, a conditional requirement counts)."""
+    if not read.required:
+        return False
+    return config is None or read.required_when.evaluate(config)
+
+
+def gaps_for(specs: SpecSet, machine: Machine, keys: Dict[str, Truth],
+             config: Optional[KernelConfig] = None) -> List[ToolGaps]:
     result = []
     for tool, reads in reads_for(specs, machine).items():
         gaps = ToolGaps(tool)
         for read in reads:
             truth = keys.get(read.key)
             if truth is None:
-                (gaps.missing_required if read.required else gaps.missing_optional).append(read)
+                (gaps.missing_required if is_required(read, config) else gaps.missing_optional).append(read)
             elif truth is True:
                 gaps.satisfied += 1
             else:
@@ -139,7 +149,8 @@ def audit_consumers(specs: SpecSet, version: Version, arch: Optional[str] = None
         keys = emitted_keys(specs, emitter, machine, version, config)
         report.append(MachineGaps(machine.name, emitter.target.arch, version,
                                   sum(1 for t in keys.values() if t is True),
-                                  sum(1 for t in keys.values() if t is not True), gaps_for(specs, machine, keys)))
+                                  sum(1 for t in keys.values() if t is not True),
+                                  gaps_for(specs, machine, keys, config)))
     return report
 
 

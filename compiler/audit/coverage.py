@@ -157,7 +157,7 @@ def _cell(specs: SpecSet, emitter: Emitter, machine: Machine, version: Version, 
         return None
     config = cell_config(specs, machine, version, variant)
     keys = emitted_keys(specs, emitter, machine, version, config)
-    gaps = gaps_for(specs, machine, keys)
+    gaps = gaps_for(specs, machine, keys, config)
     return Cell(len(keys), {g.tool: [r.key for r in g.missing_required] for g in gaps},
                 {g.tool: len(g.missing_optional) for g in gaps})
 

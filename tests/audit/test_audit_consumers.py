@@ -77,10 +77,32 @@ def test_a_required_key_the_kernel_does_not_emit(tmp_path):
     code, payload = consumers("--arch", "x86_64", "--kernel-version", "6.1", specs=specs)
     assert code == 1
     [missing] = tool(payload, "makedumpfile")["missing_required"]
-    assert missing == {"key": "SYMBOL(not_emitted)", "required": True, "where": "makedumpfile.c:1 imaginary()",
-                       "note": ""}
+    assert missing == {"key": "SYMBOL(not_emitted)", "required": True, "required_when": None,
+                       "where": "makedumpfile.c:1 imaginary()", "note": ""}
     code, out, _ = run_vmci("audit", "consumers", "--arch", "x86_64", "--kernel-version", "6.1", "--specs", str(specs))
     assert "missing, required: SYMBOL(not_emitted)  (makedumpfile.c:1 imaginary())" in out
+
+
+def test_a_requirement_can_depend_on_the_memory_model(tmp_path):
+    """makedumpfile needs the mem_section set only on SPARSEMEM kernels, and mem_map only
+    on FLATMEM ones: with a FLATMEM config, the missing mem_section keys are optional."""
+    flatmem = tmp_path / "config"
+    text = open(gold(AMD64)[2]).read()
+    flatmem.write_text("\n".join(line for line in text.splitlines()
+                                 if not line.startswith(("CONFIG_SPARSEMEM", "CONFIG_NUMA=")))
+                       + "\nCONFIG_FLATMEM=y\n")
+    code, payload = consumers("--arch", "x86_64", "--kernel-version", AMD64, "--config", str(flatmem))
+    makedumpfile = tool(payload, "makedumpfile")
+    assert code == 0 and makedumpfile["missing_required"] == []
+    optional = {r["key"]: r for r in makedumpfile["missing_optional"]}
+    assert optional["SYMBOL(mem_section)"]["required"] is True
+    assert optional["SYMBOL(mem_section)"]["required_when"] == "CONFIG_SPARSEMEM"
+    assert {"SIZE(mem_section)", "OFFSET(mem_section.section_mem_map)"} <= set(optional)
+    # a NUMA kernel without SPARSEMEM (no architecture allows it) would lack mem_map too
+    (tmp_path / "numa").write_text(flatmem.read_text() + "CONFIG_NUMA=y\n")
+    code, payload = consumers("--arch", "x86_64", "--kernel-version", AMD64, "--config", str(tmp_path / "numa"))
+    assert code == 1
+    assert [r["key"] for r in tool(payload, "makedumpfile")["missing_required"]] == ["SYMBOL(mem_map)"]
 
 
 def test_every_machine_without_arch():
