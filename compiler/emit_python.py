@@ -275,8 +275,6 @@ def general_view(specs: SpecSet, spec_paths: Dict[str, str]) -> PyGeneralView:
             if function.name in defined and (owner.target is None or defined[function.name][1]):
                 raise RenderError(f"{owner.path}: {function.name}() is also defined in {defined[function.name][0]}")
             defined.setdefault(function.name, (owner.path, owner.target is None))
-    if not any(f.name == COMMON_FUNCTION for e in general for f in e.functions):
-        raise RenderError(f"no spec defines {COMMON_FUNCTION}(), where VMCOREINFO starts")
     crash = sorted({f.name for e in general for f in e.functions if f.phase == "crash"})
     ranges = py_tuple(dict.fromkeys(f"({_bound(e.versions.since)}, {_bound(e.versions.until)})" for e in general))
     return PyGeneralView([spec_paths[e.path] for e in general], ranges, defines_rows(general),
