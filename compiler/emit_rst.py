@@ -44,8 +44,9 @@ def _consumers(specs: SpecSet, key: str) -> str:
     tools: Dict[str, List[str]] = {}
     for read in specs.readers_of(key):
         notes = tools.setdefault(read.tool, [])
-        if read.required and "required" not in notes:
-            notes.append("required")
+        required = "required" + (f" when {read.required_when.text}" if read.required_when.text else "")
+        if read.required and required not in notes:
+            notes.append(required)
         if read.machines:
             notes.append("on " + ", ".join(read.machines))
     if not tools:
