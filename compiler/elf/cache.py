@@ -76,9 +76,28 @@ def load(path: str, build_id: Optional[str], file_size: int,
     prints = d.get("fingerprints")
     d["fingerprints"] = [p for p in prints if isinstance(p, list)] if isinstance(prints, list) else []
     for s in SECTIONS:
-        if not isinstance(d.get(s), dict):
-            d[s] = {}
+        entries = d.get(s)
+        d[s] = {k: v for k, v in entries.items() if _entry_ok(s, k, v)} if isinstance(entries, dict) else {}
     return d
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _entry_ok(section: str, key: str, v: Any) -> bool:
+    """Has a cached answer the shape vmlinux.py writes?  (Others are dropped, and
+    the question is asked of the image again.)"""
+    failure = isinstance(v, dict) and isinstance(v.get("failure"), str)
+    if section in ("types", "variables"):
+        return failure or (isinstance(v, dict) and isinstance(v.get("type"), dict))
+    if section == "enumerators":
+        return failure or _is_int(v)
+    if section == "symbols":
+        return v is None or _is_int(v)
+    if key == "has_dwarf":
+        return isinstance(v, bool)
+    return v is None or isinstance(v, str)
 
 
 def find(cache_dir: str, key: str, build_id: Optional[str], st: os.stat_result,

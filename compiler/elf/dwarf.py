@@ -15,11 +15,15 @@ questions about a 600 MB vmlinux needs:
 * A raw hit in .debug_info (the .debug_str offset or inline spelling of a
   name, found by vmlinux.py) is verified by letting pyelftools decode the DIE
   that would hold the name at exactly that place.
-* Damaged input cannot escape as a foreign exception, hang or recurse: every
-  pyelftools/construct exception becomes :class:`DwarfError` with a place
-  (".debug_info CU at 0x..."); reads stop at the end of the unit being
-  decoded; tree walks here are iterative and must move forward (pyelftools'
-  own ``iter_children`` follows a backward DW_AT_sibling forever).
+* Damaged input cannot escape as a foreign exception, hang or recurse: unit
+  headers and reference targets are checked before pyelftools sees them, and
+  the exceptions pyelftools and its construct library raise on bad bytes
+  (DECODE_ERRORS) become :class:`DwarfError` with a place (".debug_info CU at
+  0x...") and a plain account of the damage, which ``_undecodable`` finds by
+  reading the bytes again (the abbreviation code, the abbreviation table, the
+  forms); reads stop at the end of the unit being decoded; tree walks here are
+  iterative and must move forward (pyelftools' own ``iter_children`` follows
+  a backward DW_AT_sibling forever).
 * pyelftools caches the DIEs it decodes; those caches are dropped wholesale
   once MAX_LIVE_DIES decodes have accumulated (bounded memory).
 """
@@ -27,12 +31,16 @@ questions about a 600 MB vmlinux needs:
 from __future__ import annotations
 
 import inspect
+import struct
 from bisect import bisect_right
 from typing import Dict, Iterator, List, Optional, Tuple
 
+from elftools.common.exceptions import DWARFError, ELFError
+from elftools.construct.core import ConstructError
 from elftools.dwarf.die import DIE
 from elftools.dwarf.dwarf_expr import DWARFExprParser
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
+from elftools.dwarf.enums import ENUM_DW_FORM, ENUM_DW_TAG
 
 from .errors import DwarfError, LookupFailure
 
@@ -73,9 +81,26 @@ ATE_NAMES = {
 SIGNED_ATES = (0x5, 0x6, 0xD)
 
 
-def describe(e: BaseException) -> str:
-    text = str(e).replace("\n", " ").strip()
-    return f"{type(e).__name__}: {text[:200]}" if text else type(e).__name__
+# What pyelftools and construct raise on bad bytes: their own errors, and lookups and
+# assertions over values read from the file (an abbreviation code missing from its
+# table, a form that is no form, a string form with no string section).  Anything else
+# is a bug here and must not be mistaken for damage.
+DECODE_ERRORS = (ELFError, DWARFError, ConstructError, KeyError, IndexError, AssertionError, ValueError,
+                 struct.error, UnicodeDecodeError, NotImplementedError, OverflowError)
+
+FORM_NAMES = {code: name for name, code in ENUM_DW_FORM.items() if isinstance(code, int)}
+TAG_NAMES = {code: name for name, code in ENUM_DW_TAG.items() if isinstance(code, int)}
+DW_FORM_implicit_const = ENUM_DW_FORM["DW_FORM_implicit_const"]
+# forms whose value is read from another section, and the section each needs
+FORM_SECTIONS = {"DW_FORM_strp": ".debug_str", "DW_FORM_line_strp": ".debug_line_str",
+                 "DW_FORM_strx": ".debug_str_offsets", "DW_FORM_strx1": ".debug_str_offsets",
+                 "DW_FORM_strx2": ".debug_str_offsets", "DW_FORM_strx3": ".debug_str_offsets",
+                 "DW_FORM_strx4": ".debug_str_offsets", "DW_FORM_addrx": ".debug_addr",
+                 "DW_FORM_addrx1": ".debug_addr", "DW_FORM_addrx2": ".debug_addr",
+                 "DW_FORM_addrx3": ".debug_addr", "DW_FORM_addrx4": ".debug_addr",
+                 "DW_FORM_loclistx": ".debug_loclists", "DW_FORM_rnglistx": ".debug_rnglists"}
+# DWARF 5 unit types pyelftools decodes: compile, type, partial, skeleton, split compile, split type
+UNIT_TYPES = (1, 2, 3, 4, 5, 6)
 
 
 class Section:
@@ -217,8 +242,8 @@ class DwarfReader:
             self._stream.stop = self.info.size
             try:
                 u.cu = self._di.get_CU_at(u.offset)
-            except Exception as e:  # noqa: BLE001 - it parsed before
-                raise DwarfError(u.place, describe(e)) from None
+            except DECODE_ERRORS:  # it was decoded before, from the same bytes
+                raise DwarfError(u.place, "the unit header can no longer be decoded") from None
             u.gen = self._gen
         return u.cu
 
@@ -238,12 +263,15 @@ class DwarfReader:
             place = f".debug_info CU at {off:#x}"
             if size - off < 11:
                 raise DwarfError(place, "truncated unit header")
+            problem = self._unit_header_problem(off)
+            if problem is not None:
+                raise DwarfError(place, f"bad unit header: {problem}")
             self._stream.stop = size
             try:
                 cu = self._di.get_CU_at(off)
                 u = Unit(len(out), cu, self._gen)
-            except Exception as e:  # noqa: BLE001 - pyelftools/construct on bad bytes
-                raise DwarfError(place, f"bad unit header: {describe(e)}") from None
+            except DECODE_ERRORS:
+                raise DwarfError(place, "bad unit header: it cannot be decoded") from None
             if u.end > size:
                 raise DwarfError(place, f"unit length {u.size:#x} runs past the end of .debug_info "
                                         f"({size:#x} bytes)")
@@ -257,6 +285,34 @@ class DwarfReader:
             out.append(u)
             off = u.end
         return out
+
+    def _unit_header_problem(self, off: int) -> Optional[str]:
+        """What is wrong with the unit header at `off`, in words, before pyelftools
+        reads it (it asserts on an address size, fails on a unit type); None when
+        it looks sound."""
+        buf, base, size = self.info.buf, self.info.base, self.info.size
+        e = "<" if self.little else ">"
+        length = struct.unpack_from(e + "I", buf, base + off)[0]
+        pos, offset_size = off + 4, 4
+        if length == 0xFFFFFFFF:
+            pos, offset_size = off + 12, 8
+        elif length >= 0xFFFFFFF0:
+            return f"unit length {length:#x} is a reserved value"
+        v5_end = pos + 2 + 2 + offset_size  # version, unit type, address size, abbreviation offset
+        if v5_end > size:
+            return "the header runs past the end of .debug_info"
+        version = struct.unpack_from(e + "H", buf, base + pos)[0]
+        if not 2 <= version <= 5:
+            return f"DWARF version {version} (vmci reads versions 2 to 5)"
+        if version == 5:
+            unit_type, address_size = buf[base + pos + 2], buf[base + pos + 3]
+            if unit_type not in UNIT_TYPES:
+                return f"unit type {unit_type:#x} is not a DWARF 5 unit type"
+        else:
+            address_size = buf[base + pos + 2 + offset_size]
+        if address_size not in (4, 8):
+            return f"address size {address_size} (must be 4 or 8)"
+        return None
 
     def cu_for(self, off: int) -> Unit:
         cus = self.cus()
@@ -273,8 +329,9 @@ class DwarfReader:
         """The DIE at absolute .debug_info offset `off` (decoded once, cached)."""
         if cu is None:
             cu = self.cu_for(off)
-        elif not (cu.die_offset <= off < cu.end):
-            raise DwarfError(cu.place, f"DIE offset {off:#x} outside its unit")
+        if not (cu.die_offset <= off < cu.end):
+            raise DwarfError(cu.place, f"DIE offset {off:#x} outside its unit's entries "
+                                       f"({cu.die_offset:#x} to {cu.end:#x})")
         d = self._decode(cu, off)
         if d.is_null():
             raise DwarfError(cu.place, f"null entry where a DIE was expected at {off:#x}")
@@ -288,10 +345,75 @@ class DwarfReader:
         self._stream.stop = cu.end
         try:
             d = pcu.get_DIE_from_refaddr(off)
-        except Exception as e:  # noqa: BLE001 - pyelftools/construct on bad bytes
-            raise DwarfError(cu.place, f"DIE at {off:#x}: {describe(e)}") from None
+        except DECODE_ERRORS:
+            raise self._undecodable(cu, off) from None
         self._live += 1
         return d
+
+    def _undecodable(self, cu: Unit, off: int) -> DwarfError:
+        """The DIE at `off` failed to decode: find out why from its bytes (its
+        abbreviation code, the unit's abbreviation table, the forms it names) and
+        say it in words.  Called only on failure."""
+        place = cu.place
+        buf, base, end = self.info.buf, self.info.base, self.info.base + cu.end
+        code, _ = _read_uleb(buf, base + off, end)
+        if code is None:
+            return DwarfError(place, f"DIE at {off:#x} runs past the end of its unit")
+        decls = self.abbreviations(cu)
+        decl = decls.get(code)
+        if decl is None:
+            return DwarfError(place, f"DIE at {off:#x}: abbreviation code {code} is not in the unit's "
+                                     f"abbreviation table (.debug_abbrev offset {cu.abbrev_offset:#x})")
+        tag, forms = decl
+        for form in forms:
+            need = FORM_SECTIONS.get(form)
+            if need is not None and self.sections.get(need) is None:
+                return DwarfError(place, f"DIE at {off:#x} ({tag}) has a {form} attribute, but the image has "
+                                         f"no {need}")
+        return DwarfError(place, f"DIE at {off:#x} ({tag}): its attribute values run past the end of "
+                                 f"its unit or do not match their forms")
+
+    def abbreviations(self, cu: Unit) -> Dict[int, Tuple[str, List[str]]]:
+        """The abbreviation table of `cu`, read here rather than by pyelftools
+        (so that damage is named): code -> (tag name, attribute form names).
+        Raises DwarfError naming the declaration that is damaged."""
+        sec = self.sections[".debug_abbrev"]
+        buf, base, end = sec.buf, sec.base, sec.base + sec.size
+        place = f"{cu.place}: abbreviation table at .debug_abbrev offset {cu.abbrev_offset:#x}"
+        pos = base + cu.abbrev_offset
+        table: Dict[int, Tuple[str, List[str]]] = {}
+        while True:
+            start = pos - base
+            code, pos = _read_uleb(buf, pos, end)
+            if code == 0:
+                return table
+            if code is not None:
+                tag, pos = _read_uleb(buf, pos, end)
+            if code is None or pos is None or pos >= end:
+                raise DwarfError(place, "it runs past the end of .debug_abbrev")
+            children = buf[pos]
+            pos += 1
+            if children > 1:
+                raise DwarfError(place, f"abbreviation {code} (at {start:#x}) has children flag {children}, "
+                                        f"not 0 or 1")
+            forms = []
+            while True:
+                at, pos = _read_uleb(buf, pos, end)
+                form, pos = (None, None) if pos is None else _read_uleb(buf, pos, end)
+                if at is None or form is None:
+                    raise DwarfError(place, "it runs past the end of .debug_abbrev")
+                if at == 0 and form == 0:
+                    break
+                name = FORM_NAMES.get(form)
+                if name is None or form == 0:
+                    raise DwarfError(place, f"abbreviation {code} (at {start:#x}) gives attribute {at:#x} "
+                                            f"the form {form:#x}, which is no DWARF form vmci reads")
+                if form == DW_FORM_implicit_const:
+                    _, pos = _read_uleb(buf, pos, end)  # the constant (SLEB128: same length)
+                    if pos is None:
+                        raise DwarfError(place, "it runs past the end of .debug_abbrev")
+                forms.append(name)
+            table.setdefault(code, (TAG_NAMES.get(tag, f"tag {tag:#x}"), forms))
 
     def _lookalike(self, cu: Unit, start: int, hit: int) -> Optional[DIE]:
         """Decode a DIE at `start`, which may be garbage: not cached, reads
@@ -300,12 +422,12 @@ class DwarfReader:
         self._stream.stop = cu.end
         try:
             pcu.get_top_DIE()  # pyelftools needs it before other DIEs (str_offsets_base)
-        except Exception as e:  # noqa: BLE001
-            raise DwarfError(cu.place, f"unit DIE: {describe(e)}") from None
+        except DECODE_ERRORS:
+            raise self._undecodable(cu, cu.die_offset) from None
         self._stream.stop = min(cu.end, hit + LOOKALIKE_SPAN)
         try:
             return DIE(cu=pcu, stream=self._stream, offset=start)
-        except Exception:  # noqa: BLE001 - a garbage look-alike, or a damaged DIE
+        except DECODE_ERRORS:  # a garbage look-alike, or a damaged DIE
             self.verify_errors += 1
             return None
         finally:
@@ -325,8 +447,8 @@ class DwarfReader:
         if a.form == "DW_FORM_string" and isinstance(v, str):
             return v
         if a.form in STRING_OFFSET_FORMS and v is None:
-            raise DwarfError(_place(die), f"DIE at {die.offset:#x}: string offset "
-                                          f"{a.raw_value:#x} is outside its section")
+            raise DwarfError(_place(die), f"DIE at {die.offset:#x}: string offset {a.raw_value:#x} is "
+                                          f"outside {FORM_SECTIONS.get(a.form, 'its section')}")
         return None
 
     def flag(self, die: DIE, at: str) -> bool:
@@ -349,7 +471,8 @@ class DwarfReader:
             return None
         if a.form in REF_FORMS:
             cu = die.cu
-            if not isinstance(a.raw_value, int) or a.raw_value >= cu.size:
+            if not isinstance(a.raw_value, int) \
+                    or not cu.cu_die_offset - cu.cu_offset <= a.raw_value < cu.size:
                 raise DwarfError(_place(die), f"DIE at {die.offset:#x} refers to {a.raw_value:#x}, "
                                               f"outside its unit")
             return cu.cu_offset + a.raw_value
@@ -381,9 +504,9 @@ class DwarfReader:
             parser = self._expr_parsers[id(structs)] = DWARFExprParser(structs)
         try:
             return parser.parse_expr(list(raw))
-        except Exception as e:  # noqa: BLE001
-            raise DwarfError(_place(die), f"DIE at {die.offset:#x}: bad {at} expression: "
-                                          f"{describe(e)}") from None
+        except DECODE_ERRORS:
+            raise DwarfError(_place(die), f"DIE at {die.offset:#x}: its {at} is not a DWARF expression "
+                                          f"(an unknown operation, or one cut short)") from None
 
     def form_size(self, die: DIE, at: str) -> Optional[int]:
         a = die.attributes.get(at)
@@ -547,9 +670,10 @@ class DwarfReader:
         pcu = self._cu(cu)
         try:
             table = pcu.get_abbrev_table()
-        except Exception as e:  # noqa: BLE001
-            raise DwarfError(cu.place, f"abbreviation table at {cu.abbrev_offset:#x}: "
-                                       f"{describe(e)}") from None
+        except DECODE_ERRORS:
+            self.abbreviations(cu)  # names the damaged declaration
+            raise DwarfError(cu.place, f"abbreviation table at .debug_abbrev offset {cu.abbrev_offset:#x} "
+                                       f"cannot be decoded") from None
         decls = getattr(table, "_abbrev_map", None)  # pyelftools keeps no public list
         out: Optional[List[Tuple[bytes, int]]] = None
         if isinstance(decls, dict):
@@ -585,7 +709,7 @@ class DwarfReader:
             else:
                 try:
                     n = structs.Dwarf_dw_form[form].sizeof()
-                except Exception:  # noqa: BLE001 - variable size, or unknown form
+                except (ConstructError, KeyError):  # variable size, or unknown form
                     n = None
             self._form_sizes[key] = n
         return self._form_sizes[key]
@@ -615,6 +739,22 @@ class DwarfReader:
 
 def _place(die: DIE) -> str:
     return f".debug_info CU at {die.cu.cu_offset:#x}"
+
+
+def _read_uleb(buf, pos: int, end: int) -> Tuple[Optional[int], Optional[int]]:
+    """A ULEB128 at buf[pos:end]: (value, position after it), or (None, None)
+    when it runs past `end`."""
+    value = shift = 0
+    while pos < end:
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 64 * 7:
+            break
+    return None, None
 
 
 def _uleb(v: int) -> bytes:

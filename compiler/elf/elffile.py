@@ -53,6 +53,12 @@ MAX_SYMBOLS = 2_000_000
 MAX_SYMBOL_NAME = 512
 
 
+def zlib_reason(e: zlib.error) -> str:
+    """zlib's reason without its return code ("Error -3 while decompressing data:
+    incorrect header check" -> "incorrect header check")."""
+    return str(e).rpartition(": ")[2] or "damaged data"
+
+
 class Section:
     __slots__ = ("index", "name", "type", "flags", "addr", "offset", "size",
                  "link", "info", "entsize", "name_off")
@@ -69,6 +75,14 @@ class Section:
         self.link = link
         self.info = info
         self.entsize = entsize
+
+    @property
+    def place(self) -> str:
+        """How messages name the section: by its name, unless that is empty or
+        longer than any real one (a damaged name can be any bytes, of any length):
+        then by its index.  (The command line escapes control characters.)"""
+        name = self.name
+        return name if 0 < len(name) <= 64 else f"section {self.index}"
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"<Section {self.index} {self.name} off={self.offset:#x} size={self.size:#x}>"
@@ -203,7 +217,7 @@ class ElfFile:
             desc_start = pos + ((namesz + 3) & ~3)
             desc_end = desc_start + descsz
             if name_end > len(raw) or desc_end > len(raw):
-                raise self.error(place, "note runs past its section")
+                raise self.error(place, f"the note at +{pos - 12:#x} runs past the end")
             name = raw[pos:name_end].rstrip(b"\0")
             yield name, ntype, raw[desc_start:desc_end]
             pos = desc_start + ((descsz + 3) & ~3)
@@ -218,7 +232,7 @@ class ElfFile:
                         return desc.hex()
         for s in self.sections():
             if s.type == SHT_NOTE and s.size:
-                for name, ntype, desc in self._notes(s.offset, s.size, f"section {s.name or s.index}"):
+                for name, ntype, desc in self._notes(s.offset, s.size, s.place):
                     if name == b"GNU" and ntype == NT_GNU_BUILD_ID and desc:
                         return desc.hex()
         return None
@@ -295,7 +309,7 @@ class ElfFile:
     def _decompress(self, s: Section) -> bytes:
         if s.index in self._decompressed:
             return self._decompressed[s.index]
-        place = f"section {s.name}"
+        place = s.place
         hdr_fmt = self.e + ("IIQQ" if self.elf_class == 64 else "III")
         hsz = struct.calcsize(hdr_fmt)
         if s.size < hsz:
@@ -307,11 +321,13 @@ class ElfFile:
             raise self.error(place, f"compression type {ch_type} is not supported (only zlib)")
         if ch_size > MAX_DECOMPRESSED:
             raise self.error(place, f"absurd decompressed size {ch_size}")
-        try:
-            d = zlib.decompressobj()
-            out = d.decompress(self.data[s.offset + hsz:s.offset + s.size], ch_size)
-        except zlib.error as e:
-            raise self.error(place, f"zlib: {e}") from None
+        if ch_size == 0:  # (a max_length of 0 would let zlib inflate without bound)
+            out = b""
+        else:
+            try:
+                out = zlib.decompressobj().decompress(self.data[s.offset + hsz:s.offset + s.size], ch_size)
+            except zlib.error as e:
+                raise self.error(place, f"the compressed contents are not zlib data ({zlib_reason(e)})") from None
         if len(out) != ch_size:
             raise self.error(place, "decompressed size differs from the header")
         self._decompressed[s.index] = out
@@ -414,7 +430,7 @@ class ElfFile:
         if symtab is None:
             self._symbols = result
             return result
-        place = symtab.name or f"section {symtab.index}"
+        place = symtab.place
         secs = self.sections()
         if symtab.link >= len(secs):
             raise self.error(place, "sh_link does not name a string table")
@@ -423,7 +439,8 @@ class ElfFile:
             raise self.error(place, "string table has no contents")
         entsize = struct.calcsize(self._sym_fmt)
         if symtab.entsize and symtab.entsize != entsize:
-            raise self.error(place, f"unexpected symbol size {symtab.entsize}")
+            raise self.error(place, f"entries of {symtab.entsize} bytes; ELF{self.elf_class} symbols have "
+                                    f"{entsize}")
         count = symtab.size // entsize
         if count > MAX_SYMBOLS:
             raise self.error(place, f"{count} symbols ({symtab.size:#x} bytes); vmci reads at most "

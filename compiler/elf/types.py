@@ -18,6 +18,15 @@ _QUALIFIERS = frozenset(("DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_re
 _POINTERS = frozenset(("DW_TAG_pointer_type", "DW_TAG_reference_type",
                        "DW_TAG_rvalue_reference_type", "DW_TAG_ptr_to_member_type"))
 _AGGREGATES = frozenset(("DW_TAG_structure_type", "DW_TAG_class_type", "DW_TAG_union_type"))
+# DWARF's type entries that C has no use for (Fortran, Pascal, Ada, UPC, C++ templates):
+# outside a C unit a reference to one is sound DWARF that vmci does not read.  In a C
+# unit, and for any other entry -- a member, a variable, a unit, a tag DWARF does not
+# define -- it is damage.
+_OTHER_TYPES = frozenset(("DW_TAG_string_type", "DW_TAG_set_type", "DW_TAG_subrange_type",
+                          "DW_TAG_file_type", "DW_TAG_packed_type", "DW_TAG_shared_type",
+                          "DW_TAG_interface_type", "DW_TAG_thrown_type", "DW_TAG_coarray_type",
+                          "DW_TAG_dynamic_type", "DW_TAG_generic_subrange", "DW_TAG_template_alias"))
+C_LANGUAGES = frozenset((0x1, 0x2, 0xC, 0x1D, 0x2C))  # DW_LANG_C89, C, C99, C11, C17
 
 VOID_TYPE = CType(VOID)
 
@@ -114,8 +123,12 @@ class TypeBuilder:
             return CType(FUNCTION, name, None)
         if tag == "DW_TAG_unspecified_type":
             return CType(VOID, name, None)
-        shown = tag if isinstance(tag, str) else f"{tag:#x}" if isinstance(tag, int) else repr(tag)
-        raise LookupFailure(f"unsupported DWARF tag {shown} used as a type (DIE at {die.offset:#x})")
+        cu = r.unit_of(die)
+        if tag in _OTHER_TYPES and r.uint(r.unit_die(cu), "DW_AT_language") not in C_LANGUAGES:
+            raise LookupFailure(f"unsupported DWARF tag {tag} used as a type (DIE at {die.offset:#x})")
+        shown = tag if isinstance(tag, str) else f"tag {tag:#x}" if isinstance(tag, int) else "an unknown tag"
+        raise DwarfError(cu.place, f"a type reference leads to the DIE at {die.offset:#x}, a {shown}, which is "
+                                   f"not a type{' in C' if tag in _OTHER_TYPES else ''}")
 
     def _typedef_target(self, die, shallow, stack, depth) -> CType:
         t = self._ref(die, shallow, stack, depth)

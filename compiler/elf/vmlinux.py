@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import cache as _cache
 from .ctype import ARRAY, ENUM, STRUCT, UNION, VOID, CType
-from .elffile import ElfFile
+from .elffile import ElfFile, zlib_reason
 from .errors import DwarfError, ElfFormatError, LookupFailure
 
 ProgressFn = Callable[[int, int, str], None]
@@ -22,8 +22,10 @@ MAX_STRP_CANDIDATES = 8        # .debug_str offsets tried for one name
 
 
 def _guard(what: str):
-    """Turn any stray exception into ElfFormatError (the contract: only
-    ElfFormatError and LookupFailure leave the public API)."""
+    """Name the file in what the reader raises (the contract: only ElfFormatError
+    and LookupFailure leave the public API).  Damage is found and named where it
+    is read (elffile.py, and dwarf.py for what pyelftools cannot decode); an
+    exception of any other kind is a bug and is not disguised as damage."""
 
     def deco(fn):
         @functools.wraps(fn)
@@ -38,8 +40,6 @@ def _guard(what: str):
                 raise ElfFormatError(self.path, what, "structure nested too deeply") from None
             except MemoryError:
                 raise ElfFormatError(self.path, what, "out of memory (absurd sizes?)") from None
-            except Exception as e:  # noqa: BLE001 - safety net by contract
-                raise ElfFormatError(self.path, what, f"{type(e).__name__}: {e}") from None
         return wrapper
 
     return deco
@@ -100,9 +100,6 @@ class Vmlinux:
         except ElfFormatError:
             self._elf.close()
             raise
-        except Exception as e:  # noqa: BLE001
-            self._elf.close()
-            raise ElfFormatError(self.path, "ELF header", f"{type(e).__name__}: {e}") from None
         self.file_size = self._elf.file_size
         self._cache_file: Optional[str] = None
         self._data = _cache.empty(self.build_id, self.file_size, "")
@@ -218,15 +215,17 @@ class Vmlinux:
         start += 8
         end = bytes(data[start:start + MAX_CONFIG]).find(b"IKCFG_ED")
         if end < 0:
-            raise ElfFormatError(self.path, f"section {sec.name}", "IKCFG_ST without IKCFG_ED")
+            raise ElfFormatError(self.path, sec.place, "the embedded config (IKCFG_ST) has no end marker "
+                                                       "(IKCFG_ED)")
         blob = bytes(data[start:start + end])
         try:
             d = zlib.decompressobj(16 + zlib.MAX_WBITS)
             text = d.decompress(blob, MAX_CONFIG)
             if d.unconsumed_tail:
-                raise ElfFormatError(self.path, f"section {sec.name}", "embedded config is absurdly large")
+                raise ElfFormatError(self.path, sec.place, f"the embedded config inflates past {MAX_CONFIG} bytes")
         except zlib.error as e:
-            raise ElfFormatError(self.path, f"section {sec.name}", f"embedded config: gzip: {e}") from None
+            raise ElfFormatError(self.path, sec.place, f"the embedded config is not gzip data "
+                                                       f"({zlib_reason(e)})") from None
         return text.decode("utf-8", errors="replace")
 
     @_guard("linux_banner")
@@ -396,9 +395,10 @@ class Vmlinux:
             if "failure" in cached:
                 self._types[name] = cached["failure"]
                 raise LookupFailure(cached["failure"])
-            t = CType.from_json(cached["type"])
-            self._types[name] = t
-            return t
+            t = _from_cache(cached["type"])
+            if t is not None:
+                self._types[name] = t
+                return t
         try:
             t = self._find_type_uncached(name)
         except LookupFailure as e:
@@ -496,7 +496,9 @@ class Vmlinux:
         if cached is not None:
             if "failure" in cached:
                 raise LookupFailure(cached["failure"])
-            return CType.from_json(cached["type"])
+            t = _from_cache(cached["type"])
+            if t is not None:
+                return t
         try:
             t = self._variable_type_uncached(name)
         except LookupFailure as e:
@@ -683,6 +685,15 @@ _TAGGED = ("DW_TAG_structure_type", "DW_TAG_class_type", "DW_TAG_union_type",
            "DW_TAG_enumeration_type")
 
 
+def _from_cache(d: Dict[str, Any]) -> Optional[CType]:
+    """A type from the cache; None when the cache file holds a malformed one (a
+    hand-edited file): the image is asked again."""
+    try:
+        return CType.from_json(d)
+    except LookupFailure:
+        return None
+
+
 def _only_declared(r, d) -> bool:
     """A struct/union/enum DIE without a definition (declaration, no size)."""
     return d.tag in _TAGGED and (r.flag(d, "DW_AT_declaration")
@@ -737,9 +748,4 @@ def open_vmlinux(path, cache_dir: Optional[str] = None,
                  progress: Optional[ProgressFn] = None) -> Vmlinux:
     """Open a vmlinux (or any ELF).  Raises ElfFormatError when it is not a
     usable ELF file."""
-    try:
-        return Vmlinux(os.fspath(path), cache_dir=cache_dir, progress=progress)
-    except (ElfFormatError, LookupFailure):
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise ElfFormatError(str(path), "ELF header", f"{type(e).__name__}: {e}") from None
+    return Vmlinux(os.fspath(path), cache_dir=cache_dir, progress=progress)

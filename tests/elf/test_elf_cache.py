@@ -235,3 +235,25 @@ def test_cache_of_format_1_is_ignored(native_exe, tmp_path):
     (cache / f"vmlinux-{bid}.json").write_text(json.dumps(old))
     with open_vmlinux(native_exe, cache_dir=str(cache)) as vm:
         assert vm.find_type("struct page").name == "page"
+
+
+def test_malformed_entries_in_the_cache_are_asked_again(native_exe, tmp_path):
+    """A cache file edited by hand (entries of the wrong shape) neither answers nor
+    breaks a question: the image is asked again."""
+    cache = str(tmp_path / "cache")
+    with open_vmlinux(native_exe, cache_dir=cache) as vm:
+        truth = (vm.find_type("struct page").size, vm.enumerator("BLUE"), vm.symbol_address("arr"),
+                 vm.variable_type("arr").length, vm.linux_banner())
+    path = glob.glob(os.path.join(cache, "vmlinux-*.json"))[0]
+    data = json.load(open(path))
+    data["types"]["struct page"] = {"type": {"kind": "struct", "members": [{"name": "x"}]}}
+    data["types"]["atomic_long_t"] = 5
+    data["variables"]["arr"] = {"type": "array"}
+    data["enumerators"]["BLUE"] = "six"
+    data["symbols"]["arr"] = [1]
+    data["facts"]["banner"] = 7
+    json.dump(data, open(path, "w"))
+    with open_vmlinux(native_exe, cache_dir=cache) as vm:
+        assert (vm.find_type("struct page").size, vm.enumerator("BLUE"), vm.symbol_address("arr"),
+                vm.variable_type("arr").length, vm.linux_banner()) == truth
+        assert vm.find_type("atomic_long_t").resolved().size == 8

@@ -312,3 +312,88 @@ def test_dropping_pyelftools_caches_keeps_answers(fixture_dir, monkeypatch):
     monkeypatch.setattr(D, "MAX_LIVE_DIES", 3)
     trimmed, gen = run()
     assert trimmed == normal and gen > 5
+
+
+def test_a_type_reference_to_an_entry_that_is_no_type(fixture_dir, tmp_path):
+    """A DW_AT_type that leads to a member, or (in a C unit) to a subrange, is damage:
+    ElfFormatError naming the unit and the DIE (exit 2), not an unresolved entry. Outside
+    a C unit a subrange is a sound type vmci does not read: LookupFailure."""
+    exe = build_fixture(fixture_dir)
+    with open_vmlinux(exe) as vm:
+        vm.find_type("atomic_long_t")
+        vm.find_type("struct page")
+        r = vm._reader
+        td = _die_of(vm, "atomic_long_t", "DW_TAG_typedef")
+        pos, form, cu = _attr_file_pos(vm, td, "DW_AT_type")
+        page = r.die(_die_of(vm, "page", "DW_TAG_structure_type"))
+        member = next(c.offset for c in r.children(page) if r.name(c) == "refs")
+        name = next(c for c in r.children(page) if r.name(c) == "name")
+        array = r.die(r.ref(name, "DW_AT_type"))
+        subrange = next(c.offset for c in r.children(array) if c.tag == "DW_TAG_subrange_type")
+        language = r.unit_die(cu).attributes["DW_AT_language"]
+        assert language.form == "DW_FORM_data1" and language.value == 0x1D  # C11
+        language_pos = _info_offset(exe) + language.offset
+    for target, expect in ((member, "a DW_TAG_member, which is not a type"),
+                           (subrange, "a DW_TAG_subrange_type, which is not a type in C")):
+        p = _patched(tmp_path, exe, [(pos, target - cu.offset)], f"to-{target:#x}")
+        with open_vmlinux(p) as vm:
+            with pytest.raises(ElfFormatError) as ei:
+                vm.find_type("atomic_long_t")
+        assert str(ei.value) == f"{p}: {cu.place}: a type reference leads to the DIE at {target:#x}, {expect}"
+    d = bytearray(open(_patched(tmp_path, exe, [(pos, subrange - cu.offset)], "ada"), "rb").read())
+    d[language_pos] = 0x0D  # DW_LANG_Ada95
+    p = tmp_path / "ada-unit"
+    p.write_bytes(bytes(d))
+    with open_vmlinux(str(p)) as vm:
+        with pytest.raises(LookupFailure, match=f"unsupported DWARF tag DW_TAG_subrange_type used as a type "
+                                                f"\\(DIE at {subrange:#x}\\)"):
+            vm.find_type("atomic_long_t")
+
+
+def _damaged_messages(exe, tmp_path):
+    """(name, patches, expected message after the place) for damage pyelftools meets
+    first; each message was a Python exception's text before (KeyError: 127,
+    ELFParseError: no decoding mapping for 33 [children_flag], AssertionError, ...).
+    Without .debug_str no name is found by its string offset: the variable is found by
+    its address, and the unit DIE decoded to index the unit."""
+    ef = ElfFile(exe)
+    info, abbrev, strs = (ef.section(n) for n in (".debug_info", ".debug_abbrev", ".debug_str"))
+    shdr = ef.e_shoff + strs.index * ef.e_shentsize
+    ef.close()
+    data = open(exe, "rb").read()
+    with open_vmlinux(exe) as vm:
+        r = vm._dwarf()
+        cu = r.cus()[0]
+        table = r.abbreviations(cu)
+        unit_code = data[info.offset + cu.die_offset]
+        first_code, first_tag, children = data[abbrev.offset:abbrev.offset + 3]
+    assert 127 not in table and unit_code < 0x80 and first_code == 1 and first_tag < 0x80 and children in (0, 1)
+    assert cu.offset == 0 and cu.version == 5
+    return [
+        ("abbreviation code", [(info.offset + cu.die_offset, b"\x7f")],
+         f"DIE at {cu.die_offset:#x}: abbreviation code 127 is not in the unit's abbreviation table "
+         f"(.debug_abbrev offset 0x0)"),
+        ("children flag", [(abbrev.offset + 2, b"\x21")],
+         "abbreviation table at .debug_abbrev offset 0x0: abbreviation 1 (at 0x0) has children flag 33, "
+         "not 0 or 1"),
+        ("no .debug_str", [(shdr + 32, struct.pack("<Q", 0))],
+         f"DIE at {cu.die_offset:#x} (DW_TAG_compile_unit) has a DW_FORM_strp attribute, but the image "
+         f"has no .debug_str"),
+        ("address size", [(info.offset + 7, b"\x00")], "bad unit header: address size 0 (must be 4 or 8)"),
+        ("unit type", [(info.offset + 6, b"\xff")], "bad unit header: unit type 0xff is not a DWARF 5 unit type"),
+    ]
+
+
+def test_plain_words_for_what_pyelftools_cannot_decode(fixture_dir, tmp_path):
+    exe = build_fixture(fixture_dir)
+    data = open(exe, "rb").read()
+    for name, patches, expect in _damaged_messages(exe, tmp_path):
+        d = bytearray(data)
+        for pos, raw in patches:
+            d[pos:pos + len(raw)] = raw
+        p = tmp_path / name.replace(" ", "-")
+        p.write_bytes(bytes(d))
+        with open_vmlinux(str(p)) as vm:
+            with pytest.raises(ElfFormatError) as ei:
+                vm.variable_type("global_page")
+        assert str(ei.value) == f"{p}: .debug_info CU at 0x0: {expect}", name

@@ -11,13 +11,18 @@ and cycles; and pieces of a real Debian vmlinux (see test_damaged_real_vmlinux).
 Every case must end in exit 0 with KEY=VALUE lines (identical to the intact image's
 when the damage was a truncation, which can only remove facts), exit 1 with one
 `spec:line: KEY not resolved: reason` line per entry the damage made unanswerable, or
-exit 2 with exactly one line `vmci resolve: FILE: PLACE: message`. The CI run tries
-ELF_CASES files; VMCI_FUZZ_LONG=1 tries 2,000. A failing case names its seed and the
-mutations, so `Mutator(...).mutant(random.Random(seed))` rebuilds the file.
+exit 2 with exactly one line `vmci resolve: FILE: PLACE: message`. Damage the reader
+finds is unusable input (exit 2), never an unresolved entry (exit 1): an entry may be
+unresolved because damage removed a fact, not because vmci noticed damage. Every line is
+short, printable (no control characters) and in plain words: no Python exception names,
+reprs or construct/struct messages (PYTHON_WORDS). The CI run tries ELF_CASES files; VMCI_FUZZ_LONG=1 tries 2,000
+with a new seed each run. A failing case names its seed and the mutations, so
+`Mutator(...).mutant(random.Random(seed))` rebuilds the file.
 """
 import collections
 import os
 import random
+import re
 
 import pytest
 
@@ -41,10 +46,46 @@ def resolve_args(path, config=FIXTURE_CONFIG, specs=FIXTURE_SPECS):
     return ["resolve", "--vmlinux", path, "--config", config, "--specs", specs, "--no-cache"]
 
 
-def check_damaged(result, path, original, truncated):
+# what a message must not contain: Python's words for its own failures
+PYTHON_WORDS = ("KeyError", "IndexError", "AttributeError", "TypeError", "ValueError", "AssertionError",
+                "ELFParseError", "ELFError", "DWARFError", "ConstructError", "FieldError", "struct.error",
+                "unpack requires", "object has no attribute", "Traceback", "Error:", "Exception", "NoneType",
+                "(<")
+# the DWARF type entries a sound file may refer to that vmci does not read; any other
+# entry referred to as a type (a member, a variable, a unit) is damage: exit 2
+OTHER_DWARF_TYPES = ("DW_TAG_string_type", "DW_TAG_set_type", "DW_TAG_subrange_type", "DW_TAG_file_type",
+                     "DW_TAG_packed_type", "DW_TAG_shared_type", "DW_TAG_interface_type", "DW_TAG_thrown_type",
+                     "DW_TAG_coarray_type", "DW_TAG_dynamic_type", "DW_TAG_generic_subrange",
+                     "DW_TAG_template_alias")
+# what the command line prints of a damaged name: no control characters (it escapes them)
+_PRINTABLE = re.compile("^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$")
+
+
+def message_kind(line, path):
+    """A message with its file and numbers taken out: what kind of message it is."""
+    line = line.replace(path, "FILE")
+    line = re.sub(r"^.*? not resolved: (\w+ (?=is |has |at ))?", "not resolved: ", line)
+    return re.sub(r"0x[0-9a-f]+|\b\d+\b|'[^']*'", "N", line)
+
+
+def check_plain_words(result):
+    """Each line of stderr is printable, short, and free of Python's words."""
+    for line in result.err.splitlines():
+        assert _PRINTABLE.match(line) and len(line) < 400, f"not a plain line: {line!r}\n{result}"
+        leaked = [word for word in PYTHON_WORDS if word in line]
+        assert not leaked, f"Python's words {leaked} in {line!r}\n{result}"
+        tag = re.search(r"unsupported DWARF tag (\S+) used as a type", line)
+        assert tag is None or tag[1] in OTHER_DWARF_TYPES, f"damage reported as an unresolved entry: {line!r}"
+
+
+def check_damaged(result, path, original, truncated, kinds=None):
     outcome = check_resolve(result, path)
+    check_plain_words(result)
     if outcome == "refused":
         assert result.err.startswith(f"vmci resolve: {path}: "), result
+    if kinds is not None:
+        for line in result.err.splitlines():
+            kinds[(result.code, message_kind(line, path))] += 1
     if outcome == "ok" and truncated:
         assert result.out == original, f"a truncated file resolved differently\n{result}"
     if outcome == "ok":
@@ -67,6 +108,7 @@ def test_damaged_fixture(fixture_image, tmp_path):
     assert mutator.refs and mutator.sizes
     path = str(tmp_path / "vmlinux")
     outcomes = collections.Counter()
+    kinds = collections.Counter()
     cases = ELF_CASES - REAL_CASES
     for case in range(cases):
         seed = SEED * 100_003 + case
@@ -75,14 +117,19 @@ def test_damaged_fixture(fixture_image, tmp_path):
             handle.write(data)
         try:
             result = run_cli(resolve_args(path))
-            outcome = check_damaged(result, path, original, truncated=all(d.startswith("truncate") for d in done))
+            outcome = check_damaged(result, path, original, truncated=all(d.startswith("truncate") for d in done),
+                                    kinds=kinds)
         except AssertionError as error:
             raise AssertionError(f"seed {seed}: {'; '.join(done)}\n{error}") from None
         outcomes[outcome] += 1
-    print(f"\n{cases} damaged fixture images: {dict(outcomes)}")
+    refusals = sorted(kind for code, kind in kinds if code == 2)
+    print(f"\n{cases} damaged fixture images (seed {SEED}): {dict(outcomes)}; {len(kinds)} kinds of message, "
+          f"{len(refusals)} kinds of refusal:\n  " + "\n  ".join(refusals))
     assert sum(outcomes.values()) == cases
-    # the damage must really reach the reader: most cases are refused or lose values
+    # the damage must really reach the reader: most cases are refused or lose values, in
+    # many different places
     assert outcomes["refused"] + outcomes["unresolved"] > cases // 3
+    assert len(refusals) >= 20, refusals
 
 
 def test_damaged_fixture_end_to_end(fixture_image, tmp_path):
@@ -165,6 +212,7 @@ def test_damaged_real_vmlinux(release, tmp_path):
     config = os.path.join(GOLD, release, "config")
     path = str(tmp_path / "vmlinux")
     outcomes = collections.Counter()
+    kinds = collections.Counter()
     cases = REAL_CASES // len(REAL_KERNELS)
     try:
         for case in range(cases):
@@ -178,11 +226,12 @@ def test_damaged_real_vmlinux(release, tmp_path):
                 handle.write(data)
             try:
                 result = run_cli(["resolve", "--vmlinux", path, "--config", config, "--no-cache"])
-                outcome = check_damaged(result, path, None, truncated=False)
+                outcome = check_damaged(result, path, None, truncated=False, kinds=kinds)
             except AssertionError as error:
                 raise AssertionError(f"{release} seed {seed}: {'; '.join(done)}\n{error}") from None
             outcomes[outcome] += 1
     finally:
         image.close()
-    print(f"\n{cases} damaged pieces of {release}: {dict(outcomes)}")
+    print(f"\n{cases} damaged pieces of {release} (seed {SEED}): {dict(outcomes)}; {len(kinds)} kinds of message:"
+          f"\n  " + "\n  ".join(sorted(kind for _, kind in kinds)))
     assert sum(outcomes.values()) == cases
