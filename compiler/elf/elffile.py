@@ -129,6 +129,10 @@ class ElfFile:
     def error(self, place: str, message: str) -> ElfFormatError:
         return ElfFormatError(self.path, place, message)
 
+    def fileno(self) -> int:
+        assert self._fd is not None, "closed"
+        return self._fd.fileno()
+
     def close(self) -> None:
         try:
             if getattr(self, "data", None) is not None:

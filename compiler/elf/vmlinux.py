@@ -107,7 +107,7 @@ class Vmlinux:
         if cache_dir is not None:
             self._cache_file, self._data, self._dirty = _cache.find(
                 str(cache_dir), self.build_id or "nobuildid", self.build_id, self._elf.stat,
-                lambda: _cache.file_digest(self._elf.data))
+                lambda: _cache.file_digest(self._elf.fileno()))
             _register_exit_save(self)
         self._has_dwarf: Optional[bool] = self._data["facts"].get("has_dwarf")
         if self._has_dwarf is None:

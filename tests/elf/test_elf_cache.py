@@ -200,9 +200,9 @@ def test_warm_run_of_an_unchanged_file_does_not_hash(native_exe, tmp_path, monke
     calls = []
     real = elf_cache.file_digest
 
-    def spy(contents):
-        calls.append(len(contents))
-        return real(contents)
+    def spy(fd):
+        calls.append(os.fstat(fd).st_size)
+        return real(fd)
 
     monkeypatch.setattr(elf_cache, "file_digest", spy)
     cache = str(tmp_path / "cache")
