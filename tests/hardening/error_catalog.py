@@ -90,6 +90,24 @@ def _symbol_name(data):
     return bytes(data)
 
 
+def _type_to_member(data):
+    from test_bounds import dies_by_name
+    data = bytearray(data)
+    dies = dies_by_name(bytes(data))
+    _, cu, position = dies["nodemask_t"]
+    member, _, _ = dies["page.flags"]
+    struct.pack_into("<I", data, position, member - cu)
+    return bytes(data)
+
+
+def _unknown_abbreviation(data):
+    from test_bounds import dies_by_name
+    data = bytearray(data)
+    die, _, _ = dies_by_name(bytes(data))["nodemask_t"]
+    data[_sections(data)[".debug_info"].offset + die] = 0x7F  # one ULEB128 byte: code 127
+    return bytes(data)
+
+
 def _type_cycle(data):
     from test_bounds import dies_by_name
     data = bytearray(data)
@@ -212,9 +230,11 @@ CASES: List[Case] = [
                                                   '        until: "6.2"\n')),
     Case("The model", "A version the pattern admits but Python's int() refuses (over 4,300 digits).", VALIDATE,
          "is not a kernel version", common=swap('since: "6.1"', 'since: "' + "9" * 4400 + '.1"')),
-    Case("The model", "A source file or include outside the kernel tree (`..`, `.`, empty parts).", VALIDATE,
+    Case("The model", "An include outside the kernel tree (`..`, `.`, empty parts); a source file's schema "
+         "pattern already refuses them.", VALIDATE,
          "is not a path inside a kernel tree", common=swap("  - file: kernel/crash_core.c\n",
-                                                           "  - file: kernel/../../crash_core.c\n")),
+                                                           "  - file: kernel/crash_core.c\n"
+                                                           "    includes: [linux/../../x.h]\n")),
     Case("The model", "A local's type is not a C type name.", VALIDATE, "bad C type",
          arch=swap("type: u64", "type: struct")),
     # --- semantic checks ---
@@ -321,6 +341,11 @@ CASES: List[Case] = [
          "runs past the end of .debug_info", files={"vmlinux": _cut_unit}, expect_code=2),
     Case("vmci resolve: the image (exit status 2)", "A DWARF type that contains itself (a cycle of type references).",
          RESOLVE, "type cycle", files={"vmlinux": _type_cycle}, expect_code=2),
+    Case("vmci resolve: the image (exit status 2)", "A type reference that leads to a DIE that is no type "
+         "(here a struct member).", RESOLVE, "which is not a type", files={"vmlinux": _type_to_member},
+         expect_code=2),
+    Case("vmci resolve: the image (exit status 2)", "A DIE whose abbreviation code its unit's table lacks.",
+         RESOLVE, "is not in the unit's", files={"vmlinux": _unknown_abbreviation}, expect_code=2),
     Case("vmci resolve: the image (exit status 2)", "No .debug_info: a stripped image or a boot image.", RESOLVE,
          "no DWARF", files={"vmlinux": _strip_debug}, expect_code=2),
     Case("vmci resolve: the image (exit status 2)", "No `Linux version` banner; say which version.", RESOLVE,

@@ -74,13 +74,18 @@ def test_long_operator_chain_is_refused_before_it_reaches_a_recursive_walker(tmp
 
 
 def test_source_and_include_paths_stay_inside_the_kernel_tree(tmp_path):
-    """The schema's patterns admit `..` and empty parts; `vmci generate` would write the C
-    file outside its output directory (it refuses), so validate names them first."""
+    """A source file is a kernel-tree path by the schema's pattern (no `..`, no empty
+    part); the includes' pattern admits them, so validate names those itself: `vmci
+    generate` would write outside its output directory (it refuses)."""
     text = COMMON.replace("  - file: kernel/crash_core.c\n",
                           "  - file: ../../../tmp/escaped.c\n    includes: [linux/../../x.h, linux//y.h]\n", 1)
     result, path = validate_text(tmp_path, text)
     assert result.code == 1
-    assert "sources[0].file: '../../../tmp/escaped.c' is not a path inside a kernel tree" in result.out
+    assert "sources[0].file: '../../../tmp/escaped.c' does not match" in result.out
+    text = COMMON.replace("  - file: kernel/crash_core.c\n",
+                          "  - file: kernel/crash_core.c\n    includes: [linux/../../x.h, linux//y.h]\n", 1)
+    result, path = validate_text(tmp_path, text)
+    assert result.code == 1
     assert "sources[0].includes[0]: 'linux/../../x.h' is not a path inside a kernel tree" in result.out
     assert "sources[0].includes[1]: 'linux//y.h' is not a path inside a kernel tree" in result.out
 
