@@ -101,13 +101,12 @@ class Vmlinux:
             self._elf.close()
             raise
         self.file_size = self._elf.file_size
-        self._cache_file: Optional[str] = None
+        self._cache_file: Optional[_cache.CachePath] = None
         self._data = _cache.empty(self.build_id, self.file_size, "")
         self._dirty = False
         if cache_dir is not None:
             self._cache_file, self._data, self._dirty = _cache.find(
-                str(cache_dir), self.build_id or "nobuildid", self.build_id, self._elf.stat,
-                lambda: _cache.file_digest(self._elf.fileno()))
+                str(cache_dir), self.build_id or "nobuildid", self.build_id, self._elf.stat, self._elf.fileno())
             _register_exit_save(self)
         self._has_dwarf: Optional[bool] = self._data["facts"].get("has_dwarf")
         if self._has_dwarf is None:
@@ -143,6 +142,8 @@ class Vmlinux:
     def save_cache(self) -> None:
         """Write what was learned to the cache file (no-op without cache_dir
         or when nothing new was learned)."""
+        if isinstance(self._cache_file, _cache.PendingPath):
+            self._cache_file = self._cache_file.resolve(self._data)
         if self._cache_file is not None and self._dirty:
             if _cache.save(self._cache_file, self._data):
                 self._dirty = False

@@ -257,3 +257,30 @@ def test_malformed_entries_in_the_cache_are_asked_again(native_exe, tmp_path):
         assert (vm.find_type("struct page").size, vm.enumerator("BLUE"), vm.symbol_address("arr"),
                 vm.variable_type("arr").length, vm.linux_banner()) == truth
         assert vm.find_type("atomic_long_t").resolved().size == 8
+
+
+def test_cold_run_hashes_on_another_thread(native_exe, tmp_path, monkeypatch):
+    """With no cache file of the build ID, nothing needs the digest before saving: it
+    is computed beside the DWARF work, on its own thread, and names the file saved. A
+    copy (another fingerprint, a cache file of the build ID exists) is hashed at once."""
+    import threading
+
+    threads = []
+    real = elf_cache.file_digest
+
+    def spy(fd):
+        threads.append(threading.current_thread().name)
+        return real(fd)
+
+    monkeypatch.setattr(elf_cache, "file_digest", spy)
+    cache = str(tmp_path / "cache")
+    with open_vmlinux(native_exe, cache_dir=cache) as vm:
+        assert vm.find_type("struct page").name == "page"
+    assert threads == ["vmci-digest"]
+    assert os.listdir(cache) == [os.path.basename(elf_cache.cache_path(cache, vm.build_id, _sha256(native_exe)))]
+    copy = str(tmp_path / "copy")
+    shutil.copy(native_exe, copy)
+    with open_vmlinux(copy, cache_dir=cache) as vm:
+        assert vm.find_type("struct page").name == "page"
+    assert threads == ["vmci-digest", threading.current_thread().name]
+    assert len(os.listdir(cache)) == 1
