@@ -12,10 +12,12 @@ run=1; [ "${1:-}" = "--no-run" ] && run=0
 # python3-drgn, python3-libkdumpfile, pahole: test oracles and readers; makedumpfile: the peer;
 # cross compilers: ELF32, big-endian and arm64 DWARF fixtures; linux-source-*: the trees
 # `vmci audit source` is tested on; chromium: renders the coverage page in a test;
-# python3-docutils: parses the generated reStructuredText reference in the tests.
+# python3-docutils: parses the generated reStructuredText reference in the tests;
+# build-essential ... busybox-static: the kernel-tree build and the QEMU end-to-end proof.
 packages="python3 python3-venv python3-pip python3-drgn python3-libkdumpfile python3-docutils makedumpfile pahole
   gcc libc6-dev binutils xz-utils gcc-aarch64-linux-gnu gcc-s390x-linux-gnu gcc-arm-linux-gnueabihf
-  gcc-i686-linux-gnu linux-source-6.1 linux-source-6.12 chromium"
+  gcc-i686-linux-gnu linux-source-6.1 linux-source-6.12 chromium
+  build-essential flex bison bc libelf-dev libssl-dev cpio qemu-system-x86 busybox-static"
 missing=$(for p in $packages; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
   apt-get update -qq || true  # a foreign arch missing from one suite fails the update; installs still work
