@@ -1,10 +1,11 @@
 """The generated kernel C builds inside a real kernel tree, and preprocesses to the same
 VMCOREINFO calls as the kernel's own files.
 
-Debian's linux-source-6.12 with `make defconfig && make prepare` for x86_64 and, with
-gcc-aarch64-linux-gnu, arm64 (tests/generate/prepare-ktree.sh; cached outside the repo
-under $VMCI_KTREE_CACHE, default /var/cache/vmci/ktree). The generated
-kernel/vmcore_info.c and the architecture's file replace the kernel's, printk's
+Debian's linux-source-6.1 and linux-source-6.12, each with `make defconfig && make
+prepare` for x86_64 and, with gcc-aarch64-linux-gnu, arm64 (tests/generate/
+prepare-ktree.sh; cached outside the repo under $VMCI_KTREE_CACHE, default
+/var/cache/vmci/ktree). The generated common file (kernel/crash_core.c in 6.1,
+kernel/vmcore_info.c from 6.9) and the architecture's file replace the kernel's, printk's
 log_buf_vmcoreinfo_setup() replaces the kernel's in kernel/printk/printk.c, and
 `make <object>` must succeed without a warning. Then `make <file>.i` of the generated
 and of the original files must give the same sequence of vmcoreinfo_append_str() calls
@@ -25,24 +26,29 @@ from generate_support import GENERATED, HERE, function_body, tokens, vmcoreinfo_
 
 from compiler import cexpr
 from compiler.model import parse_version
-from compiler.select import find_target
+from compiler.select import COMMON_FUNCTION, find_target
 from compiler.specs import load_specs
 
 pytestmark = pytest.mark.kernel_build  # deselected unless VMCI_KERNEL_BUILD=1 (tests/conftest.py)
 
-VERSION = "6.12"
-KTREE = os.path.join(os.environ.get("VMCI_KTREE_CACHE", "/var/cache/vmci/ktree"), VERSION)
+VERSIONS = ("6.1", "6.12")  # the Debian linux-source packages
+KTREE_CACHE = os.environ.get("VMCI_KTREE_CACHE", "/var/cache/vmci/ktree")
 # how to build each machine's objects: the kernel's ARCH and the cross compiler
 MAKE = {"x86_64": ["ARCH=x86_64"], "aarch64": ["ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-"]}
 PREPARE_NAME = {"x86_64": "x86_64", "aarch64": "arm64"}
-COMMON = "kernel/vmcore_info.c"
 PRINTK = "kernel/printk/printk.c"
 
 
-def arch_source(machine):
+def arch_source(machine, version):
     specs, _ = load_specs()
     target = find_target(specs, machine)
-    return target.emitters[0], target.emitters[0].source_for(parse_version(VERSION)).file
+    return target.emitters[0], target.emitters[0].source_for(parse_version(version)).file
+
+
+def common_source(version):
+    specs, _ = load_specs()
+    [common] = [e for e in specs.general_emitters() if any(f.name == COMMON_FUNCTION for f in e.functions)]
+    return common.source_for(parse_version(version)).file
 
 
 def splice(kernel_text, generated_text, function):
@@ -56,10 +62,10 @@ def splice(kernel_text, generated_text, function):
 class Tree:
     """The prepared tree of one machine; files put in place are put back afterwards."""
 
-    def __init__(self, machine):
-        self.machine = machine
-        self.src = os.path.join(KTREE, "src")
-        self.build = os.path.join(KTREE, PREPARE_NAME[machine])
+    def __init__(self, version, machine):
+        self.version, self.machine = version, machine
+        self.src = os.path.join(KTREE_CACHE, version, "src")
+        self.build = os.path.join(KTREE_CACHE, version, PREPARE_NAME[machine])
         self.saved = {}
 
     def make(self, *targets):
@@ -100,31 +106,35 @@ class Tree:
             return tokens(handle.read())
 
 
-@pytest.fixture(scope="module", params=["x86_64", "aarch64"])
+@pytest.fixture(scope="module", params=[(v, m) for v in VERSIONS for m in ("x86_64", "aarch64")],
+                ids=lambda p: f"{p[0]}-{p[1]}")
 def tree(request):
-    machine = request.param
-    prepare = subprocess.run([os.path.join(HERE, "prepare-ktree.sh"), VERSION, PREPARE_NAME[machine]],
+    version, machine = request.param
+    prepare = subprocess.run([os.path.join(HERE, "prepare-ktree.sh"), version, PREPARE_NAME[machine]],
                              capture_output=True, text=True, timeout=7200)
     assert prepare.returncode == 0, prepare.stderr
-    os.makedirs(KTREE, exist_ok=True)
-    with open(os.path.join(KTREE, ".vmci-lock"), "w") as lock:
+    ktree = os.path.join(KTREE_CACHE, version)
+    os.makedirs(ktree, exist_ok=True)
+    with open(os.path.join(ktree, ".vmci-lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        tree = Tree(machine)
+        tree = Tree(version, machine)
         try:
             yield tree
         finally:
             tree.restore()
 
 
-def generated(path):
-    with open(os.path.join(GENERATED, "c", VERSION, path)) as handle:
+def generated(version, path):
+    with open(os.path.join(GENERATED, "c", version, path)) as handle:
         return handle.read()
 
 
 def test_builds_without_warnings_and_preprocesses_to_the_kernels_calls(tree, record_property):
-    emitter, arch_file = arch_source(tree.machine)
-    files = {COMMON: generated(COMMON), arch_file: generated(arch_file),
-             PRINTK: splice(tree.original(PRINTK), generated(PRINTK), "log_buf_vmcoreinfo_setup")}
+    version = tree.version
+    emitter, arch_file = arch_source(tree.machine, version)
+    common = common_source(version)
+    files = {common: generated(version, common), arch_file: generated(version, arch_file),
+             PRINTK: splice(tree.original(PRINTK), generated(version, PRINTK), "log_buf_vmcoreinfo_setup")}
     objects = [os.path.splitext(p)[0] + ".o" for p in files]
     preprocessed = [os.path.splitext(p)[0] + ".i" for p in files]
 
@@ -141,10 +151,10 @@ def test_builds_without_warnings_and_preprocesses_to_the_kernels_calls(tree, rec
     finally:
         tree.restore()
     warnings = [line for line in built.stderr.splitlines() if "warning:" in line]
-    summary = {"machine": tree.machine, "objects": objects, "seconds": round(seconds, 1),
+    summary = {"version": version, "machine": tree.machine, "objects": objects, "seconds": round(seconds, 1),
                "stock_seconds": round(stock_seconds, 1), "warnings": len(warnings),
                "stock_warnings": sum("warning:" in line for line in stock.stderr.splitlines())}
-    with open(os.path.join(KTREE, f"result-{tree.machine}.json"), "w") as handle:
+    with open(os.path.join(KTREE_CACHE, version, f"result-{tree.machine}.json"), "w") as handle:
         json.dump(summary, handle, indent=2)
     record_property("kernel_tree", summary)
     print(json.dumps(summary))
@@ -152,9 +162,9 @@ def test_builds_without_warnings_and_preprocesses_to_the_kernels_calls(tree, rec
     assert warnings == [], built.stderr
 
     # the same VMCOREINFO calls, in the same order
-    functions = {COMMON: ["crash_save_vmcoreinfo_init", "crash_save_vmcoreinfo"],
+    functions = {common: ["crash_save_vmcoreinfo_init", "crash_save_vmcoreinfo"],
                  PRINTK: ["log_buf_vmcoreinfo_setup"], arch_file: ["arch_crash_save_vmcoreinfo"]}
-    modelled = modelled_keys(emitter)
+    modelled = modelled_keys(emitter, version)
     for path, names in functions.items():
         for name in names:
             mine = vmcoreinfo_calls(function_body(ours[path], name))
@@ -165,11 +175,11 @@ def test_builds_without_warnings_and_preprocesses_to_the_kernels_calls(tree, rec
             assert len(mine) > 0
 
 
-def modelled_keys(emitter):
+def modelled_keys(emitter, version):
     """Keys whose kernel C calls a function the spec can only model with an in-file macro
     (arm64's get_tcr_el1_t1sz() reads TCR_EL1; the spec writes 64 - vabits_actual): the
     value's C differs from the kernel's by design, the key and format do not."""
-    version = parse_version(VERSION)
+    version = parse_version(version)
     macros = {d.name for d in emitter.defines if d.in_file and d.function_like and d.runtime
               and d.versions.contains(version)}
     keys = set()
