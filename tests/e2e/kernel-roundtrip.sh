@@ -1,29 +1,43 @@
 #!/usr/bin/env bash
-# Prove the generated kernel C end to end: build Debian's linux-source-6.12 twice with a
-# small config -- stock, then with vmci's generated kernel/vmcore_info.c and x86_64
-# arch_crash_save_vmcoreinfo() in place (an incremental rebuild: the swapped objects and
-# the link) -- boot both under qemu-system-x86_64 (TCG) with a busybox initramfs that
-# reads the VMCOREINFO note out of /proc/kcore, and compare the two notes.
+# Prove the generated kernel C end to end: build Debian's linux-source-VERSION twice with
+# a small config -- stock, then with vmci's generated common file (kernel/crash_core.c
+# before 6.9, kernel/vmcore_info.c since) and x86_64 arch_crash_save_vmcoreinfo() in
+# place (an incremental rebuild: the swapped objects and the link) -- boot both under
+# qemu-system-x86_64 (TCG) with a busybox initramfs that reads the VMCOREINFO note out of
+# /proc/kcore, and compare the two notes.
 #
-#   tests/e2e/kernel-roundtrip.sh [VARIANT]
+#   tests/e2e/kernel-roundtrip.sh [VARIANT [VERSION]]
 #     VARIANT  numa (default): NUMA, SPARSEMEM_VMEMMAP, KALLSYMS
 #              nonuma:         the same with NUMA off
+#     VERSION  6.12 (default) or 6.1: the Debian linux-source package
 #
-# Reuses built trees under $VMCI_E2E_DIR (default /var/cache/vmci/e2e). Writes the two
-# notes, the comparison and the timings to $VMCI_E2E_DIR/<variant>/. Exit 0 when the
-# notes are identical except for the lines whose values are fixed at run time.
+# Reuses built trees under $VMCI_E2E_DIR (default /var/cache/vmci/e2e); the build with
+# the generated C is redone whenever those files change. Writes the two notes, the
+# comparison and the timings to $VMCI_E2E_DIR/<version>-<variant>/ (6.12: <variant>/).
+# Exit 0 when the notes are identical except for the lines whose values are fixed at
+# run time.
 set -euo pipefail
 variant=${1:-numa}
+version=${2:-6.12}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 work=${VMCI_E2E_DIR:-/var/cache/vmci/e2e}
-out=$work/$variant
+case "$version" in
+  6.12) tag=$variant; common=kernel/vmcore_info.c; arch_file=arch/x86/kernel/vmcore_info_64.c
+        gate=VMCORE_INFO; common_is_part=0 ;;
+  # before 6.9 the generated common file is the VMCOREINFO part of crash_core.c, which
+  # also holds the crashkernel= parser: splice_part.py keeps the kernel's parser
+  6.1)  tag=$version-$variant; common=kernel/crash_core.c; arch_file=arch/x86/kernel/crash_core_64.c
+        gate=CRASH_CORE; common_is_part=1 ;;
+  *) echo "unknown version $version (6.12, 6.1)" >&2; exit 2 ;;
+esac
+out=$work/$tag
 mkdir -p "$out"
-log() { echo "[e2e $variant] $*" >&2; }
+log() { echo "[e2e $version $variant] $*" >&2; }
 now() { date +%s; }
 
 # --- packages -------------------------------------------------------------------------
-need="linux-source-6.12 build-essential flex bison bc libelf-dev libssl-dev cpio qemu-system-x86 busybox-static xz-utils"
+need="linux-source-$version build-essential flex bison bc libelf-dev libssl-dev cpio qemu-system-x86 busybox-static xz-utils"
 missing=$(for p in $need; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
   log "installing $missing"
@@ -32,12 +46,12 @@ if [ -n "$missing" ]; then
 fi
 
 # --- source tree ----------------------------------------------------------------------
-src=$work/linux-source-6.12
+src=$work/linux-source-$version
 if [ ! -e "$src/Makefile" ]; then
-  log "extracting /usr/src/linux-source-6.12.tar.xz"
-  tar -xJf /usr/src/linux-source-6.12.tar.xz -C "$work"
+  log "extracting /usr/src/linux-source-$version.tar.xz"
+  tar -xJf "/usr/src/linux-source-$version.tar.xz" -C "$work"
 fi
-build=$work/build-$variant
+build=$work/build-$tag
 
 # --- config ---------------------------------------------------------------------------
 if [ ! -e "$build/.config" ]; then
@@ -57,7 +71,7 @@ if [ ! -e "$build/.config" ]; then
   for o in "${unset_opts[@]}"; do "$src/scripts/config" --file "$build/.config" -d "$o"; done
   make -s -C "$src" ARCH=x86_64 O="$build" olddefconfig
 fi
-for o in PROC_KCORE VMCORE_INFO KALLSYMS SPARSEMEM_VMEMMAP PRINTK; do
+for o in PROC_KCORE $gate KALLSYMS SPARSEMEM_VMEMMAP PRINTK; do
   grep -q "^CONFIG_$o=y" "$build/.config" || { echo "config lacks CONFIG_$o" >&2; exit 1; }
 done
 
@@ -109,19 +123,27 @@ if [ ! -s "$out/stock.vmcoreinfo.txt" ]; then
 fi
 
 # --- the same kernel with vmci's generated C ------------------------------------------------
+gen_common=$root/generated/c/$version/$common
+gen_arch=$root/generated/c/$version/$arch_file
+for f in "$gen_common" "$gen_arch"; do [ -s "$f" ] || { echo "missing generated file $f (run vmci generate)" >&2; exit 1; }; done
+generated_sum=$(cat "$gen_common" "$gen_arch" "$here/splice_part.py" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$out/vmci.sources.sha256" 2>/dev/null)" != "$generated_sum" ]; then
+  rm -f "$out/vmci.bzImage" "$out/vmci.vmcoreinfo.txt"  # built from other generated C
+fi
 if [ ! -s "$out/vmci.bzImage" ]; then
-  gen_common=$root/generated/c/6.12/kernel/vmcore_info.c
-  gen_arch=$root/generated/c/6.12/arch/x86/kernel/vmcore_info_64.c
-  for f in "$gen_common" "$gen_arch"; do [ -s "$f" ] || { echo "missing generated file $f (run vmci generate)" >&2; exit 1; }; done
-  cp "$src/kernel/vmcore_info.c" "$out/orig.vmcore_info.c"
-  cp "$src/arch/x86/kernel/vmcore_info_64.c" "$out/orig.vmcore_info_64.c"
+  cp "$src/$common" "$out/orig.common.c"
+  cp "$src/$arch_file" "$out/orig.arch.c"
   restore() {
-    cp "$out/orig.vmcore_info.c" "$src/kernel/vmcore_info.c"
-    cp "$out/orig.vmcore_info_64.c" "$src/arch/x86/kernel/vmcore_info_64.c"
+    cp "$out/orig.common.c" "$src/$common"
+    cp "$out/orig.arch.c" "$src/$arch_file"
   }
   trap restore EXIT
-  cp "$gen_common" "$src/kernel/vmcore_info.c"
-  cp "$gen_arch" "$src/arch/x86/kernel/vmcore_info_64.c"
+  if [ "$common_is_part" = 1 ]; then
+    "$root/.venv/bin/python" "$here/splice_part.py" "$out/orig.common.c" "$gen_common" > "$src/$common"
+  else
+    cp "$gen_common" "$src/$common"
+  fi
+  cp "$gen_arch" "$src/$arch_file"
   log "rebuilding with the generated files (incremental)"
   t0=$(now)
   make -s -C "$src" ARCH=x86_64 O="$build" -j"$(nproc)" bzImage 2> "$out/vmci.build.stderr" || { cat "$out/vmci.build.stderr" >&2; exit 1; }
@@ -129,9 +151,10 @@ if [ ! -s "$out/vmci.bzImage" ]; then
   echo "vmci_build_warnings=$(grep -c 'warning:' "$out/vmci.build.stderr" || true)" >> "$out/times.txt"
   cp "$build/arch/x86/boot/bzImage" "$out/vmci.bzImage"
   cp "$build/vmlinux" "$out/vmci.vmlinux"
+  echo "$generated_sum" > "$out/vmci.sources.sha256"
   restore; trap - EXIT
   # put the tree back to stock for the next run (the originals are older than the objects)
-  touch "$src/kernel/vmcore_info.c" "$src/arch/x86/kernel/vmcore_info_64.c"
+  touch "$src/$common" "$src/$arch_file"
 fi
 if [ ! -s "$out/vmci.vmcoreinfo.txt" ]; then
   log "booting the kernel built with vmci's C"
