@@ -269,11 +269,8 @@ def file_view(emitter: Emitter, version: Version, spec_path: str) -> Optional[CF
         if define.in_file and not define.is_object and define.versions.contains(version):
             in_file.setdefault(define.name, []).append(define)
     users = _users(emitter, version, in_file)
-    functions = {}
-    for function in emitter.functions:
-        if function.name in functions:
-            raise RenderError(f"{emitter.path}: function {function.name}() is defined twice")
-        functions[function.name] = function_view(function, version, in_file, users)
+    # names are unique within a file: model.build_emitter refuses a second definition
+    functions = {function.name: function_view(function, version, in_file, users) for function in emitter.functions}
     file_defines: List[str] = []
     for name in sorted(in_file):
         for define in in_file[name]:

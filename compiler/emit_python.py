@@ -268,13 +268,9 @@ def _function_views(emitters: Sequence[Emitter], spec_paths: Dict[str, str]) -> 
 
 
 def general_view(specs: SpecSet, spec_paths: Dict[str, str]) -> PyGeneralView:
+    # the calls by name are unambiguous: a general spec's function is defined by no other
+    # spec (lint._check_names), and no file defines a function twice (model.build_emitter)
     general = specs.general_emitters()
-    defined: Dict[str, str] = {}
-    for owner in specs.emitters:  # validate refuses these; generated code must never be ambiguous
-        for function in owner.functions:
-            if function.name in defined and (owner.target is None or defined[function.name][1]):
-                raise RenderError(f"{owner.path}: {function.name}() is also defined in {defined[function.name][0]}")
-            defined.setdefault(function.name, (owner.path, owner.target is None))
     crash = sorted({f.name for e in general for f in e.functions if f.phase == "crash"})
     ranges = py_tuple(dict.fromkeys(f"({_bound(e.versions.since)}, {_bound(e.versions.until)})" for e in general))
     return PyGeneralView([spec_paths[e.path] for e in general], ranges, defines_rows(general),

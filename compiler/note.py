@@ -136,12 +136,16 @@ def read_text(path: str, page_size: Optional[int] = None, truncate: bool = False
     return Text(data, limit, truncated)
 
 
+def _is_page_size(size: int) -> bool:
+    return 0 < size <= MAX_PAGE_SIZE and not size & (size - 1)
+
+
 def _vmcoreinfo_bytes(path: str, data: bytes, page_size: Optional[int]) -> int:
     match = _PAGESIZE.search(data)
     if match:
         stated = int(match.group(1))
         line = data[:match.start()].count(b"\n") + 1
-        if not 0 < stated <= MAX_PAGE_SIZE or stated & (stated - 1):
+        if not _is_page_size(stated):
             raise NoteError(f"{path}:{line}: PAGESIZE={stated} is not a page size (a power of two up to "
                             f"{MAX_PAGE_SIZE})")
         if page_size is not None and page_size != stated:
@@ -240,6 +244,6 @@ def _page_size(value: str) -> int:
         size = int(value, 0)
     except ValueError:
         size = 0
-    if not 0 < size <= MAX_PAGE_SIZE or size & (size - 1):
+    if not _is_page_size(size):
         raise argparse.ArgumentTypeError(f"{value!r} is not a page size (a power of two up to {MAX_PAGE_SIZE})")
     return size
