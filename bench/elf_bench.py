@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark compiler.elf on one vmlinux: cold and warm time and peak RSS.
+"""Benchmark vmci.elf on one vmlinux: cold and warm time and peak RSS.
 
     python3 bench/elf_bench.py VMLINUX [--peer] [--runs N]
 
@@ -33,7 +33,7 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 sys.path[:0] = [sys.argv[3], sys.argv[4]]
 import elf_queries as Q
-from compiler.elf import open_vmlinux
+from vmci.elf import open_vmlinux
 vm = open_vmlinux(sys.argv[1], cache_dir=sys.argv[2])
 t1 = time.perf_counter()
 answers = Q.run(vm)
@@ -42,7 +42,7 @@ t2 = time.perf_counter()
 print(json.dumps({
     "open_s": t1 - t0, "total_s": t2 - t0, "queries": Q.count(),
     "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "dwarf_loaded": "compiler.elf.dwarf" in sys.modules,
+    "dwarf_loaded": "vmci.elf.dwarf" in sys.modules,
     "elftools_loaded": any(m.startswith("elftools") for m in sys.modules),
     "answers": answers}))
 """

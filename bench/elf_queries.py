@@ -64,7 +64,7 @@ def count() -> int:
 def run(vm):
     """Ask every query of the set; returns a JSON-able dict of answers (None
     or {"error": reason} for absent things)."""
-    from compiler.elf import LookupFailure
+    from vmci.elf import LookupFailure
 
     out = {"types": {}, "enumerators": {}, "variables": {}, "symbols": {}}
     for tname, members in TYPE_MEMBERS.items():

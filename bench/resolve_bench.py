@@ -44,7 +44,7 @@ def main():
     config = os.path.join(CACHE, args.release, "config")
     if not os.path.exists(vmlinux):
         raise SystemExit(f"{vmlinux} is missing: run tools/setup.sh")
-    vmci = [sys.executable, "-m", "compiler.cli", "resolve", "--vmlinux", vmlinux, "--config", config]
+    vmci = [sys.executable, "-m", "vmci", "resolve", "--vmlinux", vmlinux, "--config", config]
     results = {"vmci cold": [], "vmci warm": [], "makedumpfile -g": []}
     for _ in range(args.repeat):
         cache = tempfile.mkdtemp(prefix="vmci-bench-")

@@ -14,12 +14,13 @@ import re
 import sys
 from typing import List, Optional
 
-from . import __doc__ as package_doc
+from . import __version__
 from .kconfig import ConfigError, KernelConfig, kconfig_symbols
 from .lint import check_specs, errors_in
+from .resources import PackageDataMissing
 from .model import format_version, parse_kernel_version
 from .select import SelectionError, find_target, select_entries
-from .specs import DEFAULT_SPECS_DIR, load_specs
+from .specset import DEFAULT_SPECS_DIR, load_specs
 
 EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
 
@@ -52,7 +53,7 @@ def _read_tree_version(tree: str) -> Optional[tuple]:
 
 def _load_specs_or_fail(directory: str, cache_dir: Optional[str] = None):
     if cache_dir:
-        from .specs import load_specs_cached
+        from .specset import load_specs_cached
         specs, problems = load_specs_cached(directory, cache_dir)
     else:
         specs, problems = load_specs(directory)
@@ -83,7 +84,9 @@ def _kernel_version(text: str):
 # --- subcommands --------------------------------------------------------------------------
 
 def cmd_validate(args) -> int:
-    specs, problems = load_specs(args.specs)
+    if args.specs_positional and args.specs and args.specs_positional != args.specs:
+        raise UsageError(f"two specs directories given: {args.specs_positional} and --specs {args.specs}")
+    specs, problems = load_specs(args.specs or args.specs_positional)
     symbols = version = None
     if args.kernel_src:
         if not os.path.isdir(args.kernel_src):
@@ -291,12 +294,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vmci", description="A declarative spec compiler for the Linux kernel's VMCOREINFO.",
         epilog="Exit status: 0 ok, 1 problems found (spec errors, unresolved entries, drift), 2 unusable input.")
+    parser.add_argument("--version", action="version", version=f"vmci {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("validate", help="check the specs against the schema and the semantic checks",
                        description="Validate spec files: JSON Schema, then semantic checks and named lints. "
                                    "Each problem is printed as file:line:col: message.")
-    p.add_argument("specs", nargs="?", default=DEFAULT_SPECS_DIR, help="specs directory (default: the embedded specs)")
+    p.add_argument("specs_positional", nargs="?", metavar="SPECS_DIR", help="specs directory (the same as --specs)")
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.add_argument("--kernel-src", metavar="DIR", help="kernel source tree whose Kconfig files define the known CONFIG_ symbols")
     p.add_argument("--werror", action="store_true", help="treat lint warnings as errors")
     p.set_defaults(run=cmd_validate)
@@ -312,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--at-crash", action="store_true", help="include the lines appended at panic time (CRASHTIME)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=cmd_list)
     p = sub.add_parser("resolve", help="the exact VMCOREINFO text a kernel writes, from its vmlinux",
                        description="Resolve the specs against a vmlinux (DWARF and symbol table) and its config into "
@@ -328,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at-crash", action="store_true", help="include the lines appended at panic time (CRASHTIME)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache (~/.cache/vmci)")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=cmd_resolve)
 
     # the later pipeline stages register their own subcommands
@@ -338,14 +343,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ImportError as error:  # a stage module missing from a broken installation
+        print(printable(f"vmci: this installation of vmci is incomplete ({error}); reinstall vmci"), file=sys.stderr)
+        return EXIT_UNUSABLE
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return EXIT_UNUSABLE
     try:
         return args.run(args)
-    except UsageError as error:
+    except (UsageError, PackageDataMissing) as error:
         print(printable(f"vmci {args.command}: {error}"), file=sys.stderr)
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
@@ -358,5 +367,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 if __name__ == "__main__":  # pragma: no cover
     # run the package's copy of this module, so that the stage modules' `cli.UsageError`
     # is the class main() catches (python -m would otherwise load this file twice)
-    from compiler.cli import main as package_main
+    from vmci.cli import main as package_main
     sys.exit(package_main())

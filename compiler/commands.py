@@ -9,13 +9,8 @@ cli.UsageError for unusable input.
 def register_all(subparsers) -> None:
     import importlib
 
+    # A missing stage is a broken installation: let its ImportError be reported, never
+    # leave a command out of --help without a word.
     for name in ("generate", "audit"):
-        try:
-            module = importlib.import_module(f"compiler.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"compiler.{name}":
-                raise
-            continue
-        register = getattr(module, "register", None)
-        if register is not None:  # a stage still being written has none yet
-            register(subparsers)
+        module = importlib.import_module(f"{__package__}.{name}")
+        module.register(subparsers)

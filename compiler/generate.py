@@ -192,7 +192,7 @@ def load_checked_specs(directory: str) -> SpecSet:
     """The specs, schema-valid and without semantic errors; else each problem and exit 1."""
     from .cli import EXIT_FOUND
     from .lint import check_specs, errors_in
-    from .specs import load_specs
+    from .specset import load_specs
 
     specs, problems = load_specs(directory)
     if not errors_in(problems):
@@ -209,8 +209,8 @@ def load_checked_specs(directory: str) -> SpecSet:
 class UnusableInput(Exception):
     """A bad argument or an unwritable output: one line, exit 2.
 
-    Raised and caught here rather than as cli.UsageError: under `python -m compiler.cli`
-    the running cli module is __main__, whose UsageError is not compiler.cli's."""
+    Raised and caught here rather than as cli.UsageError: under `python -m vmci.cli`
+    the running cli module is __main__, whose UsageError is not vmci.cli's."""
 
 
 def cmd_generate(args) -> int:
@@ -271,7 +271,7 @@ def _generate(args) -> int:
 
 
 def register(subparsers) -> None:
-    from .specs import DEFAULT_SPECS_DIR
+    from .specset import DEFAULT_SPECS_DIR
     from . import note as note_command
 
     p = subparsers.add_parser(
@@ -288,6 +288,6 @@ def register(subparsers) -> None:
                    help="write nothing; list the files that differ from what the specs give and exit 1 if any")
     p.add_argument("-o", "--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR",
                    help="where to write (default: generated/ of this checkout)")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: specs/)")
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=cmd_generate)
     note_command.register(subparsers)

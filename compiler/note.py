@@ -217,7 +217,7 @@ def _note(args) -> int:
 
 
 def register(subparsers) -> None:
-    from .specs import DEFAULT_SPECS_DIR
+    from .specset import DEFAULT_SPECS_DIR
 
     p = subparsers.add_parser(
         "note", help="the VMCOREINFO ELF note (and a minimal ELF core) from VMCOREINFO text",
@@ -235,7 +235,7 @@ def register(subparsers) -> None:
                         f"(default: the text's PAGESIZE line, else {DEFAULT_VMCOREINFO_BYTES})")
     p.add_argument("--truncate", action="store_true",
                    help="cut a longer text at VMCOREINFO_BYTES as the kernel does, instead of refusing it")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=cmd_note)
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 from . import cexpr
+from .resources import templates_dir
 
-TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates")
 
 # Every generated file carries this phrase near its top; `generate` recognises its own
 # files by it (to list or remove stale ones) and never touches a file without it.
@@ -116,7 +116,7 @@ def environment():
         import jinja2
 
         _environment = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+            loader=jinja2.FileSystemLoader(templates_dir()),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             trim_blocks=True,

@@ -15,14 +15,14 @@ from typing import List
 import jsonschema
 
 from .load import Document, Problem
+from .resources import schema_dir
 
-SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs", "schema")
 KNOWN_LEVELS = ("vmci-1",)
 
 
 @lru_cache(maxsize=None)
 def schema_for(level: str) -> dict:
-    with open(os.path.join(SCHEMA_DIR, f"{level}.json"), encoding="utf-8") as handle:
+    with open(os.path.join(schema_dir(), f"{level}.json"), encoding="utf-8") as handle:
         schema = json.load(handle)
     jsonschema.Draft202012Validator.check_schema(schema)
     return schema

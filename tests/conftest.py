@@ -36,7 +36,7 @@ def kernel_path(release, name="vmlinux"):
 
 def run_vmci(*args, input=None):
     """Run the real command line in a subprocess: exit code, stdout, stderr."""
-    result = subprocess.run([sys.executable, "-m", "compiler.cli", *args], cwd=ROOT, input=input,
+    result = subprocess.run([sys.executable, "-m", "vmci", *args], cwd=ROOT, input=input,
                             capture_output=True, text=True, timeout=600)
     return result.returncode, result.stdout, result.stderr
 

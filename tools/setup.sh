@@ -27,7 +27,7 @@ fi
 # Debian's python3, so that its drgn and libkdumpfile modules (the test oracles) import.
 if [ ! -x .venv/bin/vmci ]; then
   /usr/bin/python3 -m venv --system-site-packages .venv
-  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
 fi
 
 # The real kernels: every gold kernel under tests/data/gold.

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from ..specs import DEFAULT_SPECS_DIR
+from ..specset import DEFAULT_SPECS_DIR
 
 EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
 
@@ -24,8 +24,8 @@ def _usage_error(message: str):
 
 def _guarded(run):
     """Report unusable input here rather than through cli.main: under `python -m
-    compiler.cli` the cli module is __main__, and its main() would not recognise a
-    compiler.cli.UsageError raised from this package."""
+    vmci.cli` the cli module is __main__, and its main() would not recognise a
+    vmci.cli.UsageError raised from this package."""
     def wrapper(args) -> int:
         from ..cli import UsageError
         try:
@@ -154,7 +154,7 @@ def _register_consumers(audit_sub) -> None:
     p.add_argument("--config", metavar="PATH", help="the kernel .config (or config.gz)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_audit_consumers))
 
 
@@ -168,7 +168,7 @@ def cmd_coverage(args) -> int:
     if args.format == "json":
         _emit(args, json.dumps(render_json(coverage), indent=2) + "\n")
     elif args.format == "html":
-        _emit(args, render_html(coverage, _shown_path(args.specs)))
+        _emit(args, render_html(coverage, _shown_path(specs.directory)))
     else:
         _emit(args, render_text(coverage))
     return EXIT_OK
@@ -190,7 +190,7 @@ def _register_coverage(subparsers) -> None:
                     "keys not emitted. The HTML report is one self-contained page.")
     p.add_argument("--format", choices=("text", "json", "html"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_coverage))
 
 
@@ -234,7 +234,7 @@ def _register_diff(subparsers) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_diff))
 
 
@@ -260,7 +260,7 @@ def register(subparsers) -> None:
     p.add_argument("kernel_tree", metavar="KERNEL_TREE", help="kernel source directory or tarball")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_audit_source))
     _register_note(audit_sub)
     _register_consumers(audit_sub)
@@ -285,7 +285,7 @@ def _register_note(audit_sub) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, help=argparse.SUPPRESS)
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_audit_note))
 
 

@@ -28,12 +28,11 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from ..kconfig import KernelConfig
+from ..resources import templates_dir
 from ..model import Emitter, Machine, SpecSet, Version, format_version
 from ..select import SelectionError, check_version, machine_facts
 from .consumers import emitted_keys, gaps_for, version_bounds, vmcoreinfo_facts
 
-TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                            "templates", "html")
 TEMPLATE = "coverage.html.j2"
 
 BASE_OPTIONS = ("CONFIG_KEXEC", "CONFIG_KEXEC_CORE", "CONFIG_CRASH_DUMP", "CONFIG_PRINTK", "CONFIG_MMU")
@@ -205,7 +204,7 @@ def render_json(coverage: Coverage) -> dict:
 def render_html(coverage: Coverage, specs_directory: str) -> str:
     import jinja2
 
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True,
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(templates_dir(), "html")), autoescape=True,
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     template = environment.get_template(TEMPLATE)
     return template.render(

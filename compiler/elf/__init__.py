@@ -5,7 +5,7 @@ symbol addresses, initial memory contents, the embedded config and the
 banner, and C types, variables and enumerators from DWARF -- quickly and
 with bounded memory, and remembers the answers in an optional cache.
 
-    from compiler.elf import open_vmlinux
+    from vmci.elf import open_vmlinux
     with open_vmlinux(path, cache_dir="~/.cache/vmci") as vm:
         off, t = vm.find_type("struct page").member("flags")
 """

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from compiler.audit.tree import extract_audit_files
+from vmci.audit.tree import extract_audit_files
 
 SOURCE_CACHE = os.environ.get("VMCI_SOURCE_CACHE", "/var/cache/vmci/src")
 TARBALL = "/usr/src/linux-source-{version}.tar.xz"

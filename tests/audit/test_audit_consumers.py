@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from conftest import ROOT, gold, run_vmci
-from compiler.specs import load_specs
+from vmci.specset import load_specs
 
 AMD64 = "6.1.0-57-cloud-amd64"
 

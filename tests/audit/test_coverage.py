@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 import pytest
 
 from conftest import run_vmci
-from compiler.specs import load_specs
+from vmci.specset import load_specs
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]

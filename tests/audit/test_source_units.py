@@ -1,10 +1,10 @@
 """The pieces of `audit source` on small inputs: the C scanner, Kbuild gates, Kconfig
 rules and the condition comparison."""
-from compiler.audit.csource import scan_c_file
-from compiler.audit.kbuild import Kbuild
-from compiler.audit.kconfig_rules import KconfigTree, translate
-from compiler.audit.logic import differing_config, where_they_differ
-from compiler.kconfig import Condition
+from vmci.audit.csource import scan_c_file
+from vmci.audit.kbuild import Kbuild
+from vmci.audit.kconfig_rules import KconfigTree, translate
+from vmci.audit.logic import differing_config, where_they_differ
+from vmci.kconfig import Condition
 
 
 def conditions(text):

@@ -9,7 +9,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-from compiler.audit.notefile import read_captured_note  # noqa: E402  the project's note reader
+from vmci.audit.notefile import read_captured_note  # noqa: E402  the project's note reader
 
 
 def main(serial_path, out_path):

@@ -10,13 +10,13 @@ import sys
 import pytest
 from elf_support import ROOT
 
-from compiler.elf import LookupFailure, open_vmlinux
-from compiler.elf import cache as elf_cache
+from vmci.elf import LookupFailure, open_vmlinux
+from vmci.elf import cache as elf_cache
 
 WARM_SCRIPT = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from compiler.elf import open_vmlinux, LookupFailure
+from vmci.elf import open_vmlinux, LookupFailure
 vm = open_vmlinux(sys.argv[1], cache_dir=sys.argv[2])
 out = {}
 for name in ("struct page", "atomic_long_t", "struct nope"):
@@ -32,7 +32,7 @@ out["banner"] = vm.linux_banner()
 out["config"] = vm.embedded_config()
 vm.close()
 out["seconds"] = time.perf_counter() - t0
-out["modules"] = sorted(m for m in sys.modules if m.startswith(("elftools", "compiler.elf")))
+out["modules"] = sorted(m for m in sys.modules if m.startswith(("elftools", "vmci.elf")))
 print(json.dumps(out))
 """
 
@@ -78,8 +78,8 @@ def test_cold_then_warm(native_exe, tmp_path):
     for k, v in cold.items():
         assert warm[k] == v, k
     # the warm process neither parsed DWARF nor imported pyelftools
-    assert "compiler.elf.dwarf" not in warm["modules"]
-    assert "compiler.elf.types" not in warm["modules"]
+    assert "vmci.elf.dwarf" not in warm["modules"]
+    assert "vmci.elf.types" not in warm["modules"]
     assert not [m for m in warm["modules"] if m.startswith("elftools")]
 
 

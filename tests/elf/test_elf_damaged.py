@@ -10,8 +10,8 @@ import time
 import pytest
 from elf_support import KERNELS, build_fixture, kernel_path
 
-from compiler.elf import ElfFormatError, LookupFailure, open_vmlinux
-from compiler.elf.elffile import ElfFile
+from vmci.elf import ElfFormatError, LookupFailure, open_vmlinux
+from vmci.elf.elffile import ElfFile
 
 OK = (ElfFormatError, LookupFailure)
 
@@ -296,7 +296,7 @@ def test_bad_unit_headers(fixture_dir, tmp_path):
 def test_dropping_pyelftools_caches_keeps_answers(fixture_dir, monkeypatch):
     """With a tiny MAX_LIVE_DIES the reader starts over with a fresh pyelftools
     DWARFInfo before nearly every question; the answers must not change."""
-    import compiler.elf.dwarf as D
+    import vmci.elf.dwarf as D
     exe = build_fixture(fixture_dir)
     ask = ("struct page", "atomic_long_t", "enum color", "page_alias_t", "struct self_ref")
 

@@ -10,7 +10,7 @@ import pytest
 from elf_support import build_fixture
 
 import elf_fixture_c as F
-from compiler.elf import CType, ElfFormatError, LookupFailure, open_vmlinux
+from vmci.elf import CType, ElfFormatError, LookupFailure, open_vmlinux
 
 TARGET_FACTS = {  # target -> (elf_class, endianness, e_machine)
     "native": (64, "little", 62),

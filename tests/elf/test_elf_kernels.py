@@ -12,7 +12,7 @@ import pytest
 from elf_support import HERE, KERNELS, ROOT, kernel_path
 
 import elf_queries as Q
-from compiler.elf import open_vmlinux
+from vmci.elf import open_vmlinux
 
 DRGN_PYTHON = "/usr/bin/python3"
 
@@ -184,12 +184,12 @@ def test_warm_cache_is_milliseconds(kernel, tmp_path):
         "import json, sys, time\n"
         "t = time.perf_counter()\n"
         "import elf_queries as Q\n"
-        "from compiler.elf import open_vmlinux\n"
+        "from vmci.elf import open_vmlinux\n"
         "vm = open_vmlinux(sys.argv[1], cache_dir=sys.argv[2])\n"
         "a = Q.run(vm)\n"
         "vm.close()\n"
         "print(json.dumps({'answers': a, 'seconds': time.perf_counter() - t,\n"
-        "  'dwarf': 'compiler.elf.dwarf' in sys.modules,\n"
+        "  'dwarf': 'vmci.elf.dwarf' in sys.modules,\n"
         "  'elftools': any(m.startswith('elftools') for m in sys.modules)}))\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "bench")]))
     r = subprocess.run([sys.executable, "-c", script, path, cache], env=env,

@@ -14,7 +14,7 @@ SPECS = os.path.join(ROOT, "specs")
 
 
 def vmci(*args, cwd=ROOT, timeout=600):
-    result = subprocess.run([sys.executable, "-m", "compiler.cli", *args], cwd=cwd, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "vmci", *args], cwd=cwd, capture_output=True,
                             text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": ROOT})
     return result.returncode, result.stdout, result.stderr
 

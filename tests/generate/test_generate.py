@@ -12,12 +12,12 @@ import pytest
 
 from generate_support import GENERATED, ROOT, copy_specs, vmci
 
-from compiler import cexpr, emit_c, render
-from compiler.generate import PINNED_VERSIONS, newest_version
-from compiler.kconfig import Condition
-from compiler.model import AppendEntry, SpecLocation, SymbolEntry, format_version
-from compiler.render import MARKER, RenderError
-from compiler.specs import load_specs
+from vmci import cexpr, emit_c, render
+from vmci.generate import PINNED_VERSIONS, newest_version
+from vmci.kconfig import Condition
+from vmci.model import AppendEntry, SpecLocation, SymbolEntry, format_version
+from vmci.render import MARKER, RenderError
+from vmci.specset import load_specs
 
 
 def tree(directory):
@@ -234,7 +234,7 @@ def test_preprocessor_conditions_use_defined():
 
 
 def emit_c_atoms(text):
-    from compiler.guards import conjuncts
+    from vmci.guards import conjuncts
     return conjuncts(Condition.parse(text).node)
 
 

@@ -24,10 +24,10 @@ import pytest
 
 from generate_support import GENERATED, HERE, function_body, tokens, vmcoreinfo_calls
 
-from compiler import cexpr
-from compiler.model import parse_version
-from compiler.select import COMMON_FUNCTION, find_target
-from compiler.specs import load_specs
+from vmci import cexpr
+from vmci.model import parse_version
+from vmci.select import COMMON_FUNCTION, find_target
+from vmci.specset import load_specs
 
 pytestmark = pytest.mark.kernel_build  # deselected unless VMCI_KERNEL_BUILD=1 (tests/conftest.py)
 

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from conftest import GOLD_RELEASES, gold, kernel_path
 from generate_support import GENERATED
 
-from compiler import cexpr
-from compiler.generate import version_bounds
-from compiler.kconfig import KernelConfig
-from compiler.select import Target, select_entries
-from compiler.specs import load_specs
+from vmci import cexpr
+from vmci.generate import version_bounds
+from vmci.kconfig import KernelConfig
+from vmci.select import Target, select_entries
+from vmci.specset import load_specs
 
 SPECS, _ = load_specs()
 
@@ -106,11 +106,11 @@ def test_versions_outside_the_specs_are_refused(vmcoreinfo):
 
 @pytest.mark.parametrize("release", GOLD_RELEASES)
 def test_equals_vmci_resolve_on_the_real_kernel(vmcoreinfo, release, tmp_path):
-    from compiler.cli import kernel_version_from_banner
-    from compiler.elf import open_vmlinux
-    from compiler.imageresolver import ImageResolver
-    from compiler.resolve import render_text, resolve
-    from compiler.select import find_target_by_elf
+    from vmci.cli import kernel_version_from_banner
+    from vmci.elf import open_vmlinux
+    from vmci.imageresolver import ImageResolver
+    from vmci.resolve import render_text, resolve
+    from vmci.select import find_target_by_elf
 
     meta, text, config_path = gold(release)
     config = KernelConfig.from_file(config_path)

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from compiler import output
+from vmci import output
 from hardening_support import (FIXTURE_CONFIG, FIXTURE_SPECS, ROOT, build_fixture, check_one_line_error, have_gcc,
                                run_cli)
 
@@ -128,7 +128,7 @@ def test_sigint_to_a_running_resolve(tmp_path):
 
     release = "6.1.0-57-cloud-amd64"
     path = previous_file(tmp_path)
-    process = subprocess.Popen([sys.executable, "-m", "compiler.cli", "resolve", "--vmlinux", kernel_path(release),
+    process = subprocess.Popen([sys.executable, "-m", "vmci", "resolve", "--vmlinux", kernel_path(release),
                                 "--config", os.path.join(GOLD, release, "config"), "--no-cache", "-o", str(path)],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.6)

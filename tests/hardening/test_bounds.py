@@ -47,7 +47,7 @@ def peak_rss_mib(argv, tmp_path, timeout=120):
     out_path, err_path = tmp_path / "rss.out", tmp_path / "rss.err"
     peak = 0
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        process = subprocess.Popen([sys.executable, "-m", "compiler.cli", *argv], cwd=ROOT, stdout=out, stderr=err)
+        process = subprocess.Popen([sys.executable, "-m", "vmci", *argv], cwd=ROOT, stdout=out, stderr=err)
         deadline = time.monotonic() + timeout
         while process.poll() is None:
             peak = max(peak, _anonymous_kib(process.pid))
@@ -293,7 +293,7 @@ def test_symbol_table_of_absurd_size(fixture_image, tmp_path):
 def test_symbol_table_at_the_bound(fixture_image, tmp_path):
     """MAX_SYMBOLS entries are read (the real ones first, then empty ones); one more is
     refused."""
-    from compiler.elf.elffile import MAX_SYMBOLS
+    from vmci.elf.elffile import MAX_SYMBOLS
 
     def resolve(image):
         return run_cli(["resolve", "--vmlinux", image, "--config", FIXTURE_CONFIG, "--specs", FIXTURE_SPECS,

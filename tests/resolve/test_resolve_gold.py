@@ -7,7 +7,7 @@ import os
 import pytest
 
 from conftest import GOLD_RELEASES, gold, kernel_path, run_vmci
-from compiler.kconfig import KernelConfig
+from vmci.kconfig import KernelConfig
 
 
 def resolve_json(release, *extra):
@@ -100,7 +100,7 @@ def test_cache_makes_a_second_run_equal_and_no_cache_bypasses_it(tmp_path):
     from conftest import ROOT
 
     def run(*extra):
-        result = subprocess.run([sys.executable, "-m", "compiler.cli", "resolve", "--vmlinux", kernel_path(release),
+        result = subprocess.run([sys.executable, "-m", "vmci", "resolve", "--vmlinux", kernel_path(release),
                                  "--config", config, *extra], cwd=ROOT, capture_output=True, text=True,
                                 env=dict(os.environ, XDG_CACHE_HOME=str(env_home)))
         assert result.returncode == 0, result.stderr

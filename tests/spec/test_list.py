@@ -6,10 +6,10 @@ import json
 import pytest
 
 from conftest import GOLD_RELEASES, gold, run_vmci
-from compiler.kconfig import KernelConfig
-from compiler.model import parse_kernel_version
-from compiler.select import find_target, select_entries
-from compiler.specs import load_specs
+from vmci.kconfig import KernelConfig
+from vmci.model import parse_kernel_version
+from vmci.select import find_target, select_entries
+from vmci.specset import load_specs
 
 
 def listed_keys(arch, version, config_path):

@@ -7,17 +7,20 @@ problems of the others.
 from __future__ import annotations
 
 import os
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from .load import Problem
 from .model import SpecSet, build_consumers, build_emitter, spec_files
+from .resources import schema_dir, specs_dir
 
-SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs", "schema")
+# What `--specs` means when not given: the specs embedded in the package. Resolved when
+# used, so that a broken installation is reported by the command that needs them.
+DEFAULT_SPECS_DIR = None
 
-DEFAULT_SPECS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "specs")
 
-
-def load_specs(directory: str = DEFAULT_SPECS_DIR) -> Tuple[SpecSet, List[Problem]]:
+def load_specs(directory: Optional[str] = None) -> Tuple[SpecSet, List[Problem]]:
+    """The specs of `directory` (default: the embedded specs) and the problems found."""
+    directory = directory or specs_dir()
     # imported here: a warm `resolve` takes the model from the cache and needs neither
     from .load import SpecLoadError, load_document
     from .schema import validate_document
@@ -51,7 +54,7 @@ def load_specs(directory: str = DEFAULT_SPECS_DIR) -> Tuple[SpecSet, List[Proble
     return specs, problems
 
 
-def load_specs_cached(directory: str, cache_dir: str) -> Tuple[SpecSet, List[Problem]]:
+def load_specs_cached(directory: Optional[str], cache_dir: str) -> Tuple[SpecSet, List[Problem]]:
     """load_specs, remembered across runs: schema validation dominates a warm `resolve`.
 
     The cache key hashes every spec file, the schema and the modules that build the model,
@@ -60,13 +63,15 @@ def load_specs_cached(directory: str, cache_dir: str) -> Tuple[SpecSet, List[Pro
     import hashlib
     import pickle
 
+    directory = directory or specs_dir()
+    schema = schema_dir()
     digest = hashlib.sha256()
     # spec places are shown relative to the working directory, so it is part of the key
     digest.update(os.getcwd().encode() + b"\0")
     here = os.path.dirname(os.path.abspath(__file__))
     inputs = spec_files(directory) + [os.path.join(directory, "consumers.yaml")] + \
-        sorted(os.path.join(SCHEMA_DIR, n) for n in os.listdir(SCHEMA_DIR)) + \
-        [os.path.join(here, n) for n in ("model.py", "kconfig.py", "cexpr.py", "load.py", "schema.py", "specs.py")]
+        sorted(os.path.join(schema, n) for n in os.listdir(schema)) + \
+        [os.path.join(here, n) for n in ("model.py", "kconfig.py", "cexpr.py", "load.py", "schema.py", "specset.py")]
     for path in inputs:
         digest.update(path.encode() + b"\0")
         try:

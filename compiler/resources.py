@@ -1,0 +1,41 @@
+"""Where the package's own data lives: the embedded specs, their schema, the templates.
+
+They ship inside the installed package (`vmci.specs`, `vmci.templates`; in a checkout
+the top-level `specs/` and `templates/` folders, mapped by pyproject.toml), and are found
+through importlib.resources, so an installed wheel and a checkout behave alike. A part
+missing from the installation is an error that says so, never a silently smaller tool.
+"""
+from __future__ import annotations
+
+import importlib.resources
+import os
+
+
+class PackageDataMissing(Exception):
+    """The installation lacks a part vmci ships with it (a broken or partial install)."""
+
+
+def _package_dir(package: str, what: str) -> str:
+    try:
+        path = str(importlib.resources.files(package))
+    except ModuleNotFoundError:
+        path = ""
+    if not path or not os.path.isdir(path):
+        raise PackageDataMissing(f"this installation of vmci has no {what} (package {package}); reinstall vmci")
+    return path
+
+
+def specs_dir() -> str:
+    """The embedded specs directory (common.yaml, printk.yaml, arch/, schema/, consumers.yaml)."""
+    return _package_dir("vmci.specs", "embedded specs")
+
+
+def schema_dir() -> str:
+    path = os.path.join(specs_dir(), "schema")
+    if not os.path.isdir(path):
+        raise PackageDataMissing("this installation of vmci has no spec schema (vmci.specs/schema); reinstall vmci")
+    return path
+
+
+def templates_dir() -> str:
+    return _package_dir("vmci.templates", "templates")
