@@ -2,7 +2,7 @@
 
 Each document is one object whose first member names its format and version,
 `"format": "vmci-<command>/<major>"`. One vocabulary serves every command (docs/json.md
-lists it; `compiler/schemas/vmci-<command>-<major>.json`, shipped as `vmci/schemas/`, holds each document's JSON Schema):
+lists it; `compiler/schemas/vmci-<command>-<major>.json` (shipped as `vmci/schemas/`; shared definitions in `vmci-common.json`) holds each document's JSON Schema):
 
     key, kind, value, value_format, source, runtime, runtime_reason, reason,
     arch, machine, kernel_version, config, vmlinux, build_id, spec
