@@ -23,8 +23,9 @@ from . import emit_c, emit_python, emit_rst, note
 from .model import SpecSet, Version, format_version, parse_kernel_version
 from .render import MARKER, RenderError, render
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_OUTPUT_DIR = os.path.join(ROOT, "generated")
+# Relative to the working directory: in a checkout, its generated/; an installed vmci
+# has no checkout to write into.
+DEFAULT_OUTPUT_DIR = "generated"
 
 # Kernel C is written for these versions besides the newest the specs describe: the
 # long-term releases Debian ships as linux-source-<version>, whose trees the tests build.
@@ -287,7 +288,7 @@ def register(subparsers) -> None:
     p.add_argument("--check", action="store_true",
                    help="write nothing; list the files that differ from what the specs give and exit 1 if any")
     p.add_argument("-o", "--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR",
-                   help="where to write (default: generated/ of this checkout)")
+                   help="where to write (default: generated/ in the current directory)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=cmd_generate)
     note_command.register(subparsers)
