@@ -701,16 +701,25 @@ def _only_declared(r, d) -> bool:
                                  or "DW_AT_byte_size" not in d.attributes)
 
 
+DW_OP_ADDR = 0x03
+
+
 def _maybe_global(r, d) -> bool:
     """Could this DW_TAG_variable be a file-scope variable?  (Locals have a
-    frame-based location or a location list, and no DW_AT_external.)"""
+    frame-based location or a location list, and no DW_AT_external.)
+
+    `d` is a look-alike: a DIE decoded from the bytes before a raw name hit, which
+    may be garbage that merely looks like a variable (one such in Debian's
+    6.12.117+deb13-cloud-arm64 names swapper_pg_dir and carries undecodable
+    location bytes). Only the first operation is asked for, so nothing after it is
+    decoded; the unit's real DIEs are decoded, and checked, when the unit is indexed."""
     if d is None:
         return False
     if r.flag(d, "DW_AT_external") or r.flag(d, "DW_AT_declaration") \
             or "DW_AT_specification" in d.attributes:
         return True
-    ops = r.expression(d, "DW_AT_location")
-    return bool(ops) and ops[0].op_name == "DW_OP_addr"
+    raw = r.block(d, "DW_AT_location")
+    return bool(raw) and raw[0] == DW_OP_ADDR
 
 
 def _complete(t: CType) -> bool:

@@ -153,6 +153,20 @@ def test_arm64_specifics(release):
     vm.close()
 
 
+def test_a_garbage_look_alike_die_is_not_damage(tmp_path):
+    """Debian's 6.12.117+deb13-cloud-arm64: swapper_pg_dir is defined in assembly, so
+    its type comes from a declaration found through raw hits of its name; one hit
+    decodes, from the bytes before it, as a look-alike DW_TAG_variable at 0xa469218
+    whose location bytes are no DWARF expression. That DIE is not the kernel's: the
+    lookup must go on and find the declaration (extern pgd_t swapper_pg_dir[])."""
+    release = "6.12.117+deb13-cloud-arm64"
+    with open_vmlinux(kernel_path(release), cache_dir=str(tmp_path)) as vm:
+        ctype = vm.variable_type("swapper_pg_dir")
+        assert ctype.kind == "array" and ctype.length is None
+        assert ctype.target.spelling() == "pgd_t" and ctype.target.resolved().size == 8
+        assert vm.symbol_address("swapper_pg_dir") == 0xffff800081892000
+
+
 def test_pointer_sized_layouts(kernel):
     """Facts the C ABI fixes on each architecture (pointer and long sizes),
     and layouts that differ from the 64-bit little-endian kernels."""
