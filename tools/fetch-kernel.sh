@@ -4,12 +4,24 @@
 #   tools/fetch-kernel.sh RELEASE DEBIAN_ARCH [SUITE]
 #   e.g. tools/fetch-kernel.sh 6.1.0-57-cloud-amd64 amd64
 #        tools/fetch-kernel.sh 6.1.0-50-cloud-arm64 arm64
+#        tools/fetch-kernel.sh 7.2.13+deb14-cloud-amd64 amd64 sid
 #
 # Result: $VMCI_KERNEL_CACHE/RELEASE/{vmlinux,config} (default /var/cache/vmci/kernels);
 # prints that directory. Needs root for apt-get. A SUITE the system's sources lack
-# (trixie, bookworm-backports) is reached through a private apt configuration per suite
-# and architecture, which names the architecture (riscv64 is no bookworm port); from the
-# system's suite, a foreign DEBIAN_ARCH is added with dpkg --add-architecture.
+# (bullseye, trixie, sid, experimental, bookworm-backports) is reached through a private
+# apt configuration per suite and architecture (tools/apt-suite.sh), which names the
+# architecture (riscv64 is no bookworm port); from the system's suite, a foreign
+# DEBIAN_ARCH is added with dpkg --add-architecture.
+#
+# Debian has two package layouts:
+#  - up to 6.x (bullseye, bookworm, trixie): the image package is linux-image-REL-unsigned
+#    (arches with signed images) or linux-image-REL, holding boot/config-REL; the -dbg
+#    package holds the DWARF vmlinux at usr/lib/debug/boot/vmlinux-REL.
+#  - 7.x (sid, experimental): the image is usr/lib/modules/REL/vmlinuz* in
+#    linux-binary-unsigned-REL or linux-binary-REL, the config usr/lib/modules/REL/config
+#    in linux-base-REL, and the -dbg vmlinux a regular file at
+#    usr/lib/debug/lib/modules/REL/vmlinux (usr/lib/debug/boot/vmlinux-REL, if present,
+#    is a symlink to it).
 set -euo pipefail
 rel=${1:?usage: fetch-kernel.sh RELEASE DEBIAN_ARCH [SUITE]}
 arch=${2:?usage: fetch-kernel.sh RELEASE DEBIAN_ARCH [SUITE]}
@@ -29,30 +41,35 @@ case "$suite" in
       apt-get update -qq || true
     fi
     ;;
-  *)
-    # The private configuration names the architecture itself, so that one the system's
-    # suite does not carry (riscv64 is no bookworm port) is never added to dpkg.
-    dir=$cache/.apt-$suite-$arch
-    mkdir -p "$dir"/{lists/partial,cache/archives/partial,parts}
-    uri=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
-    [ -n "$uri" ] || uri=$(grep -h '^deb ' /etc/apt/sources.list 2>/dev/null | grep -v security | awk '{print $2}' | head -1)
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $suite main" > "$dir/sources.list"
-    printf 'Dir::Etc::SourceList "%s/sources.list";\nDir::Etc::SourceParts "%s/parts";\nDir::State::Lists "%s/lists";\nDir::Cache "%s/cache";\nAPT::Architectures { "%s"; "%s"; };\n' "$dir" "$dir" "$dir" "$dir" "$native" "$arch" > "$dir/apt.conf"
-    export APT_CONFIG=$dir/apt.conf
-    apt-get update -qq || true
-    ;;
+  *) APT_CONFIG=$("$(dirname "$(readlink -f "$0")")/apt-suite.sh" "$suite" "$arch"); export APT_CONFIG ;;
 esac
 cd "$work"
 chmod 777 "$work"   # apt's _apt user downloads into the current directory
 get() { apt-get download -qq "$1$suffix" 2>/dev/null || { apt-get update -qq || true; apt-get download -qq "$1$suffix"; }; }
+quiet_get() { get "$1" >/dev/null 2>&1; }
+
 get "linux-image-$rel-dbg"
-# The image package is linux-image-REL-unsigned on arches with signed images, else linux-image-REL.
-get "linux-image-$rel-unsigned" 2>/dev/null || get "linux-image-$rel"
-dpkg-deb --fsys-tarfile ./linux-image-"$rel"-dbg_*.deb | tar -x -O "./usr/lib/debug/boot/vmlinux-$rel" > vmlinux
-for deb in ./linux-image-"$rel"_*.deb ./linux-image-"$rel"-unsigned_*.deb; do
-  [ -e "$deb" ] && dpkg-deb --fsys-tarfile "$deb" | tar -x -O "./boot/config-$rel" > config
+dpkg-deb --fsys-tarfile ./linux-image-"$rel"-dbg_*.deb \
+  | tar -x --wildcards "./usr/lib/debug/boot/vmlinux-$rel" "./usr/lib/debug/lib/modules/$rel/vmlinux" 2>/dev/null || true
+vmlinux=""
+for candidate in "usr/lib/debug/lib/modules/$rel/vmlinux" "usr/lib/debug/boot/vmlinux-$rel"; do
+  if [ -f "$candidate" ] && [ ! -L "$candidate" ]; then vmlinux=$candidate; break; fi
 done
-[ -s vmlinux ] && [ -s config ] || { echo "fetch-kernel.sh: $rel: no vmlinux or config in the packages" >&2; exit 1; }
+[ -n "$vmlinux" ] || { echo "fetch-kernel.sh: $rel: no vmlinux in linux-image-$rel-dbg" >&2; exit 1; }
+
+if quiet_get "linux-image-$rel-unsigned" || quiet_get "linux-image-$rel"; then
+  for deb in ./linux-image-"$rel"_*.deb ./linux-image-"$rel"-unsigned_*.deb; do
+    [ -e "$deb" ] || continue
+    dpkg-deb --fsys-tarfile "$deb" | tar -x -O "./boot/config-$rel" > config 2>/dev/null || true
+    [ -s config ] && break
+  done
+fi
+# The 7.x layout: linux-image-REL is then a metapackage without boot/config-REL.
+if [ ! -s config ]; then
+  get "linux-base-$rel"
+  dpkg-deb --fsys-tarfile ./linux-base-"$rel"_*.deb | tar -x -O "./usr/lib/modules/$rel/config" > config
+fi
+[ -s config ] || { echo "fetch-kernel.sh: $rel: no config in linux-image-$rel or linux-base-$rel" >&2; exit 1; }
 mv config "$out/config"
-mv vmlinux "$out/vmlinux"   # last, so a present vmlinux means a complete fetch
+mv "$vmlinux" "$out/vmlinux"   # last, so a present vmlinux means a complete fetch
 echo "$out"

@@ -46,6 +46,12 @@ if [ ! -x .venv/bin/vmci ] || [ "$(cat .venv/.vmci-pyproject 2>/dev/null)" != "$
   echo "$stamp" > .venv/.vmci-pyproject
 fi
 
+# The source trees of the suites the system's sources lack, for `vmci audit source`:
+# fetched into /var/cache/vmci/linux-source, not installed (tools/fetch-source.sh).
+for tree in "5.10 bullseye" "7.2 sid" "7.3 experimental"; do
+  tools/fetch-source.sh $tree >/dev/null
+done
+
 # The real kernels: every gold kernel under tests/data/gold.
 export VMCI_KERNEL_CACHE=${VMCI_KERNEL_CACHE:-/var/cache/vmci/kernels}
 for meta in tests/data/gold/*/meta.json; do

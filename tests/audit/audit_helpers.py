@@ -1,11 +1,13 @@
 """Helpers of the audit tests: the real kernel source trees, extracted once.
 
-Debian's linux-source-6.1 and linux-source-6.12 packages install the tarballs under
-/usr/src. Only what `vmci audit source` reads is extracted (the C files that mention
+Debian's linux-source-6.1 and linux-source-6.12 packages (bookworm) install the tarballs
+under /usr/src; the trees of other suites (5.10 from bullseye, 7.2 from sid, 7.3 from
+experimental) are fetched by tools/fetch-source.sh into $VMCI_SOURCE_TARBALLS (default
+/var/cache/vmci/linux-source) without being installed. Only what `vmci audit source` reads is extracted (the C files that mention
 VMCOREINFO, every Makefile/Kbuild and every Kconfig file: about 5000 files, 40 MB),
 into $VMCI_SOURCE_CACHE/<version> (default /var/cache/vmci/src), outside the
 repository, and reused while the tarball is unchanged. A missing tarball is a failure,
-not a skip: CI must run these tests (tools/setup.sh installs the packages).
+not a skip: CI must run these tests (tools/setup.sh installs or fetches them).
 """
 import json
 import os
@@ -18,15 +20,17 @@ import pytest
 from vmci.audit.tree import extract_audit_files
 
 SOURCE_CACHE = os.environ.get("VMCI_SOURCE_CACHE", "/var/cache/vmci/src")
-TARBALL = "/usr/src/linux-source-{version}.tar.xz"
+TARBALL_DIRS = ("/usr/src", os.environ.get("VMCI_SOURCE_TARBALLS", "/var/cache/vmci/linux-source"))
 STAMP = ".vmci-extracted.json"
 
 
 def kernel_source(version: str) -> str:
     """A directory with the audit's files of linux-source-<version>, extracted on first use."""
-    tarball = TARBALL.format(version=version)
-    if not os.path.exists(tarball):
-        pytest.fail(f"{tarball} is missing: apt-get install linux-source-{version} (tools/setup.sh)")
+    candidates = [os.path.join(directory, f"linux-source-{version}.tar.xz") for directory in TARBALL_DIRS]
+    tarball = next((path for path in candidates if os.path.exists(path)), None)
+    if tarball is None:
+        pytest.fail(f"linux-source-{version}.tar.xz is in none of {', '.join(TARBALL_DIRS)}: "
+                    f"run tools/setup.sh (it installs or fetches it)")
     stat = os.stat(tarball)
     stamp = {"tarball": tarball, "size": stat.st_size, "mtime": int(stat.st_mtime)}
     destination = os.path.join(SOURCE_CACHE, version)
