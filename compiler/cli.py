@@ -81,6 +81,17 @@ def _kernel_version(text: str):
         raise UsageError(str(error))
 
 
+def warn_if_unaudited(command: str, specs, version) -> None:
+    """One line on standard error when the kernel is newer than what the specs were
+    checked against: the answer is given, but what that kernel changed is not in it."""
+    audited = specs.unaudited(version)
+    if audited is not None:
+        newest, where = audited
+        print(printable(f"vmci {command}: warning: Linux {format_version(version)} is newer than "
+                        f"{format_version(newest)}, the newest version these specs were audited against ({where}); "
+                        f"entries it added or changed are not described"), file=sys.stderr)
+
+
 # --- subcommands --------------------------------------------------------------------------
 
 def cmd_validate(args) -> int:
@@ -117,6 +128,7 @@ def cmd_list(args) -> int:
         selected = select_entries(specs, target, version, config, phases)
     except SelectionError as error:
         raise UsageError(str(error))
+    warn_if_unaudited("list", specs, version)
     if args.format == "json":
         payload = {
             "arch": target.arch,
@@ -250,6 +262,7 @@ def cmd_resolve(args) -> int:
         raise UsageError(f"{args.vmlinux}: {error}")
     finally:
         vm.close()
+    warn_if_unaudited("resolve", specs, version)
     unresolved = [line for line in lines if line.value is None]
     if args.format == "json":
         payload = {

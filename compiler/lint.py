@@ -128,6 +128,11 @@ def _check_names(specs: SpecSet) -> List[Problem]:
             if owner is not None and owner is not emitter:
                 problems.append(_problem(emitter.where, f"function {function.name}() is also defined by "
                                                         f"{owner.path}, which every architecture runs"))
+    # the specs as a whole were audited through one version: one file says which
+    carriers = [e for e in specs.emitters if e.audited is not None]
+    for emitter in carriers[1:]:
+        problems.append(_problem(emitter.audited_where, f"audited: {carriers[0].path} already records the "
+                                                        f"version the specs were audited against; keep it in one file"))
     return problems
 
 

@@ -502,6 +502,8 @@ class Emitter:
     functions: List[Function]
     where: SpecLocation
     choices: List[List[str]] = field(default_factory=list)
+    audited: Optional[Version] = None  # the file's `audited:` (common.yaml carries it)
+    audited_where: Optional[SpecLocation] = None
 
     def source_for(self, version) -> Optional[Source]:
         for source in self.sources:
@@ -550,6 +552,18 @@ class SpecSet:
 
     def covered_versions(self) -> List[VersionRange]:
         return [e.versions for e in self.emitters]
+
+    def audited(self) -> Optional[Tuple[Version, SpecLocation]]:
+        """The newest version the specs were checked against, and where they say so."""
+        found = [(e.audited, e.audited_where) for e in self.emitters if e.audited is not None]
+        return max(found, key=lambda item: item[0]) if found else None
+
+    def unaudited(self, version: Version) -> Optional[Tuple[Version, SpecLocation]]:
+        """(audited version, its place) when `version`'s series is newer than it, else None."""
+        audited = self.audited()
+        if audited is None or tuple(version[:2]) <= tuple(audited[0][:2]):
+            return None
+        return audited
 
 
 # --- building the model from documents --------------------------------------------------
@@ -669,8 +683,10 @@ def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
         entries = [e for e in (_build_entry(b, raw_entry, path + ("entries", j), data["emitter"], raw["name"])
                                for j, raw_entry in enumerate(raw["entries"])) if e is not None]
         functions.append(Function(raw["name"], raw.get("phase", "boot"), raw.get("doc", ""), locals_, entries))
+    audited = b.version(data, (), "audited")
     return Emitter(data["emitter"], data["doc"], document.path, b.versions(data, ()), target, sources, defines,
-                   functions, b.loc(()), [list(group) for group in data.get("choices", [])])
+                   functions, b.loc(()), [list(group) for group in data.get("choices", [])],
+                   audited, b.loc(("audited",)) if audited is not None else None)
 
 
 def _build_entry(b: _Builder, raw: dict, path, emitter: str, function: str) -> Optional[Entry]:

@@ -75,6 +75,30 @@ def check_version(specs: SpecSet, version: Version) -> None:
         raise SelectionError(f"kernel version {format_version(version)} is outside every spec's range ({ranges})")
 
 
+def vmcoreinfo_source(specs: SpecSet, version: Version):
+    """The source (file and Makefile gate) of the common list for a version, or None.
+
+    Its gate is the option without which a kernel writes no VMCOREINFO at all:
+    CONFIG_CRASH_CORE (kernel/crash_core.c) before 6.9, CONFIG_VMCORE_INFO
+    (kernel/vmcore_info.c) from 6.9; /proc/kcore and crash-dump support select it."""
+    for emitter in specs.general_emitters():
+        if emitter.versions.contains(version) and any(f.name == COMMON_FUNCTION for f in emitter.functions):
+            return emitter.source_for(version)
+    return None
+
+
+def check_builds_vmcoreinfo(specs: SpecSet, version: Version, config: KernelConfig) -> None:
+    """Refuse a config with which the kernel writes no VMCOREINFO: an empty list would
+    read as an answer."""
+    source = vmcoreinfo_source(specs, version)
+    if source is None or source.gate.evaluate(config):
+        return
+    unset = [name for name in sorted(source.gate.symbols()) if not Condition.parse(name).evaluate(config)]
+    raise SelectionError(f"{config.source}: this config builds no VMCOREINFO: {source.file}, which writes it in "
+                         f"Linux {format_version(version)}, is built only with {source.gate} ({source.where}); "
+                         f"the config does not set {', '.join(unset) or 'it'}")
+
+
 def machine_facts(machine: Optional[Machine]) -> Dict[str, Optional[str]]:
     """The CONFIG_ values a machine name fixes (its condition's top-level conjuncts)."""
     facts: Dict[str, Optional[str]] = {}
@@ -98,6 +122,8 @@ def machine_facts(machine: Optional[Machine]) -> Dict[str, Optional[str]]:
 def select_entries(specs: SpecSet, target: Target, version: Version,
                    config: Optional[KernelConfig] = None, phases=("boot",)) -> List[SelectedEntry]:
     check_version(specs, version)
+    if config is not None:
+        check_builds_vmcoreinfo(specs, version, config)
     facts = machine_facts(target.machine)
     functions: Dict[str, List[Tuple[Emitter, object]]] = {}
     for emitter in specs.general_emitters() + target.emitters:

@@ -322,6 +322,16 @@ CASES: List[Case] = [
          "damaged gzip data", files={"cut.gz": gzip.compress(b"CONFIG_A=y\n")[:20]}, expect_code=2),
     Case("Kernel configs (--config, IKCONFIG)", "The config file cannot be read.", LIST + ["--config", "nowhere"],
          "cannot read the config", expect_code=2),
+    Case("Kernel configs (--config, IKCONFIG)", "A config with which the kernel writes no VMCOREINFO: the "
+         "common list's file is not built (CONFIG_CRASH_CORE before 6.9, CONFIG_VMCORE_INFO from 6.9). An empty "
+         "list would read as an answer; `list`, `resolve` and every command that selects entries refuse it.",
+         LIST + ["--config", "no-kexec-config"], "builds no VMCOREINFO",
+         files={"no-kexec-config": "CONFIG_64BIT=y\nCONFIG_X86_64=y\nCONFIG_MMU=y\n# CONFIG_CRASH_CORE is not set\n"},
+         expect_code=2),
+    Case("Kernel configs (--config, IKCONFIG)", "See above, for `resolve`.",
+         RESOLVE[:4] + ["no-kexec-config"] + RESOLVE[5:], "builds no VMCOREINFO",
+         files={"no-kexec-config": "CONFIG_64BIT=y\nCONFIG_X86_64=y\nCONFIG_MMU=y\n# CONFIG_CRASH_CORE is not set\n"},
+         expect_code=2),
     # --- resolve: the image ---
     Case("vmci resolve: the image (exit status 2)", "The file does not exist.",
          ["resolve", "--vmlinux", "nowhere", "--config", "config", "--specs", "specs"], "no such file",
@@ -389,6 +399,16 @@ CASES: List[Case] = [
          common=entry("".join(f"      - kind: append\n        key: NUMBER(filler_{i:03d})\n        format: \"%lu\"\n"
                               f"        c: 18446744073709551615UL\n        doc: Filler.\n" for i in range(150))),
          expect_code=0),
+    Case("vmci list and vmci resolve: warnings (exit status 0)",
+         "The kernel is newer than the version the specs were audited against (`audited:` in common.yaml): the "
+         "output is what the specs say, but what that kernel added or changed is not in it. "
+         "`vmci audit source TREE --update-specs` brings the specs to a new kernel.",
+         ["list", "--specs", "specs", "--arch", "x86_64", "--kernel-version", "7.9"], "newer than",
+         common=swap('since: "6.1"\n', 'since: "6.1"\naudited: "7.1"\n'), expect_code=0),
+    Case("vmci list and vmci resolve: warnings (exit status 0)", "See above, for `resolve`.",
+         RESOLVE + ["--kernel-version", "7.9"], "newer than",
+         common=swap('since: "6.1"\n', 'since: "6.1"\naudited: "7.1"\n'),
+         files={"config": lambda _: (CONFIG_TEXT + "CONFIG_VMCORE_INFO=y\n").encode()}, expect_code=0),
     # --- generate, note ---
     Case("vmci generate", "The specs have errors; nothing is written (each problem is printed first).",
          ["generate", "--specs", "specs", "-o", "out"], "errors in the specs; nothing generated",

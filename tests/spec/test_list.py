@@ -8,7 +8,7 @@ import pytest
 from conftest import GOLD_RELEASES, gold, run_vmci
 from vmci.kconfig import KernelConfig
 from vmci.model import parse_kernel_version
-from vmci.select import find_target, select_entries
+from vmci.select import SelectionError, find_target, select_entries
 from vmci.specset import load_specs
 
 
@@ -131,9 +131,10 @@ def test_kallsyms_absolute_addresses_before_611():
     assert removed == {"SYMBOL(kallsyms_offsets)", "SYMBOL(kallsyms_relative_base)"}
 
 
-def test_crash_core_off_removes_everything():
+def test_crash_core_off_is_refused_not_answered_with_nothing():
     _, _, path = gold("6.1.0-57-cloud-amd64")
-    assert keys_for(KernelConfig.from_file(path).with_changes({"CONFIG_CRASH_CORE": None})) == []
+    with pytest.raises(SelectionError, match="this config builds no VMCOREINFO: kernel/crash_core.c"):
+        keys_for(KernelConfig.from_file(path).with_changes({"CONFIG_CRASH_CORE": None}))
 
 
 def test_crashtime_only_at_crash():
