@@ -8,7 +8,6 @@ place; no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -107,11 +106,18 @@ def cmd_validate(args) -> int:
             raise UsageError(f"{args.kernel_src}: no Kconfig files found; is it a kernel source tree?")
         version = _read_tree_version(args.kernel_src)
     problems += check_specs(specs, symbols, version)
-    for problem in problems:
-        print(printable(str(problem)))
     errors = errors_in(problems)
     warnings = len(problems) - len(errors)
     entries = sum(1 for _ in specs.all_entries())
+    if args.format == "json":
+        from .jsonformat import document, spec_location
+        _write(args.output, document("validate", {
+            "spec_files": len(specs.emitters), "entries": entries, "errors": len(errors), "warnings": warnings,
+            "problems": [{"severity": problem.severity, "check": problem.check or None, "message": problem.message,
+                          "spec": spec_location(problem, specs.directory)} for problem in problems],
+        }))
+    else:
+        _write(args.output, "".join(printable(str(problem)) + "\n" for problem in problems))
     print(f"{len(specs.emitters)} spec files, {entries} entries: {len(errors)} errors, {warnings} warnings",
           file=sys.stderr)
     failed = errors or (args.werror and warnings)
@@ -130,14 +136,15 @@ def cmd_list(args) -> int:
         raise UsageError(str(error))
     warn_if_unaudited("list", specs, version)
     if args.format == "json":
-        payload = {
+        from .jsonformat import document
+        _write(args.output, document("list", {
             "arch": target.arch,
             "machine": target.machine.name if target.machine else None,
             "kernel_version": format_version(version),
             "config": config.source if config else None,
+            "at_crash": bool(args.at_crash),
             "entries": [_entry_json(specs, item) for item in selected],
-        }
-        _write(args.output, json.dumps(payload, indent=2) + "\n")
+        }))
     else:
         lines = []
         for item in selected:
@@ -149,21 +156,34 @@ def cmd_list(args) -> int:
 
 
 def _entry_json(specs, item) -> dict:
+    from .emit_c import c_text
+    from .jsonformat import spec_location
+
     entry = item.entry
     return {
         "key": entry.key,
         "kind": entry.kind,
-        "format": entry.format,
-        "source": entry.value_source,
-        "c": f"{entry.macro}({', '.join(entry.c_macro_args())})" if entry.macro else None,
+        "value_format": entry.format or None,
+        "value_source": entry.value_source,
+        "c": c_text(entry),
         "condition": None if item.condition is True else str(item.condition),
-        "runtime": entry.runtime,
+        "runtime": entry.runtime is not None,
+        "runtime_reason": entry.runtime,
         "emitter": entry.emitter,
         "function": entry.function,
-        "spec": str(entry.where),
+        "spec": spec_location(entry.where, specs.directory),
         "doc": entry.doc,
         "consumers": sorted({read.tool for read in specs.readers_of(entry.key)}),
     }
+
+
+def line_json(line, specs_directory: Optional[str]) -> dict:
+    """One resolved line in the shared vocabulary (resolve, and the API's users)."""
+    from .jsonformat import spec_location
+
+    return {"key": line.key, "value": line.value, "kind": line.entry.kind, "value_format": line.entry.format or None,
+            "source": line.source, "runtime": line.runtime is not None, "runtime_reason": line.runtime,
+            "reason": line.reason, "spec": spec_location(line.entry.where, specs_directory)}
 
 
 def kernel_version_from_banner(banner: Optional[str]):
@@ -265,19 +285,18 @@ def cmd_resolve(args) -> int:
     warn_if_unaudited("resolve", specs, version)
     unresolved = [line for line in lines if line.value is None]
     if args.format == "json":
-        payload = {
+        from .jsonformat import document
+        _write(args.output, document("resolve", {
             "vmlinux": args.vmlinux,
             "build_id": vm.build_id,
             "arch": target.arch,
             "machine": target.machine.name if target.machine else None,
             "kernel_version": format_version(version),
             "config": config.source,
-            "lines": [{"key": line.key, "value": line.value, "kind": line.entry.kind, "format": line.entry.format,
-                       "source": line.source, "runtime": line.runtime, "reason": line.reason,
-                       "spec": str(line.entry.where)} for line in lines],
+            "at_crash": bool(args.at_crash),
+            "lines": [line_json(line, specs.directory) for line in lines],
             "unresolved": len(unresolved),
-        }
-        _write(args.output, json.dumps(payload, indent=2) + "\n")
+        }))
     else:
         limit = vmcoreinfo_bytes_of(lines)
         _write(args.output, render_text(lines, limit))
@@ -317,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.add_argument("--kernel-src", metavar="DIR", help="kernel source tree whose Kconfig files define the known CONFIG_ symbols")
     p.add_argument("--werror", action="store_true", help="treat lint warnings as errors")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="json: the problems as data (vmci-validate/1, docs/json.md)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the problems to FILE instead of standard output")
     p.set_defaults(run=cmd_validate)
 
     p = sub.add_parser("list", help="the entries one kernel emits, in order",

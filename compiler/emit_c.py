@@ -91,6 +91,12 @@ def call_text(name: str, args: Sequence[str]) -> str:
     return f"{name}({', '.join(args)})" if name else args[0]
 
 
+def c_text(entry: Entry) -> str:
+    """The C statement the generated file holds for an entry, on one line, without the
+    semicolon (`vmci list` and `vmci diff` show it)."""
+    return call_text(*statement(entry))
+
+
 def wrap_call(name: str, args: Sequence[str], indent: int = TAB) -> str:
     """`name(args);` on one line, or continued under the opening parenthesis (kernel style)."""
     line = call_text(name, args) + ";"

@@ -2,10 +2,11 @@
 
 Each document is one object whose first member names its format and version,
 `"format": "vmci-<command>/<major>"`. One vocabulary serves every command (docs/json.md
-lists it; `compiler/schemas/vmci-<command>-<major>.json` (shipped as `vmci/schemas/`; shared definitions in `vmci-common.json`) holds each document's JSON Schema):
+lists it; `compiler/schemas/vmci-<command>-<major>.json`, shipped as `vmci/schemas/`,
+holds each document's JSON Schema; the definitions they share are in `vmci-common.json`):
 
-    key, kind, value, value_format, source, runtime, runtime_reason, reason,
-    arch, machine, kernel_version, config, vmlinux, build_id, spec
+    key, kind, value, value_format, source, runtime, runtime_reason, reason, condition,
+    c, arch, machine, kernel_version, config, vmlinux, build_id, spec, kernel_location
 
 `spec` is a place in a spec file, relative to the specs directory, whatever the working
 directory: {"file": "arch/x86_64.yaml", "line": 12, "column": 5}. A new member is an
@@ -34,11 +35,73 @@ def document(command: str, payload: Dict[str, Any]) -> str:
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
 
-def spec_location(where: Any, specs_directory: Optional[str]) -> Dict[str, Any]:
-    """A SpecLocation (file as loaded, line, col) as a place relative to the specs directory."""
+def spec_location(where: Any, specs_directory: Optional[str]) -> Optional[Dict[str, Any]]:
+    """A SpecLocation (file as loaded, line, col) as a place relative to the specs directory.
+
+    The file as loaded is relative to the working directory of the load (or absolute), so
+    it is made absolute here, in the same process, before it is made relative again."""
+    if where is None:
+        return None
     path = str(where.file)
     if specs_directory:
         relative = os.path.relpath(os.path.abspath(path), os.path.abspath(specs_directory))
         if not relative.startswith(".."):
             path = relative
     return {"file": path.replace(os.sep, "/"), "line": where.line, "column": getattr(where, "col", 1)}
+
+
+def kernel_location(place: Optional[str]) -> Optional[Dict[str, Any]]:
+    """A place in a kernel source tree, `path/file.c:123` as the audit prints it, as
+    {"file": "path/file.c", "line": 123} (no line when the place is a whole file)."""
+    if not place:
+        return None
+    file, _, line = place.rpartition(":")
+    if file and line.isdigit():
+        return {"file": file, "line": int(line)}
+    return {"file": place}
+
+
+# --- the schemas -------------------------------------------------------------------------
+
+def schema_name(command: str) -> str:
+    return f"vmci-{command}-{FORMAT_VERSIONS[command]}.json"
+
+
+def _schema_text(name: str) -> str:
+    import importlib.resources
+
+    from .resources import PackageDataMissing
+
+    try:
+        return importlib.resources.files(__package__).joinpath("schemas", name).read_text("utf-8")
+    except (OSError, ModuleNotFoundError):
+        raise PackageDataMissing(f"this installation of vmci has no schema {name}; reinstall vmci")
+
+
+def schema(command: str) -> Dict[str, Any]:
+    """The JSON Schema of a command's document, from the package data (vmci/schemas/)."""
+    return json.loads(_schema_text(schema_name(command)))
+
+
+COMMON_SCHEMA = "vmci-common.json"
+
+
+def check(body: Dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError unless `body` is a valid document of the format
+    it names (`format` tells the command and its version)."""
+    import jsonschema
+
+    name = body.get("format", "") if isinstance(body, dict) else ""
+    command, _, major = name[len("vmci-"):].rpartition("/") if name.startswith("vmci-") else ("", "", "")
+    if command not in FORMAT_VERSIONS or major != str(FORMAT_VERSIONS[command]):
+        raise jsonschema.ValidationError(f"unknown format {name!r}")
+    common = json.loads(_schema_text(COMMON_SCHEMA))
+    validator_class = jsonschema.validators.validator_for(common)
+    try:  # jsonschema 4.18 and later resolve references through a registry
+        from referencing import Registry, Resource
+        registry = Registry().with_resource(COMMON_SCHEMA, Resource.from_contents(common))
+        validator = validator_class(schema(command), registry=registry, format_checker=jsonschema.FormatChecker())
+    except ImportError:  # older jsonschema (Debian bookworm's 4.10)
+        resolver = jsonschema.RefResolver.from_schema(schema(command), store={COMMON_SCHEMA: common})
+        validator = validator_class(schema(command), resolver=resolver, format_checker=jsonschema.FormatChecker())
+    validator.validate(body)

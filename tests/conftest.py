@@ -41,6 +41,17 @@ def run_vmci(*args, input=None):
     return result.returncode, result.stdout, result.stderr
 
 
+def json_document(out, command):
+    """A command's --format json output, checked against its JSON Schema (vmci/schemas/):
+    the format it names is vmci-<command>/1 and the document is valid."""
+    from vmci.jsonformat import check, format_name
+
+    payload = json.loads(out)
+    assert payload["format"] == format_name(command)
+    check(payload)
+    return payload
+
+
 # Slow targets run only when the environment asks for them (tools/test.sh, and so CI,
 # does). They are deselected, not skipped, in a plain pytest run: each is a separate
 # test target (see README).

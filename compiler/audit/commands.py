@@ -6,9 +6,9 @@ input (one line naming the file and place on standard error, never a traceback).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from ..jsonformat import document
 from ..specset import DEFAULT_SPECS_DIR
 
 EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
@@ -79,7 +79,7 @@ def cmd_audit_source(args) -> int:
     except TreeError as error:
         raise _usage_error(str(error))
     if args.format == "json":
-        _emit(args, json.dumps(render_json(audit), indent=2) + "\n")
+        _emit(args, document("audit-source", render_json(audit, specs.directory)))
     else:
         _emit(args, render_text(audit))
     return EXIT_FOUND if audit.drift else EXIT_OK
@@ -107,11 +107,11 @@ def cmd_audit_note(args) -> int:
         raise _usage_error(str(error))
     verdicts = compare_note(note, image.lines, specs, True if args.at_crash else None)
     if args.format == "json":
-        payload = {"file": note.path, "kind": note.kind, "where": note.where, "vmlinux": image.path,
-                   "machine": image.machine, "kernel_version": ".".join(map(str, image.version)),
-                   "config": image.config.source, "summary": summary(verdicts),
-                   "lines": [v.as_json() for v in verdicts]}
-        _emit(args, json.dumps(payload, indent=2) + "\n")
+        _emit(args, document("audit-note", {
+            "file": note.path, "input_kind": note.kind, "where": note.where, "vmlinux": image.path,
+            "machine": image.machine, "kernel_version": ".".join(map(str, image.version)),
+            "config": image.config.source, "summary": summary(verdicts),
+            "lines": [v.as_json(specs.directory) for v in verdicts]}))
     else:
         _emit(args, render_text(note, verdicts))
     return EXIT_FOUND if failed(verdicts) else EXIT_OK
@@ -133,8 +133,8 @@ def cmd_audit_consumers(args) -> int:
     except (ImageError, SelectionError) as error:
         raise _usage_error(str(error))
     if args.format == "json":
-        payload = dict(render_json(report, config), kernel_version=".".join(map(str, version)))
-        _emit(args, json.dumps(payload, indent=2) + "\n")
+        _emit(args, document("audit-consumers", dict(render_json(report, config),
+                                                     kernel_version=".".join(map(str, version)))))
     else:
         _emit(args, render_text(report, config))
     return EXIT_FOUND if any(machine.required_missing for machine in report) else EXIT_OK
@@ -166,7 +166,7 @@ def cmd_coverage(args) -> int:
     specs = _load_specs(args.specs)
     coverage = compute_coverage(specs)
     if args.format == "json":
-        _emit(args, json.dumps(render_json(coverage), indent=2) + "\n")
+        _emit(args, document("coverage", render_json(coverage)))
     elif args.format == "html":
         _emit(args, render_html(coverage, _shown_path(specs.directory)))
     else:
@@ -207,10 +207,10 @@ def cmd_diff(args) -> int:
         raise _usage_error(str(error))
     changes = diff_sides(a, b)
     if args.format == "json":
-        payload = {"a": {"label": a.label, "kind": a.kind, "description": a.description},
-                   "b": {"label": b.label, "kind": b.kind, "description": b.description},
-                   "changes": [c.as_json() for c in changes if c.change != "same" or args.all]}
-        _emit(args, json.dumps(payload, indent=2) + "\n")
+        _emit(args, document("diff", {
+            "a": {"label": a.label, "input_kind": a.kind, "description": a.description},
+            "b": {"label": b.label, "input_kind": b.kind, "description": b.description},
+            "changes": [c.as_json() for c in changes if c.change != "same" or args.all]}))
     else:
         _emit(args, render_text(a, b, changes, args.all))
     return EXIT_FOUND if any(c.change != "same" for c in changes) else EXIT_OK

@@ -30,7 +30,7 @@ class ToolGaps:
     def as_json(self) -> dict:
         def read(r: ConsumerRead) -> dict:
             return {"key": r.key, "required": r.required, "required_when": r.required_when.text or None,
-                    "where": r.where, "note": r.note}
+                    "tool_location": r.where or None, "doc": r.note or None}
         return {"tool": self.tool, "satisfied": self.satisfied,
                 "missing_required": [read(r) for r in self.missing_required],
                 "missing_optional": [read(r) for r in self.missing_optional],
@@ -195,6 +195,6 @@ def render_json(report: Sequence[MachineGaps], config: Optional[KernelConfig]) -
     return {
         "config": config.source if config else None,
         "machines": [{"machine": m.machine, "arch": m.arch, "kernel_version": format_version(m.version),
-                      "emitted": m.emitted, "conditional": m.conditional_keys,
+                      "emitted_keys": m.emitted, "conditional_keys": m.conditional_keys,
                       "tools": [t.as_json() for t in m.tools]} for m in report],
     }

@@ -193,7 +193,7 @@ def render_json(coverage: Coverage) -> dict:
         "machines": [{
             "arch": row.arch, "machine": row.machine,
             "summary": {version: row.summary(version) for version in coverage.versions},
-            "cells": [{"version": version, "variant": variant.name,
+            "cells": [{"kernel_version": version, "variant": variant.name,
                        "entries": cell.entries, "gaps": cell.gaps, "optional_gaps": cell.optional_gaps}
                       for (version, variant_name), cell in row.cells.items() if cell is not None
                       for variant in [next(v for v in VARIANTS if v.name == variant_name)]],

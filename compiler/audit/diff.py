@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional
 
+from ..emit_c import c_text
 from ..model import SpecSet, format_version
 from ..select import SelectionError, check_version, find_target, select_entries
 from .consumers import vmcoreinfo_facts
@@ -69,8 +70,7 @@ class Change:
         def item(i: Optional[Item]):
             if i is None:
                 return None
-            return {k: v for k, v in (("value", i.value), ("condition", i.condition), ("c", i.c),
-                                      ("format", i.format)) if v is not None}
+            return {"value": i.value, "condition": i.condition or None, "c": i.c, "value_format": i.format}
         return {"change": self.change, "key": self.key, "a": item(self.a), "b": item(self.b)}
 
 
@@ -144,8 +144,7 @@ def _spec_side(specs: SpecSet, arch: str, version_text: str, config_path: Option
         if condition is False:
             continue
         e = entry.entry
-        c = f"{e.macro}({', '.join(e.c_macro_args())})" if e.macro else None
-        items.append(Item(e.key, None, "" if condition is True else str(condition), c, e.format))
+        items.append(Item(e.key, None, "" if condition is True else str(condition), c_text(e), e.format))
     machine = target.machine.name if target.machine else target.arch
     how = f"config {config.source}" if config else "no config"
     return Side(f"{arch}@{version_text}", "spec", f"the specs for {machine} {format_version(version)}, {how}", items)

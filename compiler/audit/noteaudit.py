@@ -21,7 +21,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from ..model import SpecSet
+from ..jsonformat import spec_location
+from ..model import SpecLocation, SpecSet
 from ..resolve import ResolvedLine
 from .notefile import CapturedNote, NoteLine
 
@@ -36,13 +37,16 @@ class NoteVerdict:
     found: Optional[str]  # the note's value
     expected: Optional[str]  # vmci's value
     note_line: Optional[int] = None
-    spec: Optional[str] = None
-    reason: Optional[str] = None  # the runtime reason, or why unresolved
+    spec: Optional[SpecLocation] = None
+    runtime_reason: Optional[str] = None  # why the value is fixed only at run time
+    reason: Optional[str] = None  # why vmci could not resolve it
     moved: bool = False
 
-    def as_json(self) -> dict:
-        return {"key": self.key, "status": self.status, "note": self.found, "vmci": self.expected,
-                "note_line": self.note_line, "spec": self.spec, "reason": self.reason, "moved": self.moved}
+    def as_json(self, specs_directory: Optional[str]) -> dict:
+        return {"key": self.key, "status": self.status, "value": self.found, "expected": self.expected,
+                "note_line": self.note_line, "spec": spec_location(self.spec, specs_directory),
+                "runtime": self.runtime_reason is not None, "runtime_reason": self.runtime_reason,
+                "reason": self.reason, "moved": self.moved}
 
 
 def crash_phase_functions(specs: SpecSet) -> set:
@@ -80,8 +84,8 @@ def compare_note(note: CapturedNote, lines: Sequence[ResolvedLine], specs: SpecS
             verdicts.append(_verdict(expected[slot[1]], theirs[slot[2]]))
         elif slot[0] == "vmci" and slot[1] not in paired:
             ours = expected[slot[1]]
-            verdicts.append(NoteVerdict(ours.key, "missing", None, ours.value, None, str(ours.entry.where),
-                                        ours.runtime or ours.reason))
+            verdicts.append(NoteVerdict(ours.key, "missing", None, ours.value, None, ours.entry.where,
+                                        ours.runtime, ours.reason))
         elif slot[0] == "note" and slot[1] in partner:
             verdict = _verdict(expected[partner[slot[1]]], theirs[slot[1]])
             verdict.moved = True
@@ -93,12 +97,12 @@ def compare_note(note: CapturedNote, lines: Sequence[ResolvedLine], specs: SpecS
 
 
 def _verdict(ours: ResolvedLine, found: NoteLine) -> NoteVerdict:
-    spec = str(ours.entry.where)
+    spec = ours.entry.where
     if ours.value is None:
         if ours.entry.runtime:
             # only the running kernel knows it (CRASHTIME, the time of the crash)
             return NoteVerdict(ours.key, "runtime", found.value, None, found.line, spec, ours.entry.runtime)
-        return NoteVerdict(ours.key, "unresolved", found.value, None, found.line, spec, ours.reason)
+        return NoteVerdict(ours.key, "unresolved", found.value, None, found.line, spec, reason=ours.reason)
     if ours.value == found.value:
         return NoteVerdict(ours.key, "match", found.value, ours.value, found.line, spec, ours.runtime)
     if ours.runtime:
@@ -126,7 +130,7 @@ def render_text(note: CapturedNote, verdicts: Sequence[NoteVerdict]) -> str:
             out.append(f"match       {v.key}={v.found}{moved}")
         elif v.status == "runtime":
             known = f"vmci: {v.expected}" if v.expected is not None else "known only at run time"
-            out.append(f"runtime     {v.key}={v.found} ({known}; {v.reason}){moved}")
+            out.append(f"runtime     {v.key}={v.found} ({known}; {v.runtime_reason}){moved}")
         elif v.status == "differs":
             out.append(f"differs     {v.key}={v.found} (vmci: {v.expected}; {v.spec}){moved}")
         elif v.status == "missing":

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .. import cexpr
+from ..jsonformat import kernel_location, spec_location
 from ..kconfig import TRUE, Condition
 from ..model import (AppendEntry, Emitter, Entry, SpecLocation, SpecSet, Version, format_version)
 from .csource import APPEND_FUNCTION, CallSite, Emission, PreprocessorCondition, ScannedFile, scan_c_file
@@ -46,11 +47,11 @@ class Drift:
     key: str
     message: str
     tree_place: Optional[str] = None  # file:line in the tree
-    spec_place: Optional[str] = None  # specs/....yaml:line
+    spec_place: Optional[SpecLocation] = None
 
-    def as_json(self) -> dict:
-        return {"kind": self.kind, "key": self.key, "tree": self.tree_place, "spec": self.spec_place,
-                "message": self.message}
+    def as_json(self, specs_directory: Optional[str]) -> dict:
+        return {"category": self.kind, "key": self.key, "kernel_location": kernel_location(self.tree_place),
+                "spec": spec_location(self.spec_place, specs_directory), "message": self.message}
 
     def __str__(self) -> str:
         place = self.tree_place or self.spec_place or "-"
@@ -291,7 +292,7 @@ class _Auditor:
             if source.file in by_file:
                 self.drift.append(Drift("unreadable", source.file, f"both {by_file[source.file].name} and "
                                         f"{emitter.name} claim this file for {format_version(self.version)}",
-                                        spec_place=str(source.where)))
+                                        spec_place=source.where))
             by_file.setdefault(source.file, emitter)
 
         tree_items: Dict[str, Dict[str, List[TreeItem]]] = {}
@@ -346,7 +347,7 @@ class _Auditor:
                     for item in items:
                         if item.entry.kind != "call":
                             self.drift.append(Drift("tree-lacks", item.key, f"{file} does not exist or emits "
-                                                    f"nothing in this tree", spec_place=item.place))
+                                                    f"nothing in this tree", spec_place=item.entry.where))
                 continue
             if gate.unknown:
                 for unknown in gate.unknown:
@@ -362,7 +363,7 @@ class _Auditor:
             source = emitter.source_for(self.version)
             self.drift.append(Drift("arch", file, f"the tree builds it for {arch or 'every architecture'}, "
                                     f"the spec {emitter.name} for {spec_arch or 'every architecture'}",
-                                    tree_place=file, spec_place=str(source.where)))
+                                    tree_place=file, spec_place=source.where))
 
     def _compare_file(self, file, emitter, gate: Gate, tree_functions, tree_context, spec_context) -> None:
         spec_functions = self.spec_items(emitter)
@@ -391,7 +392,7 @@ class _Auditor:
                     position_spec = spec_list.index(s) + 1
                     self.drift.append(Drift("order", t.key, f"item {position_tree} of {function}() in the tree, "
                                             f"item {position_spec} in the spec", tree_place=t.place,
-                                            spec_place=s.place))
+                                            spec_place=s.entry.where))
                     self._compare_pair(t, s, gate, source.gate, tree_context.get(function, TRUE),
                                        spec_context.get(function, TRUE), scopes)
                 elif t.callee is None or function in spec_functions:
@@ -401,34 +402,34 @@ class _Auditor:
             for s in only_spec:
                 if s.key not in moved:
                     self.drift.append(Drift("tree-lacks", s.key, f"not in {function}() of {file} "
-                                            f"({format_version(self.version)})", spec_place=s.place))
+                                            f"({format_version(self.version)})", spec_place=s.entry.where))
 
     def _compare_pair(self, t: TreeItem, s: SpecItem, gate: Gate, spec_gate: Condition,
                       tree_context: Condition, spec_context: Condition, scopes) -> None:
         if t.condition.opaque:
             self.drift.append(Drift("unreadable", t.key, f"its condition is not a Kconfig condition: "
-                                    f"{'; '.join(t.condition.opaque)}", tree_place=t.place, spec_place=s.place))
+                                    f"{'; '.join(t.condition.opaque)}", tree_place=t.place, spec_place=s.entry.where))
         else:
             tree_condition = tree_context & gate.condition & t.condition.condition
             spec_condition = spec_context & spec_gate & s.entry.when
             verdict = self.compare(tree_condition, spec_condition, scopes)
             if verdict is not None:
                 self.drift.append(Drift("condition", t.key, f"tree: {tree_condition}; spec: {spec_condition}; "
-                                        f"they differ {verdict}", tree_place=t.place, spec_place=s.place))
+                                        f"they differ {verdict}", tree_place=t.place, spec_place=s.entry.where))
         if t.entry is None or s.entry.kind == "call":
             return
         if t.entry.kind != s.entry.kind:
             self.drift.append(Drift("argument", t.key, f"the tree uses {t.entry.macro}, the spec kind "
-                                    f"{s.entry.kind} ({s.entry.macro})", tree_place=t.place, spec_place=s.place))
+                                    f"{s.entry.kind} ({s.entry.macro})", tree_place=t.place, spec_place=s.entry.where))
             return
         if t.entry.format != s.entry.format:
             self.drift.append(Drift("format", t.key, f"tree {t.entry.format!r}, spec {s.entry.format!r}",
-                                    tree_place=t.place, spec_place=s.place))
+                                    tree_place=t.place, spec_place=s.entry.where))
         for mine, theirs in zip(t.entry.c_macro_args(), s.entry.c_macro_args()):
             if not _same_c(mine, theirs):
                 self.drift.append(Drift("argument", t.key, f"tree {t.entry.macro}({', '.join(t.entry.c_macro_args())}), "
                                         f"spec {s.entry.macro}({', '.join(s.entry.c_macro_args())})",
-                                        tree_place=t.place, spec_place=s.place))
+                                        tree_place=t.place, spec_place=s.entry.where))
                 break
 
     def _check_defines(self, file: str, emitter: Emitter, scanned: ScannedFile) -> None:
@@ -453,17 +454,17 @@ class _Auditor:
             if theirs and all(d.function_like for d in theirs):
                 if name not in scanned.function_lines and not any(d.name == name for d in scanned.defines):
                     self.drift.append(Drift("define", name, f"an in-file function-like define, but {file} neither "
-                                            f"defines nor #defines {name}()", spec_place=str(theirs[0].where)))
+                                            f"defines nor #defines {name}()", spec_place=theirs[0].where))
                 continue
             if mine and not theirs:
                 self.drift.append(Drift("define", name, f"{file} #defines it as {mine[0].value}; the spec has no "
                                         f"in-file define", tree_place=f"{file}:{mine[0].line}"))
             elif theirs and not mine:
                 self.drift.append(Drift("define", name, f"an in-file define, but {file} does not #define it",
-                                        spec_place=str(theirs[0].where)))
+                                        spec_place=theirs[0].where))
             elif not any(s.value_text is not None and _same_c(d.value, s.value_text) for d in mine for s in theirs):
                 self.drift.append(Drift("define", name, f"tree {mine[0].value}, spec {theirs[0].value_text}",
-                                        tree_place=f"{file}:{mine[0].line}", spec_place=str(theirs[0].where)))
+                                        tree_place=f"{file}:{mine[0].line}", spec_place=theirs[0].where))
 
 
 def audit_source(specs: SpecSet, tree: KernelTree) -> SourceAudit:
@@ -483,7 +484,7 @@ def render_text(audit: SourceAudit) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_json(audit: SourceAudit) -> dict:
+def render_json(audit: SourceAudit, specs_directory: Optional[str]) -> dict:
     return {
         "tree": audit.tree,
         "kernel_version": format_version(audit.version),
@@ -491,13 +492,14 @@ def render_json(audit: SourceAudit) -> dict:
         "files": [{
             "file": report.file,
             "gate": str(report.gate.condition) if report.gate else None,
-            "gate_from": report.gate.places if report.gate else [],
-            "spec": report.emitter,
-            "functions": {name: [{"key": item.key, "line": item.line,
-                                  "kind": item.entry.kind if item.entry else "call",
-                                  "condition": None if item.condition == PreprocessorCondition() else str(item.condition)}
-                                 for item in items]
-                          for name, items in report.functions.items()},
+            "gate_from": [kernel_location(place) for place in report.gate.places] if report.gate else [],
+            "emitter": report.emitter,
+            "functions": {name: [
+                {"key": item.key, "kind": item.entry.kind if item.entry else "call",
+                 "condition": None if item.condition == PreprocessorCondition() else str(item.condition),
+                 "kernel_location": {"file": item.file, "line": item.line},
+                 "spec": spec_location(item.entry.where if item.entry else None, specs_directory)}
+                for item in items] for name, items in report.functions.items()},
         } for report in audit.files],
-        "drift": [d.as_json() for d in audit.drift],
+        "drift": [d.as_json(specs_directory) for d in audit.drift],
     }

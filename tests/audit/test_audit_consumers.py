@@ -1,13 +1,12 @@
 """vmci audit consumers: per dump tool, the keys it reads on a machine that the kernel
 does not emit, each with the tool's source line; and the consumer data itself cites,
 for every read, the file of the tool that reads the key."""
-import json
 import re
 import shutil
 
 import pytest
 
-from conftest import ROOT, gold, run_vmci
+from conftest import ROOT, gold, json_document, run_vmci
 from vmci.specset import load_specs
 
 AMD64 = "6.1.0-57-cloud-amd64"
@@ -18,7 +17,7 @@ def consumers(*args, specs=None):
     code, out, err = run_vmci("audit", "consumers", "--format", "json", *args, *extra)
     assert "Traceback" not in err, err
     assert code in (0, 1), err
-    return code, json.loads(out)
+    return code, json_document(out, "audit-consumers")
 
 
 def tool(payload, name, machine=None):
@@ -43,7 +42,7 @@ def test_with_the_real_config_nothing_is_conditional():
     assert makedumpfile["missing_required"] == [] and makedumpfile["conditional"] == []
     # a key only older kernels emit is listed as optional and missing, with its citation
     missing = {r["key"]: r for r in makedumpfile["missing_optional"]}
-    assert missing["OFFSET(folio._folio_dtor)"]["where"].startswith("makedumpfile.c:")
+    assert missing["OFFSET(folio._folio_dtor)"]["tool_location"].startswith("makedumpfile.c:")
 
 
 def test_reads_limited_to_other_machines_do_not_count():
@@ -78,7 +77,7 @@ def test_a_required_key_the_kernel_does_not_emit(tmp_path):
     assert code == 1
     [missing] = tool(payload, "makedumpfile")["missing_required"]
     assert missing == {"key": "SYMBOL(not_emitted)", "required": True, "required_when": None,
-                       "where": "makedumpfile.c:1 imaginary()", "note": ""}
+                       "tool_location": "makedumpfile.c:1 imaginary()", "doc": None}
     code, out, _ = run_vmci("audit", "consumers", "--arch", "x86_64", "--kernel-version", "6.1", "--specs", str(specs))
     assert "missing, required: SYMBOL(not_emitted)  (makedumpfile.c:1 imaginary())" in out
 

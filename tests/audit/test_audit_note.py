@@ -3,14 +3,13 @@ meets (text, raw note, ELF core, kdump-compressed), against what vmci resolves f
 kernel's vmlinux: only lines the specs mark as fixed at run time differ. Edited notes
 give differs/missing/unexpected/moved with exit status 1; bad files one line, exit 2.
 The synthetic cores are checked with libkdumpfile, which must read the same text."""
-import json
 import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import GOLD, GOLD_RELEASES, gold, kernel_path, run_vmci
+from conftest import GOLD, GOLD_RELEASES, gold, json_document, kernel_path, run_vmci
 from dumpfiles import elf_core, kdump_compressed
 
 AMD64 = "6.1.0-57-cloud-amd64"
@@ -29,7 +28,7 @@ def audit_note(release, path, *extra):
                               "--format", "json", *extra)
     assert "Traceback" not in err, err
     assert code in (0, 1), err
-    return code, json.loads(out)
+    return code, json_document(out, "audit-note")
 
 
 def containers(release, tmp_path):
@@ -51,7 +50,7 @@ def test_only_runtime_lines_differ_in_any_container(release, tmp_path):
     meta, text, _ = gold(release)
     for kind, path in containers(release, tmp_path).items():
         code, payload = audit_note(release, path)
-        assert payload["kind"] == kind
+        assert payload["input_kind"] == kind
         statuses = {line["status"] for line in payload["lines"]}
         assert statuses <= {"match", "runtime"}, [l for l in payload["lines"] if l["status"] not in ("match", "runtime")]
         assert code == 0
@@ -60,7 +59,7 @@ def test_only_runtime_lines_differ_in_any_container(release, tmp_path):
         assert payload["summary"]["match"] + len(runtime) == len(text.splitlines())
         for line in payload["lines"]:
             if line["status"] == "runtime":
-                assert line["note"] != line["vmci"] and line["reason"]
+                assert line["value"] != line["expected"] and line["runtime"] and line["runtime_reason"]
 
 
 LIBKDUMPFILE_READ = """
@@ -103,7 +102,7 @@ def test_a_changed_value_differs_with_both_values(tmp_path):
     code, payload = audit_note(AMD64, path)
     assert code == 1
     line = by_key(payload)["SIZE(page)"]
-    assert (line["status"], line["note"], line["vmci"]) == ("differs", "72", "64")
+    assert (line["status"], line["value"], line["expected"]) == ("differs", "72", "64")
     code, out, _ = run_vmci("audit", "note", str(path), "--vmlinux", kernel_path(AMD64), "--config", gold(AMD64)[2])
     assert "differs     SIZE(page)=72 (vmci: 64; specs/common.yaml:" in out
 
@@ -119,7 +118,7 @@ def test_missing_unexpected_and_moved(tmp_path):
     assert code == 1
     lines = by_key(payload)
     assert lines["OFFSET(list_head.prev)"]["status"] == "missing"
-    assert lines["OFFSET(list_head.prev)"]["vmci"] == "8"
+    assert lines["OFFSET(list_head.prev)"]["expected"] == "8"
     assert lines["NUMBER(NOT_A_KEY)"]["status"] == "unexpected"
     assert lines["NUMBER(NOT_A_KEY)"]["note_line"] == 108
     assert payload["summary"]["moved"] == 1
@@ -132,7 +131,7 @@ def test_crashtime_from_a_dump_is_a_runtime_line(tmp_path):
     code, payload = audit_note(AMD64, path)
     assert code == 0
     crashtime = by_key(payload)["CRASHTIME"]
-    assert crashtime["status"] == "runtime" and crashtime["note"] == "1764380000"
+    assert crashtime["status"] == "runtime" and crashtime["value"] == "1764380000"
     # a boot-time note has no CRASHTIME; --at-crash says it must
     code, payload = audit_note(AMD64, os.path.join(GOLD, AMD64, "note.bin"), "--at-crash")
     assert code == 1 and by_key(payload)["CRASHTIME"]["status"] == "missing"

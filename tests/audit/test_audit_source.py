@@ -3,15 +3,13 @@ shapes real trees have: a multi-line vmcoreinfo_append_str(), #ifndef/#if/#elif/
 an in-function #define, a composite Kbuild object named with $(BITS), Kconfig select
 chains and def_bool. Against its specs (tests/data/audit/mini-specs) it has no drift;
 each kind of drift a spec edit introduces is reported with both places."""
-import json
 import os
-import re
 import shutil
 import tarfile
 
 import pytest
 
-from conftest import DATA, run_vmci
+from conftest import DATA, json_document, run_vmci
 
 TREE = os.path.join(DATA, "audit", "mini-tree")
 SPECS = os.path.join(DATA, "audit", "mini-specs")
@@ -20,7 +18,7 @@ SPECS = os.path.join(DATA, "audit", "mini-specs")
 def audit(tree=TREE, specs=SPECS, *extra):
     code, out, err = run_vmci("audit", "source", tree, "--specs", str(specs), "--format", "json", *extra)
     assert "Traceback" not in err
-    return code, (json.loads(out) if out else None), err
+    return code, (json_document(out, "audit-source") if out else None), err
 
 
 def edited_specs(tmp_path, path, old, new):
@@ -33,8 +31,14 @@ def edited_specs(tmp_path, path, old, new):
     return target
 
 
-def drift_of(payload, kind):
-    return [d for d in payload["drift"] if d["kind"] == kind]
+def drift_of(payload, category):
+    return [d for d in payload["drift"] if d["category"] == category]
+
+
+def in_tree(item):
+    """The drift's kernel place as the text output prints it, file:line."""
+    place = item["kernel_location"]
+    return f"{place['file']}:{place['line']}"
 
 
 def test_no_drift_against_its_own_specs():
@@ -47,7 +51,8 @@ def test_no_drift_against_its_own_specs():
     # the gate comes from the makefiles: a composite object named vmcore_info_$(BITS).o
     arch = files["arch/demo/kernel/vmcore_info_64.c"]
     assert arch["gate"] == "CONFIG_KEXEC_CORE && !CONFIG_DEMO_32"
-    assert arch["gate_from"] == ["arch/demo/kernel/Makefile:4", "arch/demo/kernel/Makefile:3", "arch/demo/Kbuild:1"]
+    assert arch["gate_from"] == [{"file": "arch/demo/kernel/Makefile", "line": 4},
+                                 {"file": "arch/demo/kernel/Makefile", "line": 3}, {"file": "arch/demo/Kbuild", "line": 1}]
     assert files["kernel/vmcore_info.c"]["gate"] == "CONFIG_VMCORE_INFO"
 
 
@@ -83,8 +88,8 @@ def test_a_removed_spec_entry_is_reported_by_name(tmp_path):
     code, payload, _ = audit(TREE, specs)
     assert code == 1
     [item] = payload["drift"]
-    assert item["kind"] == "specs-lack" and item["key"] == "SYMBOL(init_uts_ns)"
-    assert item["tree"] == "kernel/vmcore_info.c:18"
+    assert item["category"] == "specs-lack" and item["key"] == "SYMBOL(init_uts_ns)"
+    assert in_tree(item) == "kernel/vmcore_info.c:18"
 
 
 def test_a_spec_entry_the_tree_lacks(tmp_path):
@@ -94,8 +99,8 @@ def test_a_spec_entry_the_tree_lacks(tmp_path):
     code, payload, _ = audit(TREE, specs)
     assert code == 1
     [item] = payload["drift"]
-    assert (item["kind"], item["key"]) == ("tree-lacks", "SYMBOL(clear_seq)")
-    assert re.search(r"printk.yaml:\d+$", item["spec"])
+    assert (item["category"], item["key"]) == ("tree-lacks", "SYMBOL(clear_seq)")
+    assert item["spec"]["file"] == "printk.yaml" and item["spec"]["line"] > 1
 
 
 def test_order(tmp_path):
@@ -106,7 +111,7 @@ def test_order(tmp_path):
     code, payload, _ = audit(TREE, specs)
     assert code == 1
     [item] = payload["drift"]
-    assert (item["kind"], item["key"], item["tree"]) == ("order", "NUMBER(phys_base)", "arch/demo/kernel/vmcore_info_64.c:6")
+    assert (item["category"], item["key"], in_tree(item)) == ("order", "NUMBER(phys_base)", "arch/demo/kernel/vmcore_info_64.c:6")
 
 
 def test_a_condition_that_differs_in_some_config_names_one(tmp_path):
@@ -114,7 +119,7 @@ def test_a_condition_that_differs_in_some_config_names_one(tmp_path):
     code, payload, _ = audit(TREE, specs)
     assert code == 1
     [item] = drift_of(payload, "condition")
-    assert item["key"] == "SYMBOL(mem_map)" and item["tree"] == "kernel/vmcore_info.c:20"
+    assert item["key"] == "SYMBOL(mem_map)" and in_tree(item) == "kernel/vmcore_info.c:20"
     assert "e.g." in item["message"] and "CONFIG_NUMA" in item["message"]
 
 
@@ -136,7 +141,7 @@ def test_a_select_chain_makes_gates_agree(tmp_path):
                          "gate: CONFIG_KEXEC && CONFIG_VMCORE_INFO")
     code, payload, _ = audit(TREE, specs)
     assert code == 1
-    assert {d["kind"] for d in payload["drift"]} == {"condition"}
+    assert {d["category"] for d in payload["drift"]} == {"condition"}
     assert "CONFIG_KEXEC unset" in payload["drift"][0]["message"]
     assert "CONFIG_KEXEC_CORE=y" in payload["drift"][0]["message"]
 
@@ -147,18 +152,18 @@ def test_argument_format_and_define(tmp_path):
     (specs / "common.yaml").write_text((specs / "common.yaml").read_text().replace("value: (~PG_buddy)", "value: (PGTY_buddy << 24)"))
     code, payload, _ = audit(TREE, specs)
     assert code == 1
-    found = {(d["kind"], d["key"]) for d in payload["drift"]}
+    found = {(d["category"], d["key"]) for d in payload["drift"]}
     assert found == {("argument", "LENGTH(node_data)"), ("format", "KERNELOFFSET"),
                      ("define", "PAGE_BUDDY_MAPCOUNT_VALUE")}
     define = drift_of(payload, "define")[0]
-    assert define["tree"] == "kernel/vmcore_info.c:32" and "(~PG_buddy)" in define["message"]
+    assert in_tree(define) == "kernel/vmcore_info.c:32" and "(~PG_buddy)" in define["message"]
 
 
 def test_a_file_the_specs_give_to_another_architecture(tmp_path):
     specs = edited_specs(tmp_path, "arch/demo.yaml", "arch: demo", "arch: other")
     code, payload, _ = audit(TREE, specs)
     assert code == 1
-    assert [d["kind"] for d in payload["drift"]][:1] == ["arch"]
+    assert [d["category"] for d in payload["drift"]][:1] == ["arch"]
 
 
 def test_a_tarball_audits_like_the_directory(tmp_path):
@@ -232,5 +237,5 @@ def test_an_unbalanced_if_is_reported_not_fatal(tmp_path):
     code, payload, _ = audit(str(tree))
     assert code == 1
     [item] = payload["drift"]
-    assert item["kind"] == "unreadable" and item["tree"] == "kernel/printk/printk.c:4"
+    assert item["category"] == "unreadable" and in_tree(item) == "kernel/printk/printk.c:4"
     assert "#if without #endif" in item["message"]

@@ -1,7 +1,6 @@
 """vmci coverage: machines x versions x the 16 config variants, entries and consumer
 gaps per cell; the HTML report is one self-contained page that headless Chromium
 (Debian's `chromium`) renders with one matrix row per architecture."""
-import json
 import os
 import shutil
 import struct
@@ -11,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from conftest import run_vmci
+from conftest import json_document, run_vmci
 from vmci.specset import load_specs
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -28,7 +27,7 @@ def specs():
 def coverage():
     code, out, err = run_vmci("coverage", "--format", "json")
     assert code == 0, err
-    return json.loads(out)
+    return json_document(out, "coverage")
 
 
 def test_matrix_has_every_machine_the_versions_and_16_variants(coverage, specs):
@@ -46,7 +45,7 @@ def test_matrix_has_every_machine_the_versions_and_16_variants(coverage, specs):
 
 def cells(coverage, machine):
     [entry] = [m for m in coverage["machines"] if m["machine"] == machine]
-    return {(c["version"], c["variant"]): c for c in entry["cells"]}, entry["summary"]
+    return {(c["kernel_version"], c["variant"]): c for c in entry["cells"]}, entry["summary"]
 
 
 def test_cells_follow_the_specs(coverage):

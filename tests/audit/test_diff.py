@@ -1,11 +1,10 @@
 """vmci diff A B: two kernels' VMCOREINFO, each a vmlinux, a captured note or ARCH@VERSION,
 entry by entry in kernel order; exit status 1 when they differ, as diff(1)."""
-import json
 import os
 
 import pytest
 
-from conftest import GOLD, gold, kernel_path, run_vmci
+from conftest import GOLD, gold, json_document, kernel_path, run_vmci
 
 AMD64_61 = "6.1.0-57-cloud-amd64"
 AMD64_612 = "6.12.117+deb12-cloud-amd64"
@@ -15,7 +14,7 @@ def diff(*args):
     code, out, err = run_vmci("diff", "--format", "json", *args)
     assert "Traceback" not in err, err
     assert code in (0, 1), err
-    return code, json.loads(out)
+    return code, json_document(out, "diff")
 
 
 def by_change(payload):
@@ -50,7 +49,8 @@ def test_a_booted_kernels_note_against_its_vmlinux():
     assert code == 1
     # the only difference is the heap address the kernel chose at boot
     assert payload["changes"] == [{"change": "changed", "key": "SYMBOL(mem_section)",
-                                   "a": {"value": "ffff88803feb5000"}, "b": {"value": "0"}}]
+                                   "a": {"value": "ffff88803feb5000", "condition": None, "c": None, "value_format": None},
+                                   "b": {"value": "0", "condition": None, "c": None, "value_format": None}}]
 
 
 def test_two_vmlinux_files():

@@ -1,11 +1,9 @@
 """vmci list: for each real Debian kernel in tests/data/gold, the keys listed for its
 architecture, version and config are exactly the keys that kernel emitted when booted,
 in the same order."""
-import json
-
 import pytest
 
-from conftest import GOLD_RELEASES, gold, run_vmci
+from conftest import GOLD_RELEASES, gold, json_document, run_vmci
 from vmci.kconfig import KernelConfig
 from vmci.model import parse_kernel_version
 from vmci.select import SelectionError, find_target, select_entries
@@ -16,7 +14,7 @@ def listed_keys(arch, version, config_path):
     code, out, err = run_vmci("list", "--arch", arch, "--kernel-version", version, "--config", config_path,
                               "--format", "json")
     assert code == 0, err
-    return [entry["key"] for entry in json.loads(out)["entries"]]
+    return [entry["key"] for entry in json_document(out, "list")["entries"]]
 
 
 @pytest.mark.parametrize("release", GOLD_RELEASES)
@@ -30,13 +28,13 @@ def test_list_equals_the_keys_the_booted_kernel_emitted(release):
 def test_list_json_carries_key_kind_format_source_and_spec_place():
     meta, _, config = gold("6.1.0-57-cloud-amd64")
     code, out, _ = run_vmci("list", "--arch", "x86_64", "--kernel-version", "6.1", "--config", config, "--format", "json")
-    entries = {e["key"]: e for e in json.loads(out)["entries"]}
+    entries = {e["key"]: e for e in json_document(out, "list")["entries"]}
     node_data = entries["LENGTH(node_data)"]
-    assert node_data["kind"] == "length" and node_data["format"] == "%lu"
-    assert node_data["source"] == "expression MAX_NUMNODES"
-    assert node_data["spec"].startswith("specs/arch/x86_64.yaml:")
+    assert node_data["kind"] == "length" and node_data["value_format"] == "%lu"
+    assert node_data["value_source"] == "expression MAX_NUMNODES"
+    assert node_data["spec"]["file"] == "arch/x86_64.yaml" and node_data["spec"]["line"] > 1
     assert entries["NUMBER(VMALLOC_START)" if "NUMBER(VMALLOC_START)" in entries else "SYMBOL(_stext)"]["kind"]
-    assert entries["KERNELOFFSET"]["format"] == "%lx"
+    assert entries["KERNELOFFSET"]["value_format"] == "%lx"
     assert entries["SYMBOL(swapper_pg_dir)"]["kind"] == "symbol-array"
 
 
