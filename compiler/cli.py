@@ -16,6 +16,7 @@ from typing import List, Optional
 from . import __version__
 from .kconfig import ConfigError, KernelConfig, kconfig_symbols
 from .lint import check_specs, errors_in
+from .output import printable
 from .resources import PackageDataMissing
 from .model import format_version, parse_kernel_version
 from .select import SelectionError, find_target, select_entries
@@ -24,13 +25,6 @@ from .specset import DEFAULT_SPECS_DIR, load_specs
 EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
 
 
-_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text: str) -> str:
-    """One line without control characters: names from a damaged image or a file name
-    could otherwise move the cursor, clear the screen or split the line."""
-    return _UNPRINTABLE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class UsageError(Exception):

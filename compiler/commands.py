@@ -1,4 +1,4 @@
-"""Subcommands of the later pipeline stages (generate, note, audit, coverage, diff).
+"""Subcommands of the later pipeline stages (generate, note, audit, coverage, diff, show, export).
 
 Each stage module exposes `register(subparsers)`, adding its subcommands with
 `set_defaults(run=...)`; a run function returns the exit status and raises
@@ -11,6 +11,6 @@ def register_all(subparsers) -> None:
 
     # A missing stage is a broken installation: let its ImportError be reported, never
     # leave a command out of --help without a word.
-    for name in ("generate", "audit"):
+    for name in ("generate", "audit", "show"):
         module = importlib.import_module(f"{__package__}.{name}")
         module.register(subparsers)

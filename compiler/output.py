@@ -7,9 +7,18 @@ error or Ctrl-C before the rename leaves the previous file untouched.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from typing import Optional
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """One line without control characters: names from a damaged image or a file name
+    could otherwise move the cursor, clear the screen or split the line."""
+    return _UNPRINTABLE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _mode_for(path: str) -> int:

@@ -6,7 +6,9 @@
 #        tools/fetch-kernel.sh 6.1.0-50-cloud-arm64 arm64
 #        tools/fetch-kernel.sh 7.2.13+deb14-cloud-amd64 amd64 sid
 #
-# Result: $VMCI_KERNEL_CACHE/RELEASE/{vmlinux,config} (default /var/cache/vmci/kernels);
+# Result: $VMCI_KERNEL_CACHE/RELEASE/{vmlinux,config} (default /var/cache/vmci/kernels)
+# and, where the image package has them (6.x layout), the boot image (vmlinuz) and the
+# qemu_fw_cfg.ko module (tests/show boots the kernel under QEMU and dumps its memory);
 # prints that directory. Needs root for apt-get. A SUITE the system's sources lack
 # (bullseye, trixie, sid, experimental, bookworm-backports) is reached through a private
 # apt configuration per suite and architecture (tools/apt-suite.sh), which names the
@@ -28,7 +30,7 @@ arch=${2:?usage: fetch-kernel.sh RELEASE DEBIAN_ARCH [SUITE]}
 suite=${3:-}
 cache=${VMCI_KERNEL_CACHE:-/var/cache/vmci/kernels}
 out=$cache/$rel
-if [ -s "$out/vmlinux" ] && [ -s "$out/config" ]; then echo "$out"; exit 0; fi
+if [ -s "$out/vmlinux" ] && [ -s "$out/config" ] && [ -e "$out/image.done" ]; then echo "$out"; exit 0; fi
 mkdir -p "$out"
 work=$(mktemp -d "$cache/.fetch-XXXXXX"); trap 'rm -rf "$work"' EXIT
 native=$(dpkg --print-architecture)
@@ -48,19 +50,23 @@ chmod 777 "$work"   # apt's _apt user downloads into the current directory
 get() { apt-get download -qq "$1$suffix" 2>/dev/null || { apt-get update -qq || true; apt-get download -qq "$1$suffix"; }; }
 quiet_get() { get "$1" >/dev/null 2>&1; }
 
-get "linux-image-$rel-dbg"
-dpkg-deb --fsys-tarfile ./linux-image-"$rel"-dbg_*.deb \
-  | tar -x --wildcards "./usr/lib/debug/boot/vmlinux-$rel" "./usr/lib/debug/lib/modules/$rel/vmlinux" 2>/dev/null || true
 vmlinux=""
-for candidate in "usr/lib/debug/lib/modules/$rel/vmlinux" "usr/lib/debug/boot/vmlinux-$rel"; do
-  if [ -f "$candidate" ] && [ ! -L "$candidate" ]; then vmlinux=$candidate; break; fi
-done
-[ -n "$vmlinux" ] || { echo "fetch-kernel.sh: $rel: no vmlinux in linux-image-$rel-dbg" >&2; exit 1; }
+if [ ! -s "$out/vmlinux" ]; then  # a cache from before image.done lacks only the image's parts
+  get "linux-image-$rel-dbg"
+  dpkg-deb --fsys-tarfile ./linux-image-"$rel"-dbg_*.deb \
+    | tar -x --wildcards "./usr/lib/debug/boot/vmlinux-$rel" "./usr/lib/debug/lib/modules/$rel/vmlinux" 2>/dev/null || true
+  for candidate in "usr/lib/debug/lib/modules/$rel/vmlinux" "usr/lib/debug/boot/vmlinux-$rel"; do
+    if [ -f "$candidate" ] && [ ! -L "$candidate" ]; then vmlinux=$candidate; break; fi
+  done
+  [ -n "$vmlinux" ] || { echo "fetch-kernel.sh: $rel: no vmlinux in linux-image-$rel-dbg" >&2; exit 1; }
+fi
 
 if quiet_get "linux-image-$rel-unsigned" || quiet_get "linux-image-$rel"; then
   for deb in ./linux-image-"$rel"_*.deb ./linux-image-"$rel"-unsigned_*.deb; do
     [ -e "$deb" ] || continue
     dpkg-deb --fsys-tarfile "$deb" | tar -x -O "./boot/config-$rel" > config 2>/dev/null || true
+    dpkg-deb --fsys-tarfile "$deb" | tar -x --wildcards "./boot/vmlinuz-$rel" \
+      "./lib/modules/$rel/kernel/drivers/firmware/qemu_fw_cfg.ko" 2>/dev/null || true
     [ -s config ] && break
   done
 fi
@@ -70,6 +76,11 @@ if [ ! -s config ]; then
   dpkg-deb --fsys-tarfile ./linux-base-"$rel"_*.deb | tar -x -O "./usr/lib/modules/$rel/config" > config
 fi
 [ -s config ] || { echo "fetch-kernel.sh: $rel: no config in linux-image-$rel or linux-base-$rel" >&2; exit 1; }
+if [ -s "boot/vmlinuz-$rel" ]; then mv "boot/vmlinuz-$rel" "$out/vmlinuz"; fi
+if [ -s "lib/modules/$rel/kernel/drivers/firmware/qemu_fw_cfg.ko" ]; then
+  mv "lib/modules/$rel/kernel/drivers/firmware/qemu_fw_cfg.ko" "$out/qemu_fw_cfg.ko"
+fi
 mv config "$out/config"
-mv "$vmlinux" "$out/vmlinux"   # last, so a present vmlinux means a complete fetch
+touch "$out/image.done"
+if [ -n "$vmlinux" ]; then mv "$vmlinux" "$out/vmlinux"; fi   # last, so a present vmlinux means a complete fetch
 echo "$out"

@@ -10,6 +10,16 @@
 - a kdump-compressed file (makedumpfile's default format, signature "KDUMP   "): the
   text lies at kdump_sub_header.offset_vmcoreinfo/size_vmcoreinfo (header_version 3 and
   later); the sub-header sits one block (disk_dump_header.block_size) into the file
+- makedumpfile's flattened format (`makedumpfile -F`, for sending a dump down a pipe):
+  a 4096-byte makedumpfile_header (signature "makedumpfile"), then records of a
+  big-endian (offset, size) pair and `size` bytes to be placed at `offset` in the
+  rearranged file (a kdump-compressed or, with -E, ELF file), ended by (-1, -1).
+  The records are read in order only as far as the parts the VMCOREINFO needs, so a
+  flattened dump on a pipe is never held whole; see write_buffer() and
+  rearrange_dumpdata() in makedumpfile.c.
+
+`-` reads standard input; a pipe is read forward once, keeping only the head
+(MAX_STREAM_KEPT bytes) the headers and notes live in.
 
 The layouts are those of the machine that wrote the file: the ELF ident says class and
 byte order; for the kdump header (native C structs) the word size and byte order are
@@ -20,11 +30,15 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 NOTE_NAME = b"VMCOREINFO"
 MAX_NOTE_BYTES = 16 << 20
 MAX_PROGRAM_HEADERS = 65536
+# A piped dump is kept only this far: the headers, notes and VMCOREINFO of a vmcore, a
+# kdump-compressed or a flattened file all come before the page data.
+MAX_STREAM_KEPT = 64 << 20
+FLATTENED_HEADER_BYTES = 4096  # MAX_SIZE_MDF_HEADER in makedumpfile.h
 KDUMP_SIGNATURE = b"KDUMP   "
 DISKDUMP_SIGNATURE = b"DISKDUMP"
 FLATTENED_SIGNATURE = b"makedumpfile"
@@ -46,7 +60,7 @@ class NoteLine:
 @dataclass
 class CapturedNote:
     path: str
-    kind: str  # text, note, elf-core, kcore, kdump
+    kind: str  # text, note, elf-core, kcore, kdump, flattened
     where: str  # where in the file the text was found
     text: str
     lines: List[NoteLine] = field(default_factory=list)
@@ -177,8 +191,15 @@ def _align(value: int, alignment: int) -> int:
     return value + (-value % alignment)
 
 
+# disk_dump_header up to sub_hdr_size in the widest layout: signature, header_version, new_utsname,
+# struct timeval, status, block_size, sub_hdr_size. No more is read: a flattened stream holds the
+# header as a record of sizeof(disk_dump_header) bytes, with nothing after it until the next block.
+_KDUMP_HEADER_BYTES = max(_align(8 + 4 + _UTSNAME_BYTES, word if timeval == 8 else align8) + timeval + 12
+                          for word, timeval, align8 in _KDUMP_LAYOUTS)
+
+
 def _read_kdump(handle, path: str) -> CapturedNote:
-    head = _read_at(handle, 0, 512, path, "the disk_dump_header")
+    head = _read_at(handle, 0, _KDUMP_HEADER_BYTES, path, "the disk_dump_header")
     problems = []
     for order in ("<", ">"):
         (header_version,) = struct.unpack_from(order + "i", head, 8)
@@ -214,10 +235,147 @@ def _read_kdump(handle, path: str) -> CapturedNote:
     raise NoteReadError(f"{path}: a kdump-compressed file whose header cannot be read ({detail})")
 
 
+# --- makedumpfile's flattened format ---------------------------------------------------------
+
+class _ForwardStream:
+    """A file-like view of a pipe: seek() within what was read or ahead of it; the first
+    MAX_STREAM_KEPT bytes are kept so that headers can be read again."""
+
+    def __init__(self, raw, path: str):
+        self.raw, self.path, self.kept, self.position = raw, path, bytearray(), 0
+
+    def _fill(self, end: int) -> None:
+        if end > MAX_STREAM_KEPT:
+            raise NoteReadError(f"{self.path}: offset {end:#x}: the VMCOREINFO of a piped dump must lie within its "
+                                f"first {MAX_STREAM_KEPT >> 20} MiB; pass the file itself")
+        while len(self.kept) < end:
+            chunk = self.raw.read(max(end - len(self.kept), 1 << 16))
+            if not chunk:
+                return
+            self.kept += chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.position = offset
+        return offset
+
+    def read(self, size: int = -1) -> bytes:
+        end = self.position + size if size >= 0 else MAX_STREAM_KEPT
+        self._fill(end)
+        data = bytes(self.kept[self.position:end])
+        self.position += len(data)
+        return data
+
+
+class _FlattenedImage:
+    """The rearranged file a flattened stream describes. Records may overwrite earlier
+    ones (makedumpfile -E writes the final program headers last), so the whole stream is
+    indexed first: a seekable file by skipping over the payloads, a pipe by reading
+    through it and keeping only the payloads that land in the first KEEP_BELOW bytes of
+    the rearranged file, where the headers and notes are."""
+
+    KEEP_BELOW = 64 << 20
+
+    def __init__(self, stream, path: str, seekable: bool, head: bytes = b""):
+        self.stream, self.path, self.seekable, self.position = stream, path, seekable, 0
+        self.records: List[Tuple[int, int, object]] = []  # (offset, size, payload or stream position)
+        self.stream_offset = len(head)
+        header = head + self._take(FLATTENED_HEADER_BYTES - len(head), "the makedumpfile_header")
+        flat_type, flat_version = struct.unpack_from(">qq", header, 16)
+        if flat_type != 1 or not 0 < flat_version < 100:  # TYPE_FLAT_HEADER, VERSION_FLAT_HEADER
+            raise NoteReadError(f"{path}: offset 0x10: a makedumpfile_header of type {flat_type}, version "
+                                f"{flat_version}: not a flattened dump this reader knows")
+        self.size = os.fstat(stream.fileno()).st_size if seekable else None
+        self._index()
+        self.end = max([offset + size for offset, size, _ in self.records] + [0])
+
+    def _take(self, size: int, what: str) -> bytes:
+        data = bytearray()
+        while len(data) < size:
+            chunk = self.stream.read(min(size - len(data), 1 << 20))
+            if not chunk:
+                raise NoteReadError(f"{self.path}: offset {self.stream_offset + len(data):#x}: {what} needs {size} "
+                                    f"bytes, the file ends after {len(data)}: truncated")
+            data += chunk
+        self.stream_offset += size
+        return bytes(data)
+
+    def _index(self) -> None:
+        kept = 0
+        while True:
+            where = self.stream_offset
+            header = self.stream.read(16)
+            if len(header) != 16:
+                raise NoteReadError(f"{self.path}: offset {where:#x}: the flattened dump ends without its end record "
+                                    f"(-1, -1): truncated")
+            self.stream_offset += 16
+            offset, size = struct.unpack(">qq", header)
+            if offset == -1 and size == -1:  # END_FLAG_FLAT_HEADER
+                return
+            if offset < 0 or size < 0 or size > MAX_NOTE_BYTES * 64:
+                raise NoteReadError(f"{self.path}: offset {where:#x}: a record of {size} bytes at offset {offset}: "
+                                    f"not a flattened dump record")
+            if self.seekable:
+                if self.stream_offset + size > self.size:
+                    raise NoteReadError(f"{self.path}: offset {where:#x}: a record of {size} bytes runs past the end "
+                                        f"of the file ({self.size} bytes): truncated")
+                self.records.append((offset, size, self.stream_offset))
+                self.stream_offset += size
+                self.stream.seek(self.stream_offset)
+            elif offset < self.KEEP_BELOW:
+                kept += size
+                if kept > 2 * self.KEEP_BELOW:
+                    raise NoteReadError(f"{self.path}: offset {where:#x}: more than {2 * self.KEEP_BELOW >> 20} MiB of "
+                                        f"records for the head of the dump; not a flattened dump this reader knows")
+                self.records.append((offset, size, self._take(size, f"the record at offset {where:#x}")))
+            else:
+                self._take(size, f"the record at offset {where:#x}")  # page data: read past it
+
+    def _payload(self, record) -> bytes:
+        _, size, payload = record
+        if isinstance(payload, bytes):
+            return payload
+        self.stream.seek(payload)
+        return self.stream.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.position = offset
+        return offset
+
+    def read(self, size: int) -> bytes:
+        """Bytes of the rearranged file; its holes read as zeros, as in the file makedumpfile -R writes."""
+        start, end = self.position, min(self.position + size, self.end)
+        if end <= start:
+            return b""
+        out = bytearray(end - start)
+        for record in self.records:  # in stream order: a later record overwrites an earlier one
+            offset, length, _ = record
+            lo, hi = max(start, offset), min(end, offset + length)
+            if lo < hi:
+                out[lo - start:hi - start] = self._payload(record)[lo - offset:hi - offset]
+        if not self.seekable and end > self.KEEP_BELOW:
+            raise NoteReadError(f"{self.path}: offset {start:#x}: the headers of a piped flattened dump must lie "
+                                f"within the first {self.KEEP_BELOW >> 20} MiB of the dump; pass the file itself")
+        self.position = end
+        return bytes(out)
+
+
 # --- the entry point --------------------------------------------------------------------------
 
 def read_captured_note(path: str) -> CapturedNote:
-    """The VMCOREINFO in `path`, whatever its format; NoteReadError when there is none."""
+    """The VMCOREINFO in `path` (`-`: standard input), whatever its format; NoteReadError
+    when there is none."""
+    if path == "-":
+        import sys
+        raw, name = sys.stdin.buffer, "standard input"
+        head = raw.read(64)
+        try:
+            if head[:12] == FLATTENED_SIGNATURE:
+                return _read_flattened(_FlattenedImage(raw, name, False, head), name)
+            stream = _ForwardStream(raw, name)
+            stream.kept += head
+            return _read_image(stream, stream.read(64), name)
+        except OSError as error:
+            raise NoteReadError(f"{name}: cannot read ({error.strerror or error})")
     try:
         handle = open(path, "rb")
     except OSError as error:
@@ -225,19 +383,33 @@ def read_captured_note(path: str) -> CapturedNote:
     with handle:
         try:
             head = handle.read(64)
-            if head[:4] == b"\x7fELF":
-                is_kcore = os.path.realpath(path) == "/proc/kcore"
-                return _read_elf_core(handle, path, head, "kcore" if is_kcore else "elf-core")
-            if head[:8] == KDUMP_SIGNATURE:
-                return _read_kdump(handle, path)
-            if head[:8] == DISKDUMP_SIGNATURE:
-                raise NoteReadError(f"{path}: an old diskdump file; it carries no VMCOREINFO")
             if head[:12] == FLATTENED_SIGNATURE:
-                raise NoteReadError(f"{path}: makedumpfile's flattened format; rearrange it first "
-                                    f"(makedumpfile -R OUT < {path})")
-            rest = handle.read(MAX_NOTE_BYTES + 1)
+                handle.seek(0)
+                return _read_flattened(_FlattenedImage(handle, path, handle.seekable()), path)
+            return _read_image(handle, head, path)
         except OSError as error:
             raise NoteReadError(f"{path}: cannot read ({error.strerror or error})")
+
+
+def _read_flattened(image: _FlattenedImage, path: str) -> CapturedNote:
+    note = _read_image(image, image.read(64), path, flattened=True)
+    note.kind = "flattened"
+    note.where = f"flattened makedumpfile stream: {note.where}"
+    return note
+
+
+def _read_image(handle, head: bytes, path: str, flattened: bool = False) -> CapturedNote:
+    if head[:4] == b"\x7fELF":
+        is_kcore = not flattened and os.path.realpath(path) == "/proc/kcore"
+        return _read_elf_core(handle, path, head, "kcore" if is_kcore else "elf-core")
+    if head[:8] == KDUMP_SIGNATURE:
+        return _read_kdump(handle, path)
+    if head[:8] == DISKDUMP_SIGNATURE:
+        raise NoteReadError(f"{path}: an old diskdump file; it carries no VMCOREINFO")
+    if flattened:
+        raise NoteReadError(f"{path}: a flattened makedumpfile stream whose rearranged file is neither a "
+                            f"kdump-compressed file nor an ELF core (it starts {head[:8]!r})")
+    rest = handle.read(MAX_NOTE_BYTES + 1)
     data = head + rest
     if len(data) > MAX_NOTE_BYTES:
         raise NoteReadError(f"{path}: larger than {MAX_NOTE_BYTES} bytes and neither an ELF core nor a kdump file")

@@ -182,8 +182,8 @@ def test_bad_files(tmp_path):
     old.write_bytes(kdump_compressed(text.encode(), header_version=2))
     one_line_error(run_note(old), str(old), "header version 2")
     flat = tmp_path / "flat"
-    flat.write_bytes(b"makedumpfile\0\0\0\0" + b"\0" * 4096)
-    one_line_error(run_note(flat), str(flat), "makedumpfile -R")
+    flat.write_bytes(b"makedumpfile\0\0\0\0" + (1).to_bytes(8, "big") * 2 + b"\0" * 4072)
+    one_line_error(run_note(flat), str(flat), "ends without its end record")
     bad_line = tmp_path / "bad.txt"
     bad_line.write_text("OSRELEASE=6.1\nno equals sign here\n")
     one_line_error(run_note(bad_line), f"{bad_line}:2:")
