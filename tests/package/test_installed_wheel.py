@@ -114,7 +114,7 @@ def test_help_lists_every_command(installed):
     assert code == 0
     _, checkout_help, _ = run_vmci("--help")
     assert out == checkout_help
-    for command in ("validate", "list", "resolve", "generate", "note", "audit", "coverage", "diff"):
+    for command in ("validate", "list", "resolve", "generate", "note", "audit", "coverage", "diff", "show"):
         assert f"    {command}" in out, command
 
 
@@ -202,3 +202,10 @@ def test_coverage(installed):
 
 def test_diff(installed):
     same_as_checkout(installed, "diff", "x86_64@6.1", "x86_64@6.12")
+
+
+def test_show(installed):
+    code, out, _ = same_as_checkout(installed, "show", os.path.join(GOLD, AMD64, "note.bin"))
+    assert code == 0 and out == gold(AMD64)[1]
+    code, out, _ = same_as_checkout(installed, "show", "-", "--format", "json", input=gold(AMD64)[1])
+    assert code == 0 and json.loads(out)["lines"][0] == {"key": "OSRELEASE", "value": AMD64, "line": 1}
