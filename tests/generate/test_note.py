@@ -125,7 +125,7 @@ dump = kdumpfile.kdumpfile(sys.argv[1])
 sys.stdout.buffer.write(bytes(dump.attr["linux.vmcoreinfo.raw"]))
 '''
 DRGN_ARCH = {"x86_64": "X86_64", "i686": "I386", "aarch64": "AARCH64", "armv7l": "ARM", "s390x": "S390X",
-             "ppc64le": "PPC64"}
+             "ppc64le": "PPC64", "riscv64": "RISCV64"}
 
 
 def elf_core_of(release, tmp_path):
