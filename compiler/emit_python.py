@@ -60,6 +60,7 @@ class PyModuleView:
     doc: str
     machines: List[str]  # Machine(...) constructor text
     defines: List[str]
+    image_base: List[str]
     gate: PyGate
     functions: List[PyFunction]
 
@@ -259,6 +260,15 @@ def defines_rows(emitters: Sequence[Emitter]) -> List[str]:
     return rows + ["return found"]
 
 
+def image_base_rows(emitter: Emitter) -> List[str]:
+    items = [(version_atoms(base.versions) + conjuncts(base.when.node),
+              Rows([f"return {py_string(cexpr.to_c(base.value))}"], "image base"))
+             for base in emitter.image_bases]
+    rows: List[str] = []
+    flatten(nest(items, negation, topic), rows, 0)
+    return rows + ["return None"]
+
+
 def _function_views(emitters: Sequence[Emitter], spec_paths: Dict[str, str]) -> List[PyFunction]:
     views: List[PyFunction] = []
     for owner in emitters:
@@ -283,7 +293,8 @@ def module_view(specs: SpecSet, emitter: Emitter, spec_paths: Dict[str, str]) ->
                 f"{int(m.elf_machine)}, {int(m.elf_class)}, {py_string(m.endianness)})"
                 for m in emitter.target.machines]
     return PyModuleView(emitter, module_name(emitter), [spec_paths[emitter.path]], py_comment(emitter.doc),
-                        machines, defines_rows([emitter]), gate_view(emitter, spec_paths[emitter.path]),
+                        machines, defines_rows([emitter]), image_base_rows(emitter),
+                        gate_view(emitter, spec_paths[emitter.path]),
                         _function_views([emitter], spec_paths))
 
 

@@ -14,7 +14,12 @@ and config provide instead of a running kernel:
   `&x` uses the symbol table;
 - reading a variable (lvalue to rvalue) reads the image's initial data. Such a value is
   what the kernel starts with, not necessarily what it has when VMCOREINFO is written,
-  so the result is marked run-time, with the reason.
+  so the result is marked run-time, with the reason;
+- an address of the image is where the kernel runs it: its vmlinux (link) address plus
+  `load_offset` (the architecture's image base, plus a KASLR slide). Values carry how
+  many times that offset is in them (`moves`: 1 for &x, 0 for x - y of two symbols), so
+  the image's data is read at link addresses and the offset is added once, at the end,
+  or before an operation that is not linear in it.
 
 Anything that cannot be evaluated raises Unresolved with a reason a person can act on.
 """
@@ -66,6 +71,7 @@ class Value:
     what: str = ""  # C text, for messages
     runtime: List[str] = field(default_factory=list)  # why the value depends on run time
     symbol: Optional[str] = None  # a global variable whose DWARF type is looked up only when needed
+    moves: int = 0  # how many times the image's load offset is to be added to `value`
 
 
 @dataclass
@@ -79,8 +85,10 @@ class Facts:
 
 class Evaluator:
     def __init__(self, vm, config: KernelConfig, defines: Dict[str, object],
-                 locals_: Optional[Dict[str, object]] = None):
+                 locals_: Optional[Dict[str, object]] = None, load_offset=0):
         self.vm = vm
+        # run address minus link address of the image; an Unresolved when it is unknown
+        self.load_offset = load_offset
         self.config = config
         self.defines = defines
         self.locals = locals_ or {}
@@ -105,9 +113,8 @@ class Evaluator:
     def integer(self, node: cexpr.Node, itype: Optional[IntType] = None) -> Tuple[int, List[str]]:
         """Evaluate and convert to `itype` (as the printf argument is converted)."""
         value = self.rvalue(node)
-        number = value.value if value.kind == "pointer" else value.value
         target = itype or (value.itype if value.kind == "int" else self.ULONG)
-        return target.wrap(number), value.runtime
+        return target.wrap(self._materialize(value).value), value.runtime
 
     def string(self, node: cexpr.Node) -> Tuple[str, List[str]]:
         value = self._eval(node, 0)
@@ -247,7 +254,7 @@ class Evaluator:
         if address is not None:
             # C gives enumerators and variables one namespace, so a symbol is never also an enumerator
             self.facts.symtab = True
-            return Value("lvalue", address, what=name, symbol=name)
+            return Value("lvalue", address, what=name, symbol=name, moves=1)
         try:
             value = self.vm.enumerator(name)
         except LookupFailure:
@@ -350,31 +357,43 @@ class Evaluator:
             if operand.kind != "lvalue":
                 raise Unresolved(f"&{cexpr.to_c(node.operand)}: not an object with an address")
             return Value("pointer", operand.value, ctype=operand.ctype, what=f"&{operand.what}",
-                         runtime=operand.runtime)
+                         runtime=operand.runtime, moves=operand.moves)
         if node.op == "*":
             pointer = self._rvalue(operand, depth)
             if pointer.kind != "pointer":
                 raise Unresolved(f"*{cexpr.to_c(node.operand)}: not a pointer")
-            return Value("lvalue", pointer.value, ctype=pointer.ctype, what=f"*{operand.what}", runtime=pointer.runtime)
+            return Value("lvalue", pointer.value, ctype=pointer.ctype, what=f"*{operand.what}", runtime=pointer.runtime,
+                         moves=pointer.moves)
         value = self._rvalue(operand, depth)
+        if node.op in ("-", "+"):  # linear: the offset's count follows the sign
+            itype = self._promote(value.itype if value.kind == "int" else self.ULONG)
+            sign = -1 if node.op == "-" else 1
+            return Value("int", itype.wrap(sign * value.value), itype, runtime=value.runtime, moves=sign * value.moves)
+        value = self._materialize(value)
         if node.op == "!":
             return Value("int", int(value.value == 0), self.INT, runtime=value.runtime)
         itype = self._promote(value.itype if value.kind == "int" else self.ULONG)
-        number = {"-": -value.value, "+": value.value, "~": ~value.value}[node.op]
-        return Value("int", itype.wrap(number), itype, runtime=value.runtime)
+        return Value("int", itype.wrap(~value.value), itype, runtime=value.runtime)
 
     def _eval_Binary(self, node: cexpr.Binary, depth: int) -> Value:
         op = node.op
         left = self._rvalue(self._eval(node.left, depth), depth)
         if op in ("&&", "||"):
+            left = self._materialize(left)
             if (left.value != 0) == (op == "||"):
                 return Value("int", int(op == "||"), self.INT, runtime=left.runtime)
-            right = self._rvalue(self._eval(node.right, depth), depth)
+            right = self._materialize(self._rvalue(self._eval(node.right, depth), depth))
             return Value("int", int(right.value != 0), self.INT, runtime=left.runtime + right.runtime)
         right = self._rvalue(self._eval(node.right, depth), depth)
         runtime = left.runtime + right.runtime
         if left.kind == "pointer" or right.kind == "pointer":
             return self._pointer_arithmetic(op, left, right, runtime)
+        if op in ("+", "-"):  # linear in the load offset: keep counting it
+            itype = self._common(left, right)
+            sign = 1 if op == "+" else -1
+            return Value("int", itype.wrap(left.value + sign * right.value), itype, runtime=runtime,
+                         moves=left.moves + sign * right.moves)
+        left, right = self._materialize(left), self._materialize(right)
         if op in ("<<", ">>"):
             itype = self._promote(left.itype)
             count = right.value
@@ -394,21 +413,23 @@ class Evaluator:
         elif op == "%":
             number = a - b * (abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1))
         else:
-            number = {"+": a + b, "-": a - b, "*": a * b, "&": a & b, "|": a | b, "^": a ^ b}[op]
+            number = {"*": a * b, "&": a & b, "|": a | b, "^": a ^ b}[op]
         return Value("int", itype.wrap(number), itype, runtime=runtime)
 
     def _pointer_arithmetic(self, op: str, left: Value, right: Value, runtime) -> Value:
         if op in ("+", "-") and left.kind == "pointer" and right.kind == "int":
+            right = self._materialize(right)
             size = self._sizeof_ctype(left.ctype, left.what) if left.ctype and left.ctype.kind != "void" else 1
             delta = right.value * size
             address = self.ULONG.wrap(left.value + delta if op == "+" else left.value - delta)
-            return Value("pointer", address, ctype=left.ctype, runtime=runtime)
+            return Value("pointer", address, ctype=left.ctype, runtime=runtime, moves=left.moves)
+        left, right = self._materialize(left), self._materialize(right)
         if op in ("==", "!="):
             return Value("int", int((left.value == right.value) == (op == "==")), self.INT, runtime=runtime)
         raise Unresolved(f"pointer arithmetic {op} is not supported here")
 
     def _eval_Conditional(self, node: cexpr.Conditional, depth: int) -> Value:
-        test = self._rvalue(self._eval(node.test, depth), depth)
+        test = self._materialize(self._rvalue(self._eval(node.test, depth), depth))
         chosen = node.then if test.value != 0 else node.otherwise
         value = self._rvalue(self._eval(chosen, depth), depth)
         value.runtime = test.runtime + value.runtime
@@ -428,14 +449,17 @@ class Evaluator:
                 pointee = self.find_type(type_name.base)
             for _ in range(type_name.pointers - 1):
                 pointee = CType(POINTER, size=self.word_bytes, target=pointee)
-            return Value("pointer", self.ULONG.wrap(value.value), ctype=pointee, what=what, runtime=value.runtime)
+            return Value("pointer", self.ULONG.wrap(value.value), ctype=pointee, what=what, runtime=value.runtime,
+                         moves=value.moves)
         itype = self.int_type(type_name.base)
         if itype is None:
             ctype = self.find_type(type_name.base)
             if ctype.resolved().kind not in (BASE, ENUM, POINTER):
                 raise Unresolved(f"cannot convert to {type_name}")
             itype = self._int_type_of(ctype)
-        return Value("int", itype.wrap(value.value), itype, what=what, runtime=value.runtime)
+        if itype.bits < self.ULONG.bits:  # a narrower type cuts the address the kernel has
+            value = self._materialize(value)
+        return Value("int", itype.wrap(value.value), itype, what=what, runtime=value.runtime, moves=value.moves)
 
     def _eval_SizeofType(self, node: cexpr.SizeofType, depth: int) -> Value:
         return Value("int", self._sizeof_type_name(node.type), self.ULONG, what=cexpr.to_c(node))
@@ -466,7 +490,7 @@ class Evaluator:
             base = self._rvalue(base, depth)
             if base.kind != "pointer":
                 raise Unresolved(f"{cexpr.to_c(node.base)} is not a pointer")
-            base = Value("lvalue", base.value, ctype=base.ctype, what=base.what, runtime=base.runtime)
+            base = Value("lvalue", base.value, ctype=base.ctype, what=base.what, runtime=base.runtime, moves=base.moves)
         if base.kind != "lvalue" or self._type_of(base) is None:
             raise Unresolved(f"{cexpr.to_c(node.base)} is not a struct object with a DWARF type")
         self.facts.dwarf = True
@@ -474,22 +498,23 @@ class Evaluator:
             offset, ctype = self._complete(base.ctype).member(node.member)
         except LookupFailure as error:
             raise Unresolved(error.reason)
-        return Value("lvalue", base.value + offset, ctype=ctype, what=cexpr.to_c(node), runtime=base.runtime)
+        return Value("lvalue", base.value + offset, ctype=ctype, what=cexpr.to_c(node), runtime=base.runtime,
+                     moves=base.moves)
 
     def _eval_Index(self, node: cexpr.Index, depth: int) -> Value:
         base = self._eval(node.base, depth)
-        index = self._rvalue(self._eval(node.index, depth), depth)
+        index = self._materialize(self._rvalue(self._eval(node.index, depth), depth))
         if base.kind == "lvalue" and self._type_of(base) is not None and base.ctype.resolved().kind == ARRAY:
             element = base.ctype.resolved().target
-            address = base.value
+            address, moves = base.value, base.moves
         else:
             pointer = self._rvalue(base, depth)
             if pointer.kind != "pointer" or pointer.ctype is None:
                 raise Unresolved(f"{cexpr.to_c(node.base)} is not an array or pointer with a DWARF type")
-            element, address = pointer.ctype, pointer.value
+            element, address, moves = pointer.ctype, pointer.value, pointer.moves
         size = self._sizeof_ctype(element, cexpr.to_c(node))
         return Value("lvalue", self.ULONG.wrap(address + index.value * size), ctype=element,
-                     what=cexpr.to_c(node), runtime=base.runtime + index.runtime)
+                     what=cexpr.to_c(node), runtime=base.runtime + index.runtime, moves=moves)
 
     def _eval_Assign(self, node, depth):
         raise Unresolved("an assignment has no value to emit")
@@ -503,9 +528,11 @@ class Evaluator:
             raise Unresolved(f"{value.what} has no DWARF type, so its value cannot be read (use &{value.what})")
         resolved = ctype.resolved()
         if resolved.kind == ARRAY:  # arrays decay to a pointer to their first element
-            return Value("pointer", value.value, ctype=resolved.target, what=value.what, runtime=value.runtime)
+            return Value("pointer", value.value, ctype=resolved.target, what=value.what, runtime=value.runtime,
+                         moves=value.moves)
         if resolved.kind == FUNCTION:
-            return Value("pointer", value.value, ctype=resolved, what=value.what, runtime=value.runtime)
+            return Value("pointer", value.value, ctype=resolved, what=value.what, runtime=value.runtime,
+                         moves=value.moves)
         if resolved.kind in (STRUCT, UNION):
             raise Unresolved(f"{value.what} is a {resolved.kind}, not a number")
         size = self._sizeof_ctype(ctype, value.what)
@@ -519,6 +546,20 @@ class Evaluator:
             return Value("pointer", number, ctype=resolved.target, what=value.what, runtime=value.runtime + [reason])
         itype = self._int_type_of(ctype)
         return Value("int", itype.wrap(number), itype, what=value.what, runtime=value.runtime + [reason])
+
+    def _materialize(self, value: Value) -> Value:
+        """The value with the load offset added as often as it counts it: what the
+        kernel computes, for an operation that is not linear in the offset."""
+        if not value.moves:
+            return value
+        itype = value.itype if value.kind == "int" and value.itype else self.ULONG
+        return Value(value.kind, itype.wrap(value.value + value.moves * self._offset(value)), value.itype, value.ctype,
+                     value.what, value.runtime, value.symbol)
+
+    def _offset(self, value: Value) -> int:
+        if isinstance(self.load_offset, Unresolved):  # the image base could not be computed
+            raise Unresolved(f"{value.what or 'the value'} is an address of the image: {self.load_offset.reason}")
+        return self.load_offset
 
     def _promote(self, itype: Optional[IntType]) -> IntType:
         if itype is None:

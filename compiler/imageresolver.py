@@ -37,20 +37,35 @@ class _Local:
 
 
 class ImageResolver:
-    def __init__(self, vm, config: KernelConfig):
+    def __init__(self, vm, config: KernelConfig, slide: int = 0):
         self.vm = vm
         self.config = config
+        self.slide = slide  # a KASLR slide: how far the image runs from where it runs without KASLR
         self._defines_for = None
         self._defines = {}
+        self._load_offset = 0
 
     def _evaluator(self, scope) -> Evaluator:
         if scope.defines is not self._defines_for:
             self._defines = {name: _Define(d.name, d.function_like, _parse(d.value), d.runtime)
                              for name, d in scope.defines.items()}
             self._defines_for = scope.defines
+            self._load_offset = self._image_offset(getattr(scope, "image_base", None))
         locals_ = {name: _Local(l.name, cexpr.parse_type_name(l.type), None if l.init is None else _parse(l.init))
                    for name, l in scope.local.items()}
-        return Evaluator(self.vm, self.config, self._defines, locals_)
+        return Evaluator(self.vm, self.config, self._defines, locals_, self._load_offset)
+
+    def _image_offset(self, image_base: Optional[str]):
+        """The image base (C, or None for 0) plus the slide; an Unresolved when the
+        base cannot be computed (then only addresses of the image fail)."""
+        if image_base is None:
+            return self.slide
+        evaluator = Evaluator(self.vm, self.config, self._defines)
+        try:
+            number, _ = evaluator.integer(_parse(image_base), evaluator.ULONG)
+        except Unresolved as error:
+            return error
+        return number + self.slide
 
     def build_id(self) -> Optional[str]:
         build_id = self.vm.build_id

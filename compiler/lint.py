@@ -68,6 +68,7 @@ def check_specs(specs: SpecSet, kernel_symbols: Optional[Set[str]] = None,
     problems += _check_calls(specs)
     problems += _check_duplicate_keys(specs)
     problems += _check_define_overlaps(specs)
+    problems += _check_image_bases(specs)
     problems += _check_references(specs)
     if kernel_symbols is not None:
         problems += _check_kconfig_symbols(specs, kernel_symbols, kernel_version)
@@ -235,6 +236,22 @@ def _check_define_overlaps(specs: SpecSet) -> List[Problem]:
                                                                  choices=CHOICES.get()):
                 problems.append(_problem(b.where, f"define {name} overlaps the one at {a.where}: "
                                                   f"for some kernel both apply (make their conditions or versions disjoint)"))
+    return problems
+
+
+def _check_image_bases(specs: SpecSet) -> List[Problem]:
+    """An image base belongs to an architecture, and at most one applies to a kernel."""
+    problems = []
+    for emitter in specs.emitters:
+        if emitter.image_bases and emitter.target is None:
+            problems.append(_problem(emitter.image_bases[0].where, "image-base: only an architecture file (one with "
+                                                                   "a target) says where its kernel image runs"))
+            continue
+        for a, b in combinations(emitter.image_bases, 2):
+            if a.versions.overlaps(b.versions) and (machine_condition(emitter) & a.when).satisfiable_with(
+                    b.when, choices=CHOICES.get()):
+                problems.append(_problem(b.where, f"image-base overlaps the one at {a.where}: for some kernel "
+                                                  f"both apply (make their conditions or versions disjoint)"))
     return problems
 
 

@@ -446,6 +446,19 @@ class Define:
 
 
 @dataclass
+class ImageBase:
+    """Where an architecture's kernel image runs, relative to its link addresses, when
+    booted without KASLR: every symbol of the image is at its vmlinux address plus
+    this value (s390 since 6.10 runs at CONFIG_KERNEL_IMAGE_BASE)."""
+    value_text: str
+    value: cexpr.Node
+    where: SpecLocation
+    when: Condition = TRUE
+    versions: VersionRange = VersionRange()
+    doc: str = ""
+
+
+@dataclass
 class Local:
     name: str
     type: cexpr.TypeName
@@ -504,6 +517,7 @@ class Emitter:
     choices: List[List[str]] = field(default_factory=list)
     audited: Optional[Version] = None  # the file's `audited:` (common.yaml carries it)
     audited_where: Optional[SpecLocation] = None
+    image_bases: List[ImageBase] = field(default_factory=list)
 
     def source_for(self, version) -> Optional[Source]:
         for source in self.sources:
@@ -660,6 +674,14 @@ def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
                               node, b.loc(path), b.condition(raw.get("when"), path + ("when",)),
                               b.versions(raw, path), bool(raw.get("in-file", False)), raw.get("header"),
                               raw.get("runtime"), raw.get("doc", ""), data["emitter"], is_object))
+    image_bases = []
+    for i, raw in enumerate(data.get("image-base", [])):
+        path = ("image-base", i)
+        node = b.expression(raw["value"], path + ("value",))
+        if node is not None:
+            image_bases.append(ImageBase(str(raw["value"]), node, b.loc(path),
+                                         b.condition(raw.get("when"), path + ("when",)), b.versions(raw, path),
+                                         raw.get("doc", "")))
     functions = []
     first_definition: Dict[str, int] = {}
     for i, raw in enumerate(data["functions"]):
@@ -686,7 +708,7 @@ def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
     audited = b.version(data, (), "audited")
     return Emitter(data["emitter"], data["doc"], document.path, b.versions(data, ()), target, sources, defines,
                    functions, b.loc(()), [list(group) for group in data.get("choices", [])],
-                   audited, b.loc(("audited",)) if audited is not None else None)
+                   audited, b.loc(("audited",)) if audited is not None else None, image_bases)
 
 
 def _build_entry(b: _Builder, raw: dict, path, emitter: str, function: str) -> Optional[Entry]:

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 from .evaluate import Evaluator, IntType, Unresolved
 from .kconfig import KernelConfig
 from .model import Entry, SpecSet, Version
-from .select import SelectedEntry, Target, defines_in_scope, select_entries
+from .select import SelectedEntry, Target, defines_in_scope, image_base_in_scope, select_entries
 
 
 @dataclass
@@ -49,18 +49,38 @@ def format_value(conversion: str, number: int) -> str:
 
 
 def resolve(specs: SpecSet, vm, target: Target, version: Version, config: KernelConfig,
-            phases=("boot",)) -> List[ResolvedLine]:
+            phases=("boot",), slide: int = 0) -> List[ResolvedLine]:
+    """The lines of this kernel booted without KASLR, or, with `slide`, with its image
+    moved that far from there (what KASLR does)."""
     selected = select_entries(specs, target, version, config, phases)
     defines = defines_in_scope(specs, target, version, config)
     functions = {(e.name, f.name): f for e in specs.emitters for f in e.functions}
+    try:
+        load_offset = image_base(vm, target, version, config, defines) + slide
+    except Unresolved as error:  # then only the lines that hold an address of the image fail
+        load_offset = error
     lines = []
     for item in selected:
         function = functions[(item.emitter.name, item.entry.function)]
         locals_ = {local.name: local for local in function.locals
                    if local.versions.contains(version) and local.when.evaluate(config)}
-        evaluator = Evaluator(vm, config, defines, locals_)
+        evaluator = Evaluator(vm, config, defines, locals_, load_offset)
         lines.append(resolve_entry(item, evaluator, vm))
     return lines
+
+
+def image_base(vm, target: Target, version: Version, config: KernelConfig, defines) -> int:
+    """How far from its link addresses the image runs without KASLR (the spec's
+    image-base; 0 where none applies)."""
+    base = image_base_in_scope(target, version, config)
+    if base is None:
+        return 0
+    evaluator = Evaluator(vm, config, defines)
+    try:
+        number, _ = evaluator.integer(base.value, evaluator.ULONG)
+    except Unresolved as error:
+        raise Unresolved(f"{base.where}: the image base {base.value_text}: {error.reason}")
+    return number
 
 
 def resolve_entry(item: SelectedEntry, evaluator: Evaluator, vm) -> ResolvedLine:

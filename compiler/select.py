@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple, Union
 
 from .kconfig import KernelConfig, Condition
-from .model import Define, Emitter, Entry, Machine, SpecSet, Version, format_version
+from .model import Define, Emitter, Entry, ImageBase, Machine, SpecSet, Version, format_version
 
 ARCH_FUNCTION = "arch_crash_save_vmcoreinfo"
 COMMON_FUNCTION = "crash_save_vmcoreinfo_init"
@@ -175,3 +175,13 @@ def defines_in_scope(specs: SpecSet, target: Target, version: Version,
             if define.versions.contains(version) and define.when.evaluate(config) and not define.is_object:
                 found[define.name] = define
     return found
+
+
+def image_base_in_scope(target: Target, version: Version, config: KernelConfig) -> Optional[ImageBase]:
+    """The architecture's image base for this kernel; None where the image runs where
+    it was linked (without KASLR)."""
+    for emitter in target.emitters:
+        for base in emitter.image_bases:
+            if base.versions.contains(version) and base.when.evaluate(config):
+                return base
+    return None

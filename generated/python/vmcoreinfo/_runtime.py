@@ -50,6 +50,7 @@ class Kernel:
         self.at_crash = at_crash
         self.lines = []  # (key, value or None), in emission order
         self.defines = {}
+        self.image_base = None  # C: how far from its link addresses the image runs (None: 0)
         self.functions = {}  # name -> the generated function, general and architecture's
 
     def call(self, name):
@@ -121,6 +122,10 @@ class Scope:
     @property
     def defines(self):
         return self.kernel.defines
+
+    @property
+    def image_base(self):
+        return self.kernel.image_base
 
 
 # kernel/vmcore_info.c vmcoreinfo_append_str() formats each line into char buf[0x50]

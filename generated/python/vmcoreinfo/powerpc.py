@@ -14,7 +14,8 @@ answers for one vmlinux, None when it cannot:
     resolver.integer(expression, c_type, scope) -> int, converted to c_type
 
 `expression` is C; `scope.defines` and `scope.local` name the macros and local
-variables it may use ({name: Define}, {name: Local}).
+variables it may use ({name: Define}, {name: Local}); `scope.image_base` is C for how
+far from its link addresses the image runs without KASLR (None: where it was linked).
 """
 from . import _general
 from ._runtime import Define, Kernel, Local, Machine, render  # noqa: F401
@@ -37,6 +38,7 @@ def vmcoreinfo(resolver, version, config, at_crash=False):
     k.functions = dict(_general.FUNCTIONS, **FUNCTIONS)
     k.defines = _general.defines(k)
     k.defines.update(defines(k))
+    k.image_base = image_base(k)
     _general.boot(k)
     if at_crash:
         _general.crash(k)
@@ -83,6 +85,11 @@ def defines(k):
     if k.on('CONFIG_PPC_BOOK3E_64'):
         found['vmemmap'] = Define('vmemmap', False, '(struct page *)(0xc000100000000000UL + (0x0000100000000000UL >> 2))', None)
     return found
+
+
+def image_base(k):
+    """Where the image runs, relative to its link addresses, without KASLR (C; None: 0)."""
+    return None
 
 
 def _builds_powerpc(k):

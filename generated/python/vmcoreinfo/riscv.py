@@ -14,7 +14,8 @@ answers for one vmlinux, None when it cannot:
     resolver.integer(expression, c_type, scope) -> int, converted to c_type
 
 `expression` is C; `scope.defines` and `scope.local` name the macros and local
-variables it may use ({name: Define}, {name: Local}).
+variables it may use ({name: Define}, {name: Local}); `scope.image_base` is C for how
+far from its link addresses the image runs without KASLR (None: where it was linked).
 """
 from . import _general
 from ._runtime import Define, Kernel, Local, Machine, render  # noqa: F401
@@ -36,6 +37,7 @@ def vmcoreinfo(resolver, version, config, at_crash=False):
     k.functions = dict(_general.FUNCTIONS, **FUNCTIONS)
     k.defines = _general.defines(k)
     k.defines.update(defines(k))
+    k.image_base = image_base(k)
     _general.boot(k)
     if at_crash:
         _general.crash(k)
@@ -91,6 +93,11 @@ def defines(k):
     else:
         found['KERNEL_LINK_ADDR'] = Define('KERNEL_LINK_ADDR', False, 'CONFIG_PAGE_OFFSET', None)
     return found
+
+
+def image_base(k):
+    """Where the image runs, relative to its link addresses, without KASLR (C; None: 0)."""
+    return None
 
 
 def _builds_riscv(k):

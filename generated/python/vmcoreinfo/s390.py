@@ -14,7 +14,8 @@ answers for one vmlinux, None when it cannot:
     resolver.integer(expression, c_type, scope) -> int, converted to c_type
 
 `expression` is C; `scope.defines` and `scope.local` name the macros and local
-variables it may use ({name: Define}, {name: Local}).
+variables it may use ({name: Define}, {name: Local}); `scope.image_base` is C for how
+far from its link addresses the image runs without KASLR (None: where it was linked).
 """
 from . import _general
 from ._runtime import Define, Kernel, Local, Machine, render  # noqa: F401
@@ -35,6 +36,7 @@ def vmcoreinfo(resolver, version, config, at_crash=False):
     k.functions = dict(_general.FUNCTIONS, **FUNCTIONS)
     k.defines = _general.defines(k)
     k.defines.update(defines(k))
+    k.image_base = image_base(k)
     _general.boot(k)
     if at_crash:
         _general.crash(k)
@@ -49,11 +51,29 @@ def defines(k):
     found['MAX_PHYSMEM_BITS'] = Define('MAX_PHYSMEM_BITS', False, 'CONFIG_MAX_PHYSMEM_BITS', None)
     found['NR_CPUS'] = Define('NR_CPUS', False, 'CONFIG_NR_CPUS', None)
     found['kaslr_offset'] = Define('kaslr_offset', True, '__kaslr_offset', None)
+    if k.before(6, 10):
+        found['__kaslr_offset'] = Define('__kaslr_offset', False, '((unsigned long)&_stext) - 0x100000', None)
+    elif k.before(6, 10, 7):
+        found['__kaslr_offset'] = Define('__kaslr_offset', False, '(unsigned long)&_stext', None)
+    if k.since(6, 10, 7):
+        found['__kaslr_offset'] = Define('__kaslr_offset', False, '((unsigned long)&_stext) - TEXT_OFFSET', None)
+    if k.since(6, 10) and k.before(6, 10, 7):
+        found['__START_KERNEL'] = Define('__START_KERNEL', False, '1048576', None)
+    if k.since(6, 10, 7):
+        found['TEXT_OFFSET'] = Define('TEXT_OFFSET', False, '1048576', None)
     if k.since(6, 10):
-        found['__kaslr_offset'] = Define('__kaslr_offset', False, 'vm_layout.kaslr_offset', None)
         found['__kaslr_offset_phys'] = Define('__kaslr_offset_phys', False, 'vm_layout.kaslr_offset_phys', None)
         found['__identity_base'] = Define('__identity_base', False, 'vm_layout.identity_base', None)
     return found
+
+
+def image_base(k):
+    """Where the image runs, relative to its link addresses, without KASLR (C; None: 0)."""
+    if k.since(6, 10) and k.before(6, 10, 7):
+        return 'CONFIG_KERNEL_IMAGE_BASE - __START_KERNEL'
+    if k.since(6, 10, 7):
+        return 'CONFIG_KERNEL_IMAGE_BASE'
+    return None
 
 
 def _builds_s390(k):

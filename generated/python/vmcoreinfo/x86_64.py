@@ -14,7 +14,8 @@ answers for one vmlinux, None when it cannot:
     resolver.integer(expression, c_type, scope) -> int, converted to c_type
 
 `expression` is C; `scope.defines` and `scope.local` name the macros and local
-variables it may use ({name: Define}, {name: Local}).
+variables it may use ({name: Define}, {name: Local}); `scope.image_base` is C for how
+far from its link addresses the image runs without KASLR (None: where it was linked).
 """
 from . import _general
 from ._runtime import Define, Kernel, Local, Machine, render  # noqa: F401
@@ -35,6 +36,7 @@ def vmcoreinfo(resolver, version, config, at_crash=False):
     k.functions = dict(_general.FUNCTIONS, **FUNCTIONS)
     k.defines = _general.defines(k)
     k.defines.update(defines(k))
+    k.image_base = image_base(k)
     _general.boot(k)
     if at_crash:
         _general.crash(k)
@@ -87,6 +89,11 @@ def defines(k):
         found['__START_KERNEL'] = Define('__START_KERNEL', False, '__START_KERNEL_map + __PHYSICAL_START', None)
         found['kaslr_offset'] = Define('kaslr_offset', True, '((unsigned long)&_text) - __START_KERNEL', 'The KASLR slide; 0 when the kernel runs where it was linked (nokaslr).')
     return found
+
+
+def image_base(k):
+    """Where the image runs, relative to its link addresses, without KASLR (C; None: 0)."""
+    return None
 
 
 def _builds_x86_64(k):
