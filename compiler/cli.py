@@ -204,20 +204,26 @@ def default_cache_dir() -> str:
     return os.path.join(base, "vmci")
 
 
-def _progress_printer():
-    if not sys.stderr.isatty():
-        return None
+class _ResolveProgress:
+    """Overall progress of a resolve on a terminal: the entries done, and within an
+    entry the DWARF scan a cold lookup makes (progress.py)."""
 
-    def show(done, total, what):
-        percent = 100 * done // total if total else 100
-        sys.stderr.write(f"\rvmci: scanning DWARF {percent:3d}% {what[:48]:<48}")
-        if done >= total:
-            sys.stderr.write("\r" + " " * 80 + "\r")
-        sys.stderr.flush()
-    return show
+    def __init__(self):
+        from .progress import Progress
+        self.bar = Progress("vmci resolve:")
+        self.done, self.total = 0, 0
+
+    def entry(self, done: int, total: int, key: str) -> None:
+        self.done, self.total = done, total
+        self.bar.update(done / total if total else 0.0, key)
+
+    def scan(self, done: int, total: int, what: str) -> None:
+        if self.total:  # scans before the first entry (the banner, the config) are quick
+            share = done / total if total else 1.0
+            self.bar.update((self.done + share) / self.total, what)
 
 
-def _resolve_image(args, specs, vm):
+def _resolve_image(args, specs, vm, progress=None):
     """The resolve steps that question the image; damage may surface in any of them."""
     from .resolve import resolve
     from .select import find_target_by_elf
@@ -249,7 +255,7 @@ def _resolve_image(args, specs, vm):
             raise UsageError(str(error))
     try:
         phases = ("boot", "crash") if args.at_crash else ("boot",)
-        lines = resolve(specs, vm, target, version, config, phases)
+        lines = resolve(specs, vm, target, version, config, phases, progress=progress)
     except SelectionError as error:
         raise UsageError(str(error))
     vm.save_cache() if not args.no_cache else None
@@ -257,36 +263,53 @@ def _resolve_image(args, specs, vm):
 
 
 def cmd_resolve(args) -> int:
+    from .inputs import StdinTwice, check_once, local_file, named
+
+    try:
+        check_once([args.vmlinux, args.config], ["--vmlinux", "--config"])
+    except StdinTwice as error:
+        raise UsageError(str(error))
+    with local_file(args.vmlinux) as path:
+        try:
+            return _resolve_file(args, path)
+        except UsageError as error:
+            raise UsageError(named(str(error), path, args.vmlinux))
+
+
+def _resolve_file(args, path: str) -> int:
     from .elf import ElfFormatError, LookupFailure, open_vmlinux
+    from .inputs import shown
     from .resolve import kernel_bytes, render_text, vmcoreinfo_bytes_of
 
     specs = _load_specs_or_fail(args.specs, None if args.no_cache else default_cache_dir())
-    if not os.path.exists(args.vmlinux):
-        raise UsageError(f"{args.vmlinux}: no such file")
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such file")
+    progress = _ResolveProgress()
     try:
-        vm = open_vmlinux(args.vmlinux, cache_dir=None if args.no_cache else default_cache_dir(),
-                          progress=_progress_printer())
+        vm = open_vmlinux(path, cache_dir=None if args.no_cache else default_cache_dir(), progress=progress.scan)
     except ElfFormatError as error:
         raise UsageError(str(error))
     try:
-        lines, target, version, config = _resolve_image(args, specs, vm)
+        lines, target, version, config = _resolve_image(argparse.Namespace(**dict(vars(args), vmlinux=path)),
+                                                        specs, vm, progress.entry)
     except ElfFormatError as error:  # damage found while answering a question
         raise UsageError(str(error))
     except LookupFailure as error:
-        raise UsageError(f"{args.vmlinux}: {error}")
+        raise UsageError(f"{path}: {error}")
     finally:
+        progress.bar.finish()
         vm.close()
     warn_if_unaudited("resolve", specs, version)
     unresolved = [line for line in lines if line.value is None]
     if args.format == "json":
         from .jsonformat import document
         _write(args.output, document("resolve", {
-            "vmlinux": args.vmlinux,
+            "vmlinux": shown(args.vmlinux),
             "build_id": vm.build_id,
             "arch": target.arch,
             "machine": target.machine.name if target.machine else None,
             "kernel_version": format_version(version),
-            "config": config.source,
+            "config": config.source.replace(path, shown(args.vmlinux)),
             "at_crash": bool(args.at_crash),
             "lines": [line_json(line, specs.directory) for line in lines],
             "unresolved": len(unresolved),
@@ -298,6 +321,12 @@ def cmd_resolve(args) -> int:
             print(f"vmci resolve: warning: the text reaches VMCOREINFO_BYTES ({limit}); the kernel truncates it there "
                   f"(WARN_ONCE \"vmcoreinfo data exceeds allocated size, truncating\"), and so does this output",
                   file=sys.stderr)
+        runtime = [line.key for line in lines if line.runtime and line.value is not None]
+        if runtime and not args.quiet:
+            # the text stays the kernel's bytes; the boot-time values are told beside it
+            print(printable(f"vmci resolve: {len(runtime)} {'line holds a value' if len(runtime) == 1 else 'lines hold values'} "
+                            f"fixed at boot, given as the image starts them: {', '.join(runtime)} "
+                            f"(--format json gives each reason)"), file=sys.stderr)
     for line in unresolved:
         print(printable(f"{line.entry.where}: {line.key} not resolved: {line.reason}"), file=sys.stderr)
     return EXIT_FOUND if unresolved else EXIT_OK
@@ -332,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--werror", action="store_true", help="treat lint warnings as errors")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="json: the problems as data (vmci-validate/1, docs/json.md)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the problems to FILE instead of standard output")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the problems to FILE instead of standard output (-: standard output)")
     p.set_defaults(run=cmd_validate)
 
     p = sub.add_parser("list", help="the entries one kernel emits, in order",
@@ -342,10 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", required=True, help="kernel ARCH (x86, arm64, arm, powerpc, riscv, s390, sh) or machine "
                                                  "name (x86_64, i686, aarch64, ppc64le, s390x, riscv64)")
     p.add_argument("--kernel-version", required=True, metavar="VER", help="6.12, 6.12.117 or a release such as 6.1.0-57-cloud-amd64")
-    p.add_argument("--config", metavar="PATH", help="the kernel .config (or config.gz)")
+    p.add_argument("--config", metavar="PATH", help="the kernel .config (or config.gz; - for standard input)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--at-crash", action="store_true", help="include the lines appended at panic time (CRASHTIME)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (-: standard output)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=cmd_list)
     p = sub.add_parser("resolve", help="the exact VMCOREINFO text a kernel writes, from its vmlinux",
@@ -355,12 +384,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(KASLR, boot-time allocations) are given as the image starts them and marked "
                                    "runtime in JSON. Entries that apply but cannot be resolved are listed on standard "
                                    "error with the reason, and the exit status is 1.")
-    p.add_argument("--vmlinux", required=True, metavar="PATH", help="the vmlinux with DWARF (Debian: linux-image-RELEASE-dbg)")
-    p.add_argument("--config", metavar="PATH", help="the kernel .config (default: the config the image embeds, CONFIG_IKCONFIG)")
+    p.add_argument("--vmlinux", required=True, metavar="PATH",
+                   help="the vmlinux with DWARF (Debian: linux-image-RELEASE-dbg); - reads it from standard input")
+    p.add_argument("--config", metavar="PATH",
+                   help="the kernel .config, plain or gzip (- for standard input; default: the config the image embeds, "
+                        "CONFIG_IKCONFIG)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no summary on standard error of the lines that hold values fixed at boot")
     p.add_argument("--kernel-version", metavar="VER", help="override the version read from the image's banner")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--at-crash", action="store_true", help="include the lines appended at panic time (CRASHTIME)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output (-: standard output)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache (~/.cache/vmci)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=cmd_resolve)

@@ -55,8 +55,12 @@ class KernelConfig:
 
     @classmethod
     def from_file(cls, path: str) -> "KernelConfig":
+        """The config in a file (`-`: standard input), plain or gzip-compressed."""
+        from .inputs import open_input, shown
+
+        source, path = path, shown(path)
         try:
-            with open(path, "rb") as handle:
+            with open_input(source) as handle:
                 raw = handle.read(MAX_CONFIG_BYTES + 1)
         except OSError as error:
             raise ConfigError(f"{path}: cannot read the config: {error.strerror or error}")

@@ -109,8 +109,11 @@ def read_text(path: str, page_size: Optional[int] = None, truncate: bool = False
     KEY=VALUE lines each ending in a newline, at most VMCOREINFO_BYTES in all. The
     kernel cuts the text at VMCOREINFO_BYTES, so a text of exactly that length may end
     mid-line. A longer text is refused, or with `truncate` cut as the kernel cuts it."""
+    from .inputs import open_input, shown
+
+    source, path = path, shown(path)
     try:
-        with open(path, "rb") as handle:
+        with open_input(source) as handle:
             data = handle.read(MAX_PAGE_SIZE + 1)  # enough to know it is longer than any page
     except OSError as error:
         raise NoteError(f"{path}: cannot read: {error.strerror or error}")
@@ -225,7 +228,7 @@ def register(subparsers) -> None:
                     "type 0, name and text padded to 4 bytes (append_elf_note()). -o writes the record; "
                     "--elf-core wraps it, followed by the terminating empty note (final_note()), in an ELF core "
                     "file of the target machine that drgn and libkdumpfile open.")
-    p.add_argument("--from", dest="source", required=True, metavar="TEXT", help="VMCOREINFO text (KEY=VALUE lines)")
+    p.add_argument("--from", dest="source", required=True, metavar="TEXT", help="VMCOREINFO text (KEY=VALUE lines; - for standard input)")
     p.add_argument("-o", "--output", metavar="NOTE", help="write the note record here (- for standard output)")
     p.add_argument("--elf-core", metavar="CORE", help="write a minimal ELF core file holding the note")
     p.add_argument("--arch", help="target machine or kernel ARCH (x86_64, aarch64, s390x, ...): the byte order of "

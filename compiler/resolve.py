@@ -9,7 +9,7 @@ the reason, and the caller's exit status says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .evaluate import Evaluator, IntType, Unresolved
 from .kconfig import KernelConfig
@@ -49,9 +49,11 @@ def format_value(conversion: str, number: int) -> str:
 
 
 def resolve(specs: SpecSet, vm, target: Target, version: Version, config: KernelConfig,
-            phases=("boot",), slide: int = 0) -> List[ResolvedLine]:
+            phases=("boot",), slide: int = 0,
+            progress: Optional[Callable[[int, int, str], None]] = None) -> List[ResolvedLine]:
     """The lines of this kernel booted without KASLR, or, with `slide`, with its image
-    moved that far from there (what KASLR does)."""
+    moved that far from there (what KASLR does); `progress(done, total, key)` is told
+    before each entry is resolved."""
     selected = select_entries(specs, target, version, config, phases)
     defines = defines_in_scope(specs, target, version, config)
     functions = {(e.name, f.name): f for e in specs.emitters for f in e.functions}
@@ -60,7 +62,9 @@ def resolve(specs: SpecSet, vm, target: Target, version: Version, config: Kernel
     except Unresolved as error:  # then only the lines that hold an address of the image fail
         load_offset = error
     lines = []
-    for item in selected:
+    for done, item in enumerate(selected):
+        if progress is not None:
+            progress(done, len(selected), item.entry.key)
         function = functions[(item.emitter.name, item.entry.function)]
         locals_ = {local.name: local for local in function.locals
                    if local.versions.contains(version) and local.when.evaluate(config)}

@@ -6,6 +6,7 @@ input (one line naming the file and place on standard error, never a traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..jsonformat import document
@@ -68,16 +69,26 @@ def cmd_audit_source(args) -> int:
     from .source import audit_source, render_json, render_text
     from .tree import KernelTree, TreeError
 
+    from ..progress import Progress as Bar
+    from .source import Progress
+
     specs = _load_specs(args.specs)
+    # on a terminal, one overall line: reading a tarball is most of the time, then the C
+    # files are scanned and the emitting files compared
+    bar = Bar("vmci audit source:")
+    reading = 0.6 if os.path.isfile(args.kernel_tree) else 0.0
     try:
-        tree = KernelTree.open(args.kernel_tree)
+        tree = KernelTree.open(args.kernel_tree, bar.part(0.0, reading))
         try:
             check_version(specs, tree.version)
         except SelectionError as error:
             raise _usage_error(f"{args.kernel_tree}: {error}")
-        audit = audit_source(specs, tree)
+        audit = audit_source(specs, tree, Progress(bar.part(reading, reading + (1 - reading) * 0.7),
+                                                   bar.part(reading + (1 - reading) * 0.7, 1.0)))
     except TreeError as error:
         raise _usage_error(str(error))
+    finally:
+        bar.finish()
     if args.format == "json":
         _emit(args, document("audit-source", render_json(audit, specs.directory)))
     else:
@@ -86,6 +97,31 @@ def cmd_audit_source(args) -> int:
 
 
 # --- audit note ---------------------------------------------------------------------------
+
+def _stdin_once(args, *options) -> None:
+    """At most one input may be standard input."""
+    from ..inputs import StdinTwice, check_once
+
+    names = [option if option.startswith("-") else option.upper() for option in options]
+    try:
+        check_once([getattr(args, option.lstrip("-").replace("-", "_")) for option in options], names)
+    except StdinTwice as error:
+        raise _usage_error(str(error))
+
+
+def _read_note(path: str):
+    """The captured note in `path` (`-`: standard input, spooled: the readers seek)."""
+    from ..inputs import local_file, named, shown
+    from .notefile import NoteReadError, read_captured_note
+
+    with local_file(path) as actual:
+        try:
+            note = read_captured_note(actual)
+        except NoteReadError as error:
+            raise _usage_error(named(str(error), actual, path))
+    note.path = shown(path)
+    return note
+
 
 def _cache_dir(args):
     if getattr(args, "no_cache", False):
@@ -96,12 +132,13 @@ def _cache_dir(args):
 
 def cmd_audit_note(args) -> int:
     from .image import ImageError, resolve_image
-    from .notefile import NoteReadError, read_captured_note
+    from .notefile import NoteReadError
     from .noteaudit import compare_note, failed, render_text, summary
 
     specs = _load_specs(args.specs)
     try:
-        note = read_captured_note(args.file)
+        _stdin_once(args, "file", "--vmlinux", "--config")
+        note = _read_note(args.file)
         image = resolve_image(specs, args.vmlinux, args.config, args.kernel_version, cache_dir=_cache_dir(args))
     except (NoteReadError, ImageError) as error:
         raise _usage_error(str(error))
@@ -151,9 +188,9 @@ def _register_consumers(audit_sub) -> None:
                     "required key is missing.")
     p.add_argument("--arch", help="kernel ARCH or machine name (x86_64, aarch64, i686, ppc64le, s390x, ...)")
     p.add_argument("--kernel-version", metavar="VER", help="6.12, 6.12.117 or a release such as 6.1.0-57-cloud-amd64")
-    p.add_argument("--config", metavar="PATH", help="the kernel .config (or config.gz)")
+    p.add_argument("--config", metavar="PATH", help="the kernel .config (or config.gz; - for standard input)")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (-: standard output)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_audit_consumers))
 
@@ -175,7 +212,6 @@ def cmd_coverage(args) -> int:
 
 
 def _shown_path(path: str) -> str:
-    import os
     relative = os.path.relpath(path)
     return path if relative.startswith("..") else relative
 
@@ -189,7 +225,7 @@ def _register_coverage(subparsers) -> None:
                     "implied config and a base set: the number of entries emitted and, per dump tool, the required "
                     "keys not emitted. The HTML report is one self-contained page.")
     p.add_argument("--format", choices=("text", "json", "html"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output (-: standard output)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_coverage))
 
@@ -200,6 +236,7 @@ def cmd_diff(args) -> int:
     from .diff import DiffInputError, diff_sides, load_side, render_text
 
     specs = _load_specs(args.specs)
+    _stdin_once(args, "a", "b", "--config-a", "--config-b")
     try:
         a = load_side(specs, args.a, args.config_a, args.kernel_version_a, _cache_dir(args))
         b = load_side(specs, args.b, args.config_b, args.kernel_version_b, _cache_dir(args))
@@ -224,15 +261,15 @@ def _register_diff(subparsers) -> None:
                     "file, /proc/kcore) or ARCH@VERSION (x86_64@6.1: the entries the specs give, with their C and "
                     "conditions). Prints the entries added (+), removed (-), changed (~) and moved (>) in kernel "
                     "order. Exit status 1 when they differ, as diff(1).")
-    p.add_argument("a", metavar="A", help="vmlinux, VMCOREINFO file or ARCH@VERSION")
-    p.add_argument("b", metavar="B", help="vmlinux, VMCOREINFO file or ARCH@VERSION")
-    p.add_argument("--config-a", metavar="PATH", help="config of A (a vmlinux or ARCH@VERSION)")
-    p.add_argument("--config-b", metavar="PATH", help="config of B (a vmlinux or ARCH@VERSION)")
+    p.add_argument("a", metavar="A", help="vmlinux, VMCOREINFO file or ARCH@VERSION (- for standard input)")
+    p.add_argument("b", metavar="B", help="vmlinux, VMCOREINFO file or ARCH@VERSION (- for standard input)")
+    p.add_argument("--config-a", metavar="PATH", help="config of A (a vmlinux or ARCH@VERSION; - for standard input)")
+    p.add_argument("--config-b", metavar="PATH", help="config of B (a vmlinux or ARCH@VERSION; - for standard input)")
     p.add_argument("--kernel-version-a", metavar="VER", help="override the version read from A's banner")
     p.add_argument("--kernel-version-b", metavar="VER", help="override the version read from B's banner")
     p.add_argument("--all", action="store_true", help="also list the entries that are the same")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (-: standard output)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_diff))
@@ -259,7 +296,7 @@ def register(subparsers) -> None:
                     "Exit status 1 on any drift.")
     p.add_argument("kernel_tree", metavar="KERNEL_TREE", help="kernel source directory or tarball")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (-: standard output)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_audit_source))
     _register_note(audit_sub)
@@ -276,14 +313,17 @@ def _register_note(audit_sub) -> None:
                     "/proc/kcore (only its PT_NOTE is read). Each line is match, runtime (differs, but the value is "
                     "fixed only at run time), differs, missing, unexpected or unresolved. Exit status 1 on any "
                     "differs, missing, unexpected, unresolved or moved line.")
-    p.add_argument("file", metavar="FILE", help="VMCOREINFO text, note, vmcore, kdump file or /proc/kcore")
-    p.add_argument("--vmlinux", required=True, metavar="PATH", help="the vmlinux with DWARF of that kernel")
-    p.add_argument("--config", metavar="PATH", help="the kernel .config (default: the image's IKCONFIG)")
+    p.add_argument("file", metavar="FILE", help="VMCOREINFO text, note, vmcore, kdump file or /proc/kcore "
+                                                "(- for standard input)")
+    p.add_argument("--vmlinux", required=True, metavar="PATH", help="the vmlinux with DWARF of that kernel (- for "
+                                                                    "standard input)")
+    p.add_argument("--config", metavar="PATH", help="the kernel .config (- for standard input; default: the image's "
+                                                    "IKCONFIG)")
     p.add_argument("--kernel-version", metavar="VER", help="override the version read from the image's banner")
     p.add_argument("--at-crash", action="store_true",
                    help="expect the lines appended at panic (CRASHTIME) even if the note has none")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (-: standard output)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_audit_note))

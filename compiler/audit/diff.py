@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from ..emit_c import c_text
+from ..inputs import STDIN, local_file, named, shown
 from ..model import SpecSet, format_version
 from ..select import SelectionError, check_version, find_target, select_entries
 from .consumers import vmcoreinfo_facts
@@ -80,6 +81,20 @@ class DiffInputError(Exception):
 
 def load_side(specs: SpecSet, text: str, config_path: Optional[str], kernel_version: Optional[str],
               cache_dir: Optional[str]) -> Side:
+    """One side: `text` names a file (`-`: standard input) or ARCH@VERSION."""
+    if text != STDIN:
+        return _load_side(specs, text, config_path, kernel_version, cache_dir)
+    with local_file(text) as actual:
+        try:
+            side = _load_side(specs, actual, config_path, kernel_version, cache_dir)
+        except DiffInputError as error:
+            raise DiffInputError(named(str(error), actual, text))
+    side.label, side.description = shown(text), side.description.replace(actual, shown(text))
+    return side
+
+
+def _load_side(specs: SpecSet, text: str, config_path: Optional[str], kernel_version: Optional[str],
+               cache_dir: Optional[str]) -> Side:
     match = SPEC_SIDE.match(text)
     if match and not os.path.exists(text):
         return _spec_side(specs, match.group(1), match.group(2), config_path)

@@ -49,6 +49,22 @@ def parse_version_argument(text: str) -> Version:
 def resolve_image(specs: SpecSet, path: str, config_path: Optional[str] = None,
                   kernel_version: Optional[str] = None, phases=("boot", "crash"),
                   cache_dir: Optional[str] = None) -> ResolvedImage:
+    """The lines vmci resolves for the vmlinux at `path` (`-`: standard input)."""
+    from ..inputs import local_file, named, shown
+
+    with local_file(path) as actual:
+        try:
+            image = _resolve_image_file(specs, actual, config_path, kernel_version, phases, cache_dir)
+        except ImageError as error:
+            raise ImageError(named(str(error), actual, path))
+    if actual != path:
+        image.path = shown(path)
+        image.config.source = image.config.source.replace(actual, image.path)
+    return image
+
+
+def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], kernel_version: Optional[str],
+                        phases, cache_dir: Optional[str]) -> ResolvedImage:
     from ..cli import kernel_version_from_banner
     from ..elf import ElfFormatError, LookupFailure, open_vmlinux
     from ..resolve import resolve

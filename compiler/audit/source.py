@@ -28,7 +28,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import cexpr
 from ..jsonformat import kernel_location, spec_location
@@ -159,7 +159,8 @@ def _same_c(a: str, b: str) -> bool:
 # --- the audit --------------------------------------------------------------------------
 
 class _Auditor:
-    def __init__(self, specs: SpecSet, tree: KernelTree):
+    def __init__(self, specs: SpecSet, tree: KernelTree, progress: Optional[Progress] = None):
+        self.progress = progress or Progress(lambda done, total, what: None)
         self.specs = specs
         self.tree = tree
         self.version = tree.version
@@ -177,7 +178,8 @@ class _Auditor:
 
     def scan(self) -> List[ScannedFile]:
         scanned = []
-        for path in self.tree.c_files:
+        for done, path in enumerate(self.tree.c_files):
+            self.progress.scanning(done, len(self.tree.c_files), path)
             text = self.tree.read(path)
             if text is None:
                 continue
@@ -328,7 +330,8 @@ class _Auditor:
         spec_context = self.spec_contexts(emitters)
         reports: List[FileReport] = []
         files = sorted(set(tree_items) | set(by_file))
-        for file in files:
+        for done, file in enumerate(files):
+            self.progress.comparing(done, len(files), file)
             emitter = by_file.get(file)
             gate = self.gate(file) if file in tree_items else None
             report = FileReport(file, gate, emitter.name if emitter else None, tree_items.get(file, {}))
@@ -467,8 +470,19 @@ class _Auditor:
                                         tree_place=f"{file}:{mine[0].line}", spec_place=theirs[0].where))
 
 
-def audit_source(specs: SpecSet, tree: KernelTree) -> SourceAudit:
-    return _Auditor(specs, tree).run()
+@dataclass
+class Progress:
+    """Where an audit reports how far it is: (done, total, what) for each C file scanned,
+    then for each emitting file compared."""
+    scanning: Callable[[int, int, str], None]
+    comparing: Optional[Callable[[int, int, str], None]] = None
+
+    def __post_init__(self):
+        self.comparing = self.comparing or self.scanning
+
+
+def audit_source(specs: SpecSet, tree: KernelTree, progress: Optional[Progress] = None) -> SourceAudit:
+    return _Auditor(specs, tree, progress).run()
 
 
 def render_text(audit: SourceAudit) -> str:

@@ -13,7 +13,7 @@ import os
 import re
 import tarfile
 import zlib
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .csource import MARKERS
 
@@ -72,11 +72,13 @@ class KernelTree:
                        if p.startswith("arch/") and p.count("/") == 2 and p.endswith("/Kconfig")})
 
     @staticmethod
-    def open(path: str) -> "KernelTree":
+    def open(path: str, progress: Optional[Callable[[int, int, str], None]] = None) -> "KernelTree":
+        """The tree in a directory or a tarball; `progress(done, total, what)` follows the
+        tarball's compressed bytes as they are read."""
         if os.path.isdir(path):
             return DirectoryTree(path)
         if os.path.isfile(path):
-            return TarballTree(path)
+            return TarballTree(path, progress)
         raise TreeError(f"{path}: no such directory or tarball")
 
 
@@ -123,19 +125,27 @@ class DirectoryTree(KernelTree):
             raise TreeError(f"{os.path.join(self.root, relpath)}: cannot read ({error.strerror or error})")
 
 
-def _members(path: str) -> Dict[str, bytes]:
+def _members(path: str, progress: Optional[Callable[[int, int, str], None]] = None) -> Dict[str, bytes]:
     """relative path -> bytes of every file of a kernel tarball the audit needs.
 
     Paths are relative to the tree's top: the tarball's own top directory
     (linux-source-6.1/) is dropped when there is one."""
     try:
-        archive = tarfile.open(path, "r|*")
+        raw = open(path, "rb")
+    except OSError as error:
+        raise TreeError(f"{path}: not a directory or a readable tarball ({error.strerror or error})")
+    try:
+        size = os.fstat(raw.fileno()).st_size
+        archive = tarfile.open(fileobj=raw, mode="r|*")
     except (tarfile.TarError, OSError, EOFError) as error:
+        raw.close()
         raise TreeError(f"{path}: not a directory or a readable tarball ({error})")
     found: Dict[str, bytes] = {}
     try:
-        with archive:
+        with raw, archive:
             for member in archive:
+                if progress is not None:
+                    progress(raw.tell(), size, "reading the tarball")
                 if not member.isfile():
                     continue
                 name = member.name
@@ -161,8 +171,9 @@ def _members(path: str) -> Dict[str, bytes]:
 
 
 class TarballTree(KernelTree):
-    def __init__(self, path: str):
-        self.files: Dict[str, str] = {relpath: data.decode("utf-8", "replace") for relpath, data in _members(path).items()}
+    def __init__(self, path: str, progress: Optional[Callable[[int, int, str], None]] = None):
+        self.files: Dict[str, str] = {relpath: data.decode("utf-8", "replace")
+                                      for relpath, data in _members(path, progress).items()}
         top = self.files.get("Makefile")
         version = version_of(top) if top else None
         if version is None:
