@@ -22,6 +22,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from . import emit_c, emit_python, emit_rst, note
 from .model import SpecSet, Version, format_version, parse_kernel_version
 from .render import MARKER, RenderError, render
+from .output import printable
 
 # Relative to the working directory: in a checkout, its generated/; an installed vmci
 # has no checkout to write into.
@@ -201,7 +202,7 @@ def load_checked_specs(directory: str) -> SpecSet:
     errors = errors_in(problems)
     if errors:
         for problem in errors:
-            print(problem, file=sys.stderr)
+            print(printable(str(problem)), file=sys.stderr)
         print(f"vmci generate: {len(errors)} errors in the specs; nothing generated", file=sys.stderr)
         raise SystemExit(EXIT_FOUND)
     return specs
@@ -220,7 +221,7 @@ def cmd_generate(args) -> int:
     try:
         return _generate(args)
     except UnusableInput as error:
-        print(f"vmci generate: {error}", file=sys.stderr)
+        print(printable(f"vmci generate: {error}"), file=sys.stderr)
         return EXIT_UNUSABLE
 
 
@@ -247,14 +248,14 @@ def _generate(args) -> int:
         versions = _versions(specs, args.kernel_version)
         found = outputs(specs, versions)
     except GenerateError as error:
-        print(f"vmci generate: {error}", file=sys.stderr)
+        print(printable(f"vmci generate: {error}"), file=sys.stderr)
         return EXIT_FOUND
     directory = args.output_dir
     if args.check:
         problems = stale(found, directory)
         shown = os.path.relpath(directory) if not os.path.relpath(directory).startswith("..") else directory
         for path, why in problems:
-            print(f"{shown}/{path}: {why}")
+            print(printable(f"{shown}/{path}: {why}"))
         if problems:
             print(f"vmci generate --check: {len(problems)} of {len(found)} files are stale; run `vmci generate`",
                   file=sys.stderr)

@@ -20,6 +20,8 @@ import struct
 import sys
 from typing import NamedTuple, Optional
 
+from .output import printable
+
 NOTE_NAME = "VMCOREINFO"  # VMCOREINFO_NOTE_NAME
 NOTE_TYPE = 0  # append_elf_note(buf, VMCOREINFO_NOTE_NAME, 0, ...)
 NOTE_HEADER_BYTES = 12  # struct elf_note: n_namesz, n_descsz, n_type
@@ -181,7 +183,7 @@ def cmd_note(args) -> int:
     try:
         return _note(args)
     except NoteError as error:
-        print(f"vmci note: {error}", file=sys.stderr)
+        print(printable(f"vmci note: {error}"), file=sys.stderr)
         return EXIT_UNUSABLE
 
 

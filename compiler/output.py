@@ -12,13 +12,28 @@ import stat
 import tempfile
 from typing import Optional
 
-_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 and C1 controls, DEL, the Unicode line and paragraph separators, and the direction
+# controls of Unicode's bidirectional algorithm (UAX #9): the embeddings and overrides
+# U+202A-U+202E and the isolates U+2066-U+2069 (CVE-2021-42574, "Trojan Source")
+_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_UNPRINTABLE = re.compile(f"[\x0a{_CONTROLS}]")
+_UNPRINTABLE_IN_TEXT = re.compile(f"[{_CONTROLS}]")
+
+
+def _escape(match) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
 
 
 def printable(text: str) -> str:
-    """One line without control characters: names from a damaged image or a file name
-    could otherwise move the cursor, clear the screen or split the line."""
-    return _UNPRINTABLE.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+    """One line without control characters: names from a damaged image, a tarball or a
+    file name could otherwise move the cursor, retitle the window, clear the screen,
+    split the line or reorder it; they are shown as escapes (`\\x1b`, `\\u202e`)."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def printable_text(text: str) -> str:
+    """Lines (newlines and tabs kept) without other control characters."""
+    return _UNPRINTABLE_IN_TEXT.sub(_escape, text)
 
 
 def _mode_for(path: str) -> int:

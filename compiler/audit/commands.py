@@ -11,6 +11,7 @@ import sys
 
 from ..jsonformat import document
 from ..specset import DEFAULT_SPECS_DIR
+from ..output import printable, printable_text
 
 EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
 
@@ -32,7 +33,7 @@ def _guarded(run):
         try:
             return run(args)
         except (AuditInputError, UsageError) as error:
-            print(f"vmci {_command_name(args)}: {error}", file=sys.stderr)
+            print(printable(f"vmci {_command_name(args)}: {error}"), file=sys.stderr)
             return EXIT_UNUSABLE
     wrapper.__name__ = run.__name__
     return wrapper
@@ -52,6 +53,9 @@ def _load_specs(directory: str):
 
 def _emit(args, text: str) -> None:
     output = getattr(args, "output", None)
+    # a report names files, members and keys read from the input: no control characters
+    # reach a terminal (JSON escapes them itself)
+    text = printable_text(text)
     if output in (None, "-"):
         sys.stdout.write(text)
         return
