@@ -114,7 +114,7 @@ def test_help_lists_every_command(installed):
     assert code == 0
     _, checkout_help, _ = run_vmci("--help")
     assert out == checkout_help
-    for command in ("validate", "list", "resolve", "generate", "note", "audit", "coverage", "diff", "show"):
+    for command in ("validate", "list", "resolve", "generate", "note", "audit", "coverage", "diff", "show", "export"):
         assert f"    {command}" in out, command
 
 
@@ -209,3 +209,10 @@ def test_show(installed):
     assert code == 0 and out == gold(AMD64)[1]
     code, out, _ = same_as_checkout(installed, "show", "-", "--format", "json", input=gold(AMD64)[1])
     assert code == 0 and json.loads(out)["lines"][0] == {"key": "OSRELEASE", "value": AMD64, "line": 1}
+
+
+def test_export(installed):
+    code, out, _ = same_as_checkout(installed, "export")
+    assert code == 0 and json.loads(out)["format"] == "vmci-export/1"
+    code, out, _ = same_as_checkout(installed, "export", "--format", "csv")
+    assert code == 0 and out.startswith("key,kind,value_format,")

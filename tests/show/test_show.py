@@ -6,18 +6,15 @@ booted gold kernel (tests/show/guest_dump.py): /proc/kcore as the guest read it,
 ELF and kdump-compressed memory dumps, and what the real makedumpfile writes from the ELF
 dump (kdump-compressed, flattened, ELF, flattened ELF), each also on standard input.
 libkdumpfile reads the same text from makedumpfile's file."""
-import json
 import os
 import subprocess
 import sys
 
-import jsonschema
 import pytest
 
-from conftest import GOLD, GOLD_RELEASES, KERNEL_CACHE, ROOT, gold, kernel_path
+from conftest import GOLD, GOLD_RELEASES, ROOT, gold, json_document, kernel_path
 from guest_dump import capture
 
-SCHEMA = os.path.join(ROOT, "compiler", "schemas", "vmci-show-1.json")
 DUMPED_RELEASE = "6.1.0-57-cloud-amd64"
 
 
@@ -40,10 +37,7 @@ def shown(path, *extra):
 
 
 def check_json(out):
-    payload = json.loads(out)
-    with open(SCHEMA) as handle:
-        jsonschema.validate(payload, json.load(handle))
-    return payload
+    return json_document(out.decode("utf-8"), "show")  # valid against compiler/schemas/vmci-show-1.json
 
 
 # --- gold notes ------------------------------------------------------------------------------

@@ -18,8 +18,6 @@ def test_every_format_has_a_schema_that_is_itself_valid():
     import jsonschema
 
     for command in FORMAT_VERSIONS:
-        if command in ("show", "export"):
-            continue  # written by their own commands' change
         document_schema = schema(command)
         jsonschema.Draft202012Validator.check_schema(document_schema)
         assert document_schema["properties"]["format"] == {"const": f"vmci-{command}/1"}

@@ -1,0 +1,162 @@
+"""`vmci export`: the whole entry database, for other tools (docs/export.md).
+
+One record per spec entry that writes a VMCOREINFO line: its key, kind and value format;
+the kernel versions it is emitted in (the entry's range within its spec file's); the
+architecture (none: every architecture) and the machines of that architecture; its
+Kconfig condition and, per kernel file that emits it, the file's Kbuild gate; the
+function that appends it and when it runs (boot, or crash for CRASHTIME); the value's
+runtime reason when the kernel fixes it only at boot; which dump tools read it
+(specs/consumers.yaml) and its place in the specs, relative to the specs directory.
+JSON (`vmci-export/1`) or CSV with a fixed header (CSV_COLUMNS).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from typing import Dict, List, Optional
+
+from .jsonformat import document, spec_location
+from .model import Emitter, Entry, SpecSet, VersionRange, format_version
+from .output import printable
+
+EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
+
+# The CSV header, in order. Lists are joined with spaces (machines, consumers) or "; "
+# (files); an empty field is "none" for since/until/arch/condition.
+CSV_COLUMNS = ["key", "kind", "value_format", "since", "until", "arch", "machines", "condition", "files",
+               "function", "phase", "runtime_reason", "consumers", "required_by", "spec"]
+
+
+def _version(version) -> Optional[str]:
+    return format_version(version) if version is not None else None
+
+
+def _intersect(a: VersionRange, b: VersionRange) -> VersionRange:
+    since = max((v for v in (a.since, b.since) if v is not None), default=None)
+    until = min((v for v in (a.until, b.until) if v is not None), default=None)
+    return VersionRange(since, until)
+
+
+def _condition(condition) -> Optional[str]:
+    return condition.text or None
+
+
+def _files(emitter: Emitter, versions: VersionRange) -> List[dict]:
+    """The kernel files (with their gates) the entry is written from, within its versions."""
+    found = []
+    for source in emitter.sources:
+        if not source.versions.overlaps(versions):
+            continue
+        span = _intersect(source.versions, versions)
+        found.append({"file": source.file, "gate": _condition(source.gate),
+                      "since": _version(span.since), "until": _version(span.until)})
+    return found
+
+
+def export_records(specs: SpecSet) -> List[dict]:
+    every_machine = [name for _, machine in specs.machines() for name in _names(machine)]
+    records = []
+    for emitter in specs.emitters:
+        phases = {function.name: function.phase for function in emitter.functions}
+        for entry in emitter.entries():
+            if not entry.emits:
+                continue
+            versions = _intersect(entry.versions, emitter.versions)
+            reads = specs.readers_of(entry.key)
+            records.append({
+                "key": entry.key,
+                "kind": entry.kind,
+                "value_format": _value_format(entry),
+                "since": _version(versions.since),
+                "until": _version(versions.until),
+                "arch": emitter.target.arch if emitter.target else None,
+                "machines": [n for m in emitter.target.machines for n in _names(m)] if emitter.target else every_machine,
+                "condition": _condition(entry.when),
+                "files": _files(emitter, versions),
+                "function": entry.function,
+                "phase": phases.get(entry.function, "boot"),
+                "runtime": entry.runtime is not None,
+                "runtime_reason": entry.runtime,
+                "consumers": [{"tool": read.tool, "required": read.required,
+                               "required_when": _condition(read.required_when), "machines": read.machines,
+                               "where": read.where} for read in reads],
+                "spec": spec_location(entry.where, specs.directory),
+            })
+    return records
+
+
+def _names(machine) -> List[str]:
+    """A machine's uname -m name and its aliases (i386: i486, i586, i686)."""
+    return [machine.name] + [alias for alias in machine.aliases if alias != machine.name]
+
+
+def _value_format(entry: Entry) -> str:
+    return getattr(entry, "append_format", "") or entry.format
+
+
+def render_json(specs: SpecSet, records: List[dict]) -> str:
+    tools = [{"tool": name, "repository": info.get("repository"), "commit": info.get("commit")}
+             for name, info in specs.tools.items()]
+    return document("export", {"tools": tools, "entries": records})
+
+
+def render_csv(records: List[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for record in records:
+        files = "; ".join(
+            f"{f['file']} [{f['gate'] or 'always'}]" + (f" since {f['since']}" if f["since"] else "")
+            + (f" until {f['until']}" if f["until"] else "") for f in record["files"])
+        tools = sorted({read["tool"] for read in record["consumers"]})
+        required = sorted({read["tool"] for read in record["consumers"] if read["required"]})
+        spec = record["spec"]
+        writer.writerow([record["key"], record["kind"], record["value_format"], record["since"] or "none",
+                         record["until"] or "none", record["arch"] or "none", " ".join(record["machines"]),
+                         record["condition"] or "none", files, record["function"], record["phase"],
+                         record["runtime_reason"] or "", " ".join(tools), " ".join(required),
+                         f"{spec['file']}:{spec['line']}"])
+    return out.getvalue()
+
+
+def cmd_export(args) -> int:
+    from .lint import errors_in
+    from .specset import load_specs
+
+    specs, problems = load_specs(args.specs)
+    errors = errors_in(problems)
+    if errors:
+        for problem in errors:
+            print(printable(str(problem)), file=sys.stderr)
+        return EXIT_FOUND
+    records = export_records(specs)
+    text = render_csv(records) if args.format == "csv" else render_json(specs, records)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return EXIT_OK
+    from .output import write_atomically
+    try:
+        write_atomically(args.output, text.encode("utf-8"))
+    except OSError as error:
+        print(printable(f"vmci export: {args.output}: cannot write ({error.strerror or error})"), file=sys.stderr)
+        return EXIT_UNUSABLE
+    return EXIT_OK
+
+
+def register(subparsers) -> None:
+    from .specset import DEFAULT_SPECS_DIR
+
+    p = subparsers.add_parser(
+        "export", help="the whole entry database as JSON or CSV, for other tools",
+        description="Write every spec entry that puts a line into VMCOREINFO: key, kind, value format, kernel "
+                    "versions (since, until: the first version without it), architecture and machines, Kconfig "
+                    "condition, the kernel files that emit it with their Kbuild gates, the function and phase, the "
+                    "runtime reason of a value fixed at boot, the dump tools that read it (specs/consumers.yaml) "
+                    "and its spec file:line relative to the specs directory. JSON is vmci-export/1; CSV has the "
+                    "header " + ",".join(CSV_COLUMNS) + ". See docs/export.md.")
+    p.add_argument("--format", choices=("json", "csv"), default="json")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
+    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR",
+                   help="specs directory (default: the specs embedded in vmci)")
+    p.set_defaults(run=cmd_export)
