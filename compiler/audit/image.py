@@ -28,6 +28,7 @@ class ResolvedImage:
     version: Version
     config: KernelConfig
     lines: List[ResolvedLine]
+    build_id: Optional[str] = None
 
 
 def load_config(path: Optional[str]) -> Optional[KernelConfig]:
@@ -113,4 +114,4 @@ def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], k
     finally:
         vm.close()
     return ResolvedImage(path, target.machine.name if target.machine else target.arch, target.arch, version,
-                         config, lines)
+                         config, lines, vm.build_id)
