@@ -80,7 +80,7 @@ def export_records(specs: SpecSet) -> List[dict]:
                 "runtime_reason": entry.runtime,
                 "consumers": [{"tool": read.tool, "required": read.required,
                                "required_when": _condition(read.required_when), "machines": read.machines,
-                               "where": read.where} for read in reads],
+                               "tool_location": read.where} for read in reads],
                 "spec": spec_location(entry.where, specs.directory),
             })
     return records
