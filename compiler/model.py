@@ -187,10 +187,18 @@ class BuildIdEntry(Entry):
     kind: ClassVar[str] = "build-id"
     macro: ClassVar[str] = "VMCOREINFO_BUILD_ID"
     format: ClassVar[str] = "%20phN"
+    # Before 5.14 the macro took the hex string (VMCOREINFO_BUILD_ID(build_id)) and a
+    # static helper of the common file, add_build_id_vmcoreinfo(), found it and appended it.
+    c: str = ""
+    c_node: Optional[cexpr.Node] = None
+    helper: str = ""
 
     @property
     def key(self) -> str:
         return "BUILD-ID"
+
+    def c_macro_args(self):
+        return [self.c] if self.c else []
 
     def default_source(self):
         return "ELF note NT_GNU_BUILD_ID"
@@ -724,6 +732,8 @@ def _build_entry(b: _Builder, raw: dict, path, emitter: str, function: str) -> O
         if field_name in raw and not cexpr.is_c_identifier(str(raw[field_name]).split(".")[0]):
             b.error(path + (field_name,), f"{raw[field_name]!r} is a C keyword, not a name")
     kind = raw["kind"]
+    if kind == "build-id" and "c" in raw:
+        common.update(c=str(raw["c"]), c_node=b.expression(raw["c"], path + ("c",)), helper=raw["helper"])
     if kind in ("osrelease", "pagesize", "length", "append", "statement"):
         c_node = b.expression(raw["c"], path + ("c",), allow_assign=(kind == "statement"))
         common.update(c=str(raw["c"]), c_node=c_node)

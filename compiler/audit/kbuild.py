@@ -6,7 +6,9 @@ emitted by built-in code), directly or through a composite object (`foo-y += bar
 with `obj-$(CONFIG_X) += foo.o`), possibly inside `ifdef`/`ifeq` blocks; and when every
 directory above it is descended into the same way (arch/powerpc/Kbuild has
 `obj-$(CONFIG_KEXEC_CORE) += kexec/`). The walk stops at a top-level directory or at
-arch/<ARCH>/, which the architecture itself implies.
+arch/<ARCH>/, which the architecture itself implies. Older architecture makefiles name
+their directories by full path in the top-level lists instead (5.10's arch/ia64/Makefile:
+`core-y += arch/ia64/kernel/ arch/ia64/mm/`), which gates them the same way.
 
 Kernel quirk: object names may use a variable set in the architecture makefile,
 `vmcore_info_$(BITS).o` on x86, where `BITS := 32` under `ifeq ($(CONFIG_X86_32),y)`
@@ -132,6 +134,8 @@ def makefile_lines(path: str, text: str) -> List[_Line]:
     return lines
 
 
+# The top-level lists an architecture makefile adds its directories to by full path.
+_TOP_LIST = re.compile(r"(core|drivers|libs)-(?:y|\$\((CONFIG_[A-Za-z0-9_]+)\))")
 _ASSIGNMENT = re.compile(r"^([A-Za-z0-9_.$(/+-][^=]*?)\s*(:=|\+=|\?=|=)\s*(.*)$")
 
 
@@ -189,14 +193,16 @@ class Kbuild:
             return Gate(TRUE, unknown=[f"{directory or '.'}: no Kbuild or Makefile"])
         lines = self._lines(makefile) or []
         variables = self.variables(arch)
-        gate = self._find(lines, makefile, target, variables, depth=0)
+        path_target = f"{directory}/{target}" if _is_root_of_walk(directory) and directory else None
+        gate = self._find(lines, makefile, target, variables, depth=0, path_target=path_target)
         if gate is None:
             if top:
                 return Gate(TRUE)  # the top-level directories are always descended into
             return Gate(TRUE, unknown=[f"{makefile}: {target} is not in any obj- line"])
         return gate
 
-    def _find(self, lines: List[_Line], makefile: str, target: str, variables, depth: int) -> Optional[Gate]:
+    def _find(self, lines: List[_Line], makefile: str, target: str, variables, depth: int,
+              path_target: Optional[str] = None) -> Optional[Gate]:
         result: Optional[Gate] = None
         for line in lines:
             match = _ASSIGNMENT.match(line.text)
@@ -205,9 +211,13 @@ class Kbuild:
             left, value = match.group(1), match.group(3)
             for word in value.split():
                 for expanded, word_condition in _expand(word, variables):
-                    if expanded != target:
+                    if expanded == target:
+                        found = self._assignment_gate(lines, makefile, left, variables, depth)
+                    elif expanded == path_target and _TOP_LIST.fullmatch(left):
+                        config = _TOP_LIST.fullmatch(left).group(2)
+                        found = Gate(Condition.parse(config) if config else TRUE, [], [])
+                    else:
                         continue
-                    found = self._assignment_gate(lines, makefile, left, variables, depth)
                     if found is None:
                         continue
                     condition = found.condition & line.condition & word_condition

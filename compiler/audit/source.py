@@ -131,9 +131,16 @@ def entry_for(emission: Emission) -> Tuple[Optional[Entry], Optional[str]]:
     if cls is None:
         return None, f"{emission.macro} is no VMCOREINFO macro the spec format knows"
     names = _MACRO_FIELDS[cls.kind]
+    if cls.kind == "build-id" and len(emission.args) == 1:
+        names = ("c",)  # VMCOREINFO_BUILD_ID(value) before 5.14 took the hex string
     if len(emission.args) != len(names):
         return None, f"{emission.macro} takes {len(names)} arguments, the tree passes {len(emission.args)}"
     return cls(where=where, **dict(zip(names, emission.args))), None
+
+
+def _helper(entry: Entry) -> str:
+    """The static function that appends an entry's line where the entry stands, if any."""
+    return getattr(entry, "helper", "")
 
 
 def _never(condition: PreprocessorCondition) -> bool:
@@ -204,6 +211,9 @@ class _Auditor:
                     continue
                 if entry.kind == "call":
                     items.append(SpecItem(f"{entry.callee}()", entry, emitter))
+                elif _helper(entry):  # the line comes from a static helper called here
+                    items.append(SpecItem(f"{_helper(entry)}()", entry, emitter))
+                    functions.setdefault(_helper(entry), []).append(SpecItem(entry.key, entry, emitter))
                 elif entry.emits:
                     items.append(SpecItem(entry.key, entry, emitter))
         return functions
@@ -235,8 +245,9 @@ class _Auditor:
         for emitter in emitters:
             for function in emitter.functions:
                 for entry in function.entries:
-                    if entry.kind == "call" and entry.versions.contains(self.version):
-                        sites.setdefault(entry.callee, []).append((emitter, function.name, entry))
+                    callee = entry.callee if entry.kind == "call" else _helper(entry)
+                    if callee and entry.versions.contains(self.version):
+                        sites.setdefault(callee, []).append((emitter, function.name, entry))
         memo: Dict[str, Condition] = {}
 
         def context(name: str, depth: int = 0) -> Condition:
@@ -250,7 +261,7 @@ class _Auditor:
             memo[name] = any_of(parts)
             return memo[name]
 
-        names = {f.name for e in emitters for f in e.functions}
+        names = {f.name for e in emitters for f in e.functions} | set(sites)
         return {name: context(name) for name in names}
 
     # comparing conditions ------------------------------------------------------------
@@ -299,7 +310,8 @@ class _Auditor:
 
         tree_items: Dict[str, Dict[str, List[TreeItem]]] = {}
         emitting_functions = {e.function for result in scanned for e in result.emissions}
-        spec_callees = {entry.callee for e in emitters for entry in e.entries() if entry.kind == "call"}
+        spec_callees = {entry.callee if entry.kind == "call" else _helper(entry)
+                        for e in emitters for entry in e.entries() if entry.kind == "call" or _helper(entry)}
         tracked = emitting_functions | spec_callees
         count = 0
         for result in scanned:
