@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import cexpr
 from .guards import Block, Leaf, conjuncts, nest
-from .model import (AppendEntry, CallEntry, Define, Emitter, Entry, Function, LengthEntry, Local,
+from .model import (AppendEntry, BuildIdEntry, CallEntry, Define, Emitter, Entry, Function, LengthEntry, Local,
                     NamedEntry, OffsetEntry, OsreleaseEntry, StatementEntry, Version, format_version)
 from .render import RenderError, c_comment, c_ident, c_string
 from .select import COMMON_FUNCTION
@@ -39,6 +39,12 @@ class FunctionView:
 
 
 @dataclass
+class BuildIdHelperView:
+    name: str
+    append: str  # the statement that appends the line, e.g. VMCOREINFO_BUILD_ID(build_id);
+
+
+@dataclass
 class CFileView:
     emitter: Emitter
     version: str
@@ -48,6 +54,8 @@ class CFileView:
     file_defines: List[str]  # in-file defines no statement uses, after the includes
     functions: Dict[str, FunctionView]
     extra_functions: List[FunctionView] = field(default_factory=list)  # outside the common frame
+    # Before 5.14 the frame's add_build_id_vmcoreinfo() scans the notes and appends BUILD-ID
+    build_id_helper: Optional[BuildIdHelperView] = None
 
     @property
     def is_common(self) -> bool:
@@ -66,6 +74,8 @@ def statement(entry: Entry) -> Tuple[str, List[str]]:
     """The call the kernel writes for an entry: (function or macro, arguments)."""
     if isinstance(entry, CallEntry):
         return c_ident(entry.callee), []
+    if isinstance(entry, BuildIdEntry) and entry.helper:  # the frame's helper appends it
+        return c_ident(entry.helper), []
     if isinstance(entry, StatementEntry):
         return "", [expression(entry.c_node, entry)]
     if isinstance(entry, AppendEntry):
@@ -81,8 +91,8 @@ def statement(entry: Entry) -> Tuple[str, List[str]]:
         return entry.macro, [c_ident(entry.name), c_ident(entry.member)]
     if isinstance(entry, NamedEntry):
         return entry.macro, [c_ident(entry.name)]
-    if entry.macro:  # VMCOREINFO_BUILD_ID()
-        return entry.macro, []
+    if isinstance(entry, BuildIdEntry):  # VMCOREINFO_BUILD_ID(), VMCOREINFO_BUILD_ID(build_id) before 5.14
+        return entry.macro, [expression(entry.c_node, entry)] if entry.c else []
     raise RenderError(f"{entry.where}: no C for entry kind {entry.kind!r}")
 
 
@@ -285,6 +295,12 @@ def file_view(emitter: Emitter, version: Version, spec_path: str) -> Optional[CF
     includes = [include_line(h) for h in source.includes]
     view = CFileView(emitter, format_version(version), source.file, spec_path, includes, file_defines, functions)
     if view.is_common:
+        helpers = [e for f in emitter.functions for e in f.entries
+                   if isinstance(e, BuildIdEntry) and e.helper and e.versions.contains(version)]
+        if helpers:
+            helper = helpers[0]
+            append = wrap_call(helper.macro, [expression(helper.c_node, helper)], indent=4 * TAB)
+            view.build_id_helper = BuildIdHelperView(c_ident(helper.helper), append)
         view.extra_functions = [f for name, f in functions.items() if name not in COMMON_FRAME]
         for name in COMMON_FRAME:  # the kernel defines them whether or not a spec gives them entries
             functions.setdefault(name, FunctionView(name, f"void {name}(void)",

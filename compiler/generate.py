@@ -30,7 +30,7 @@ DEFAULT_OUTPUT_DIR = "generated"
 
 # Kernel C is written for these versions besides the newest the specs describe: the
 # long-term releases Debian ships as linux-source-<version>, whose trees the tests build.
-PINNED_VERSIONS = ((6, 1), (6, 12))
+PINNED_VERSIONS = ((5, 10), (6, 1), (6, 12))
 
 LINE_BUFFER = "0x50"  # char buf[0x50] in vmcoreinfo_append_str(); lint.py's LINE_BUFFER_BYTES
 

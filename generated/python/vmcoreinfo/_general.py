@@ -5,7 +5,7 @@
 outside arch/, with their macros. The architecture modules start here."""
 from ._runtime import Define, Local  # noqa: F401
 
-VERSIONS = (((6, 1), None),)  # (since, until) of the general specs
+VERSIONS = (((5, 10), None),)  # (since, until) of the general specs
 
 
 def boot(k):
@@ -65,9 +65,15 @@ def defines(k):
 
 def _builds_common(k):
     """Whether the kernel builds the file of specs/common.yaml."""
-    if not k.since(6, 1):
+    if not k.since(5, 10):
         return False
-    if k.before(6, 9):  # kernel/crash_core.c
+    if k.before(5, 11):  # kernel/crash_core.c
+        return k.on('CONFIG_CRASH_CORE')
+    elif k.since(5, 11) and k.before(5, 14):  # kernel/crash_core.c
+        return k.on('CONFIG_CRASH_CORE')
+    elif k.since(5, 14) and k.before(6, 0):  # kernel/crash_core.c
+        return k.on('CONFIG_CRASH_CORE')
+    elif k.since(6, 0) and k.before(6, 9):  # kernel/crash_core.c
         return k.on('CONFIG_CRASH_CORE')
     elif k.since(6, 9):  # kernel/vmcore_info.c
         return k.on('CONFIG_VMCORE_INFO')
@@ -76,7 +82,7 @@ def _builds_common(k):
 
 def _builds_printk(k):
     """Whether the kernel builds the file of specs/printk.yaml."""
-    if not k.since(6, 1):
+    if not k.since(5, 10):
         return False
     if k.before(6, 9):  # kernel/printk/printk.c
         return k.on('CONFIG_PRINTK') and k.on('CONFIG_CRASH_CORE')
@@ -93,10 +99,14 @@ def crash_save_vmcoreinfo_init(k):
     local = {}
     f = k.enter(local)
     f.string('OSRELEASE', 'init_uts_ns.name.release')
-    f.build_id('BUILD-ID')
+    if k.before(5, 14):
+        f.build_id('BUILD-ID')
+    else:
+        f.build_id('BUILD-ID')
     f.line('PAGESIZE', '%ld', 'PAGE_SIZE')
     f.line('SYMBOL(init_uts_ns)', '%lx', '&init_uts_ns')
-    f.line('OFFSET(uts_namespace.name)', '%lu', 'offsetof(struct uts_namespace, name)')
+    if k.since(5, 11):
+        f.line('OFFSET(uts_namespace.name)', '%lu', 'offsetof(struct uts_namespace, name)')
     f.line('SYMBOL(node_online_map)', '%lx', '&node_online_map')
     if k.on('CONFIG_MMU'):
         f.line('SYMBOL(swapper_pg_dir)', '%lx', 'swapper_pg_dir')
@@ -105,7 +115,10 @@ def crash_save_vmcoreinfo_init(k):
         f.line('SYMBOL(vmap_area_list)', '%lx', '&vmap_area_list')
     if k.since(6, 9):
         f.line('NUMBER(VMALLOC_START)', '0x%lx', '(unsigned long)VMALLOC_START')
-    if not k.on('CONFIG_NUMA'):
+    if k.before(5, 14) and not k.on('CONFIG_NEED_MULTIPLE_NODES'):
+        f.line('SYMBOL(mem_map)', '%lx', '&mem_map')
+        f.line('SYMBOL(contig_page_data)', '%lx', '&contig_page_data')
+    if k.since(5, 14) and not k.on('CONFIG_NUMA'):
         f.line('SYMBOL(mem_map)', '%lx', '&mem_map')
         f.line('SYMBOL(contig_page_data)', '%lx', '&contig_page_data')
     if k.since(6, 9) and k.on('CONFIG_SPARSEMEM_VMEMMAP'):
@@ -141,7 +154,9 @@ def crash_save_vmcoreinfo_init(k):
         f.line('OFFSET(page.compound_info)', '%lu', 'offsetof(struct page, compound_info)')
     f.line('OFFSET(pglist_data.node_zones)', '%lu', 'offsetof(struct pglist_data, node_zones)')
     f.line('OFFSET(pglist_data.nr_zones)', '%lu', 'offsetof(struct pglist_data, nr_zones)')
-    if k.on('CONFIG_FLATMEM'):
+    if k.before(5, 14) and k.on('CONFIG_FLAT_NODE_MEM_MAP'):
+        f.line('OFFSET(pglist_data.node_mem_map)', '%lu', 'offsetof(struct pglist_data, node_mem_map)')
+    if k.since(5, 14) and k.on('CONFIG_FLATMEM'):
         f.line('OFFSET(pglist_data.node_mem_map)', '%lu', 'offsetof(struct pglist_data, node_mem_map)')
     f.line('OFFSET(pglist_data.node_start_pfn)', '%lu', 'offsetof(struct pglist_data, node_start_pfn)')
     f.line('OFFSET(pglist_data.node_spanned_pages)', '%lu', 'offsetof(struct pglist_data, node_spanned_pages)')
@@ -187,18 +202,19 @@ def crash_save_vmcoreinfo_init(k):
         f.line('NUMBER(PAGE_OFFLINE_MAPCOUNT_VALUE)', '%ld', 'PAGE_OFFLINE_MAPCOUNT_VALUE')
     if k.since(6, 16) and k.on('CONFIG_UNACCEPTED_MEMORY'):
         f.line('NUMBER(PAGE_UNACCEPTED_MAPCOUNT_VALUE)', '%ld', 'PAGE_UNACCEPTED_MAPCOUNT_VALUE')
-    if k.on('CONFIG_KALLSYMS'):
-        f.line('SYMBOL(kallsyms_names)', '%lx', '&kallsyms_names')
-        f.line('SYMBOL(kallsyms_num_syms)', '%lx', '&kallsyms_num_syms')
-        f.line('SYMBOL(kallsyms_token_table)', '%lx', '&kallsyms_token_table')
-        f.line('SYMBOL(kallsyms_token_index)', '%lx', '&kallsyms_token_index')
-    if k.before(6, 11):
+    if k.since(6, 0):
         if k.on('CONFIG_KALLSYMS'):
-            if k.on('CONFIG_KALLSYMS_BASE_RELATIVE'):
-                f.line('SYMBOL(kallsyms_offsets)', '%lx', '&kallsyms_offsets')
-                f.line('SYMBOL(kallsyms_relative_base)', '%lx', '&kallsyms_relative_base')
-            if not k.on('CONFIG_KALLSYMS_BASE_RELATIVE'):
-                f.line('SYMBOL(kallsyms_addresses)', '%lx', '&kallsyms_addresses')
+            f.line('SYMBOL(kallsyms_names)', '%lx', '&kallsyms_names')
+            f.line('SYMBOL(kallsyms_num_syms)', '%lx', '&kallsyms_num_syms')
+            f.line('SYMBOL(kallsyms_token_table)', '%lx', '&kallsyms_token_table')
+            f.line('SYMBOL(kallsyms_token_index)', '%lx', '&kallsyms_token_index')
+        if k.before(6, 11):
+            if k.on('CONFIG_KALLSYMS'):
+                if k.on('CONFIG_KALLSYMS_BASE_RELATIVE'):
+                    f.line('SYMBOL(kallsyms_offsets)', '%lx', '&kallsyms_offsets')
+                    f.line('SYMBOL(kallsyms_relative_base)', '%lx', '&kallsyms_relative_base')
+                if not k.on('CONFIG_KALLSYMS_BASE_RELATIVE'):
+                    f.line('SYMBOL(kallsyms_addresses)', '%lx', '&kallsyms_addresses')
     if k.since(6, 11):
         if k.on('CONFIG_KALLSYMS'):
             f.line('SYMBOL(kallsyms_offsets)', '%lx', '&kallsyms_offsets')
@@ -263,8 +279,9 @@ def log_buf_vmcoreinfo_setup(k):
     f.line('OFFSET(prb_data_ring.tail_lpos)', '%lu', 'offsetof(struct prb_data_ring, tail_lpos)')
     f.line('SIZE(atomic_long_t)', '%lu', 'sizeof(atomic_long_t)')
     f.line('OFFSET(atomic_long_t.counter)', '%lu', 'offsetof(atomic_long_t, counter)')
-    f.line('SIZE(latched_seq)', '%lu', 'sizeof(struct latched_seq)')
-    f.line('OFFSET(latched_seq.val)', '%lu', 'offsetof(struct latched_seq, val)')
+    if k.since(5, 13):
+        f.line('SIZE(latched_seq)', '%lu', 'sizeof(struct latched_seq)')
+        f.line('OFFSET(latched_seq.val)', '%lu', 'offsetof(struct latched_seq, val)')
 
 
 FUNCTIONS = {

@@ -74,7 +74,7 @@ def image_base(k):
 
 def _builds_arm(k):
     """Whether the kernel builds the file of specs/arch/arm.yaml."""
-    if not k.since(6, 1):
+    if not k.since(5, 10):
         return False
     if k.before(6, 9):  # arch/arm/kernel/machine_kexec.c
         return k.on('CONFIG_KEXEC') and k.on('CONFIG_CRASH_CORE')

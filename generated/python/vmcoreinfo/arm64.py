@@ -79,7 +79,17 @@ def defines(k):
     else:
         found['vabits_actual'] = Define('vabits_actual', False, '(unsigned long long)VA_BITS_MIN', 'The VA size the CPU runs with: 52 only on CPUs with FEAT_LVA (64K pages) or FEAT_LPA2 (4K/16K pages, 6.9+), otherwise VA_BITS_MIN. Before 6.9 a u64 variable set in head.S; from 6.9 64 - TCR_EL1.T1SZ.')
     found['PAGE_OFFSET'] = Define('PAGE_OFFSET', False, '-(1UL << VA_BITS)', None)
-    found['MODULES_VADDR'] = Define('MODULES_VADDR', False, '-(1UL << (VA_BITS_MIN - 1))', None)
+    if k.before(5, 17):
+        if not k.on('CONFIG_KASAN'):
+            found['MODULES_VADDR'] = Define('MODULES_VADDR', False, '-(1UL << (VA_BITS_MIN - 1)) + 0x08000000UL', None)
+        if k.on('CONFIG_KASAN'):
+            found['MODULES_VADDR'] = Define('MODULES_VADDR', False, '((1UL << (64 - KASAN_SHADOW_SCALE_SHIFT)) + CONFIG_KASAN_SHADOW_OFFSET) + 0x08000000UL', None)
+            if k.on('CONFIG_KASAN_SW_TAGS'):
+                found['KASAN_SHADOW_SCALE_SHIFT'] = Define('KASAN_SHADOW_SCALE_SHIFT', False, '4', None)
+            else:
+                found['KASAN_SHADOW_SCALE_SHIFT'] = Define('KASAN_SHADOW_SCALE_SHIFT', False, '3', None)
+    if k.since(5, 17):
+        found['MODULES_VADDR'] = Define('MODULES_VADDR', False, '-(1UL << (VA_BITS_MIN - 1))', None)
     if k.before(6, 5):
         found['MODULES_VSIZE'] = Define('MODULES_VSIZE', False, '0x08000000UL', None)
     else:
@@ -125,7 +135,7 @@ def image_base(k):
 
 def _builds_arm64(k):
     """Whether the kernel builds the file of specs/arch/arm64.yaml."""
-    if not k.since(6, 1):
+    if not k.since(5, 10):
         return False
     if k.before(6, 9):  # arch/arm64/kernel/crash_core.c
         return k.on('CONFIG_CRASH_CORE')
@@ -142,13 +152,14 @@ def arch_crash_save_vmcoreinfo(k):
     local = {}
     f = k.enter(local)
     f.line('NUMBER(VA_BITS)', '%ld', 'VA_BITS')
-    f.line('NUMBER(MODULES_VADDR)', '0x%lx', 'MODULES_VADDR')
-    f.line('NUMBER(MODULES_END)', '0x%lx', 'MODULES_END')
-    if k.before(6, 9):
-        f.line('NUMBER(VMALLOC_START)', '0x%lx', 'VMALLOC_START')
-    f.line('NUMBER(VMALLOC_END)', '0x%lx', 'VMALLOC_END')
-    f.line('NUMBER(VMEMMAP_START)', '0x%lx', 'VMEMMAP_START')
-    f.line('NUMBER(VMEMMAP_END)', '0x%lx', 'VMEMMAP_END')
+    if k.since(5, 18):
+        f.line('NUMBER(MODULES_VADDR)', '0x%lx', 'MODULES_VADDR')
+        f.line('NUMBER(MODULES_END)', '0x%lx', 'MODULES_END')
+        if k.before(6, 9):
+            f.line('NUMBER(VMALLOC_START)', '0x%lx', 'VMALLOC_START')
+        f.line('NUMBER(VMALLOC_END)', '0x%lx', 'VMALLOC_END')
+        f.line('NUMBER(VMEMMAP_START)', '0x%lx', 'VMEMMAP_START')
+        f.line('NUMBER(VMEMMAP_END)', '0x%lx', 'VMEMMAP_END')
     f.line('NUMBER(kimage_voffset)', '0x%llx', 'kimage_voffset')
     f.line('NUMBER(PHYS_OFFSET)', '0x%llx', 'PHYS_OFFSET')
     f.line('NUMBER(TCR_EL1_T1SZ)', '0x%llx', 'get_tcr_el1_t1sz()')

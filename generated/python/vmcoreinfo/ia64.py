@@ -71,7 +71,7 @@ def image_base(k):
 
 def _builds_ia64(k):
     """Whether the kernel builds the file of specs/arch/ia64.yaml."""
-    if not (k.since(6, 1) and k.before(6, 7)):
+    if not (k.since(5, 10) and k.before(6, 7)):
         return False
     if True:  # arch/ia64/kernel/machine_kexec.c
         return k.on('CONFIG_KEXEC') and k.on('CONFIG_CRASH_CORE')
@@ -85,7 +85,10 @@ def arch_crash_save_vmcoreinfo(k):
         return
     local = {}
     f = k.enter(local)
-    if k.on('CONFIG_SPARSEMEM'):
+    if k.before(5, 14) and (k.on('CONFIG_DISCONTIGMEM') or k.on('CONFIG_SPARSEMEM')):
+        f.line('SYMBOL(pgdat_list)', '%lx', '&pgdat_list')
+        f.line('LENGTH(pgdat_list)', '%lu', 'MAX_NUMNODES')
+    if k.since(5, 14) and k.on('CONFIG_SPARSEMEM'):
         f.line('SYMBOL(pgdat_list)', '%lx', '&pgdat_list')
         f.line('LENGTH(pgdat_list)', '%lu', 'MAX_NUMNODES')
     if k.on('CONFIG_NUMA'):

@@ -94,7 +94,7 @@ def image_base(k):
 
 def _builds_powerpc(k):
     """Whether the kernel builds the file of specs/arch/powerpc.yaml."""
-    if not k.since(6, 1):
+    if not k.since(5, 10):
         return False
     if k.before(6, 9):  # arch/powerpc/kexec/core.c
         return k.on('CONFIG_KEXEC_CORE') and k.on('CONFIG_CRASH_CORE')
@@ -110,11 +110,18 @@ def arch_crash_save_vmcoreinfo(k):
         return
     local = {}
     f = k.enter(local)
-    if k.on('CONFIG_NUMA'):
-        f.line('SYMBOL(node_data)', '%lx', '&node_data')
-        f.line('LENGTH(node_data)', '%lu', 'MAX_NUMNODES')
-    if not k.on('CONFIG_NUMA'):
-        f.line('SYMBOL(contig_page_data)', '%lx', '&contig_page_data')
+    if k.before(5, 14):
+        if k.on('CONFIG_NEED_MULTIPLE_NODES'):
+            f.line('SYMBOL(node_data)', '%lx', '&node_data')
+            f.line('LENGTH(node_data)', '%lu', 'MAX_NUMNODES')
+        if not k.on('CONFIG_NEED_MULTIPLE_NODES'):
+            f.line('SYMBOL(contig_page_data)', '%lx', '&contig_page_data')
+    if k.since(5, 14):
+        if k.on('CONFIG_NUMA'):
+            f.line('SYMBOL(node_data)', '%lx', '&node_data')
+            f.line('LENGTH(node_data)', '%lu', 'MAX_NUMNODES')
+        if not k.on('CONFIG_NUMA'):
+            f.line('SYMBOL(contig_page_data)', '%lx', '&contig_page_data')
     if k.on('CONFIG_PPC64') and k.on('CONFIG_SPARSEMEM_VMEMMAP'):
         f.line('SYMBOL(vmemmap_list)', '%lx', '&vmemmap_list')
         f.line('SYMBOL(mmu_vmemmap_psize)', '%lx', '&mmu_vmemmap_psize')

@@ -78,9 +78,11 @@ def image_base(k):
 
 def _builds_s390(k):
     """Whether the kernel builds the file of specs/arch/s390.yaml."""
-    if not k.since(6, 1):
+    if not k.since(5, 10):
         return False
-    if k.before(6, 9):  # arch/s390/kernel/machine_kexec.c
+    if k.before(6, 0):  # arch/s390/kernel/machine_kexec.c
+        return k.on('CONFIG_KEXEC_CORE') and k.on('CONFIG_CRASH_CORE')
+    elif k.since(6, 0) and k.before(6, 9):  # arch/s390/kernel/machine_kexec.c
         return k.on('CONFIG_KEXEC_CORE') and k.on('CONFIG_CRASH_CORE')
     elif k.since(6, 9):  # arch/s390/kernel/vmcore_info.c
         return k.on('CONFIG_VMCORE_INFO')
@@ -93,18 +95,22 @@ def arch_crash_save_vmcoreinfo(k):
     if not _builds_s390(k):
         return
     local = {}
-    local['abs_lc'] = Local('abs_lc', 'struct lowcore *', None)
-    if k.before(6, 3):
-        local['flags'] = Local('flags', 'unsigned long', None)
+    if k.since(6, 0):
+        local['abs_lc'] = Local('abs_lc', 'struct lowcore *', None)
+        if k.before(6, 3):
+            local['flags'] = Local('flags', 'unsigned long', None)
     f = k.enter(local)
     f.line('SYMBOL(lowcore_ptr)', '%lx', '&lowcore_ptr')
     f.line('SYMBOL(high_memory)', '%lx', '&high_memory')
     f.line('LENGTH(lowcore_ptr)', '%lu', 'NR_CPUS')
-    if k.before(6, 10):
+    if k.before(5, 14):
+        f.line('SDMA', '%lx', '__sdma')
+        f.line('EDMA', '%lx', '__edma')
+    if k.since(5, 14) and k.before(6, 10):
         f.line('SAMODE31', '%lx', '__samode31')
-    else:
+    if k.since(6, 10):
         f.line('SAMODE31', '%lx', '(unsigned long)__samode31')
-    if k.before(6, 10):
+    if k.since(5, 14) and k.before(6, 10):
         f.line('EAMODE31', '%lx', '__eamode31')
     if k.since(6, 10):
         f.line('EAMODE31', '%lx', '(unsigned long)__eamode31')
@@ -112,13 +118,16 @@ def arch_crash_save_vmcoreinfo(k):
     f.line('KERNELOFFSET', '%lx', 'kaslr_offset()')
     if k.since(6, 10):
         f.line('KERNELOFFPHYS', '%lx', '__kaslr_offset_phys')
-    if k.before(6, 3):
+    if k.before(6, 0):
+        f.statement('mem_assign_absolute(S390_lowcore.vmcore_info, paddr_vmcoreinfo_note())')
+    if k.since(6, 0) and k.before(6, 3):
         f.statement('abs_lc = get_abs_lowcore(&flags)')
     if k.since(6, 3):
         f.statement('abs_lc = get_abs_lowcore()')
-    f.statement('abs_lc->vmcore_info = paddr_vmcoreinfo_note()')
-    if k.before(6, 3):
-        f.statement('put_abs_lowcore(abs_lc, flags)')
+    if k.since(6, 0):
+        f.statement('abs_lc->vmcore_info = paddr_vmcoreinfo_note()')
+        if k.before(6, 3):
+            f.statement('put_abs_lowcore(abs_lc, flags)')
     if k.since(6, 3):
         f.statement('put_abs_lowcore(abs_lc)')
 

@@ -71,7 +71,7 @@ def image_base(k):
 
 def _builds_sh(k):
     """Whether the kernel builds the file of specs/arch/sh.yaml."""
-    if not k.since(6, 1):
+    if not k.since(5, 10):
         return False
     if k.before(6, 7):  # arch/sh/kernel/machine_kexec.c
         return k.on('CONFIG_KEXEC') and k.on('CONFIG_CRASH_CORE')

@@ -98,7 +98,7 @@ def image_base(k):
 
 def _builds_x86_64(k):
     """Whether the kernel builds the file of specs/arch/x86_64.yaml."""
-    if not k.since(6, 1):
+    if not k.since(5, 10):
         return False
     if k.before(6, 9):  # arch/x86/kernel/crash_core_64.c
         return k.on('CONFIG_X86_64') and k.on('CONFIG_CRASH_CORE')

@@ -79,7 +79,10 @@ extern const unsigned char vmlinux_build_id[20];
 
 #define VMCOREINFO_OSRELEASE(value) \
 	vmcoreinfo_append_str("OSRELEASE=%s\n", value)
-#define VMCOREINFO_BUILD_ID() \
+/* 5.14 and later: VMCOREINFO_BUILD_ID() formats vmlinux_build_id; 5.10 to 5.13 passed
+ * the hex string add_build_id_vmcoreinfo() had found: VMCOREINFO_BUILD_ID(value). */
+#define VMCOREINFO_BUILD_ID(...) \
+	__VA_OPT__(vmcoreinfo_append_str("BUILD-ID=%s\n", __VA_ARGS__); if (0)) \
 	({ _Static_assert(sizeof(vmlinux_build_id) == 20, "build id"); \
 	   vmcoreinfo_append_str("BUILD-ID=%20phN\n", vmlinux_build_id); })
 #define VMCOREINFO_PAGESIZE(value) \
@@ -103,7 +106,12 @@ extern const unsigned char vmlinux_build_id[20];
 #define VMCOREINFO_CONFIG(name) \
 	vmcoreinfo_append_str("CONFIG_%s=y\n", #name)
 
-/* the common list */
+/* the common list; 5.10 to 5.13 find the build ID in the kernel's notes themselves */
+extern const void __start_notes __weak;
+extern const void __stop_notes __weak;
+#define SHA1_DIGEST_SIZE	20
+#define PTR_ALIGN(p, a)		((typeof(p))ALIGN((unsigned long)(p), (a)))
+char *bin2hex(char *dst, const void *src, size_t count);
 struct list_head { struct list_head *next, *prev; };
 struct new_utsname { char release[65]; };
 struct uts_namespace { struct new_utsname name; };
