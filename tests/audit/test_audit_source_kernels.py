@@ -1,7 +1,7 @@
-"""vmci audit source on Debian's linux-source-6.1 and linux-source-6.12: every file that
-emits VMCOREINFO is found (the common list, printk, every architecture), and the specs
-agree with both trees: no drift. The trees are extracted from /usr/src's tarballs once
-(audit_helpers.kernel_source), never built."""
+"""vmci audit source on Debian's linux-source-5.10 (bullseye), -6.1 and -6.12: every file
+that emits VMCOREINFO is found (the common list, printk, every architecture), and the
+specs agree with every tree: no drift. The trees are extracted from the tarballs once
+(audit_helpers.kernel_source: /usr/src, or tools/fetch-source.sh's cache), never built."""
 import shutil
 
 import pytest
@@ -10,6 +10,12 @@ from audit_helpers import kernel_source
 from conftest import ROOT, json_document, run_vmci
 
 EMITTING_FILES = {
+    "5.10": {
+        "kernel/crash_core.c", "kernel/printk/printk.c",
+        "arch/x86/kernel/crash_core_32.c", "arch/x86/kernel/crash_core_64.c", "arch/arm64/kernel/crash_core.c",
+        "arch/arm/kernel/machine_kexec.c", "arch/ia64/kernel/machine_kexec.c", "arch/powerpc/kexec/core.c",
+        "arch/s390/kernel/machine_kexec.c", "arch/sh/kernel/machine_kexec.c",
+    },
     "6.1": {
         "kernel/crash_core.c", "kernel/printk/printk.c",
         "arch/x86/kernel/crash_core_32.c", "arch/x86/kernel/crash_core_64.c", "arch/arm64/kernel/crash_core.c",
@@ -74,3 +80,20 @@ def test_a_deliberately_removed_spec_entry_is_reported_by_name(tmp_path):
     lacking = [d for d in payload["drift"] if d["category"] == "specs-lack"]
     assert [d["key"] for d in lacking] == ["SYMBOL(_stext)"]
     assert lacking[0]["kernel_location"]["file"] == "kernel/vmcore_info.c" and lacking[0]["kernel_location"]["line"] > 1
+
+
+def test_5_10_appends_the_build_id_from_its_helper_and_builds_ia64_through_core_y():
+    """5.10's crash_save_vmcoreinfo_init() calls add_build_id_vmcoreinfo(), which appends
+    BUILD-ID with VMCOREINFO_BUILD_ID(build_id); arch/ia64/Makefile and arch/sh/Makefile
+    build their kernel/ directory through `core-y += arch/<arch>/kernel/`."""
+    _, payload = audit(kernel_source("5.10"))
+    files = {f["file"]: f for f in payload["files"]}
+    common = files["kernel/crash_core.c"]["functions"]
+    init = [item["key"] for item in common["crash_save_vmcoreinfo_init"]]
+    assert init[:3] == ["OSRELEASE", "add_build_id_vmcoreinfo()", "PAGESIZE"]
+    assert [item["key"] for item in common["add_build_id_vmcoreinfo"]] == ["BUILD-ID"]
+    assert "OFFSET(uts_namespace.name)" not in init and "SYMBOL(kallsyms_names)" not in init
+    assert files["arch/ia64/kernel/machine_kexec.c"]["gate"] == "CONFIG_KEXEC"
+    assert files["arch/sh/kernel/machine_kexec.c"]["gate"] == "CONFIG_KEXEC"
+    printk = [item["key"] for item in files["kernel/printk/printk.c"]["functions"]["log_buf_vmcoreinfo_setup"]]
+    assert printk[-1] == "OFFSET(atomic_long_t.counter)"  # no latched_seq before 5.13

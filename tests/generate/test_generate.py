@@ -93,10 +93,11 @@ def test_kernel_c_for_the_pinned_and_newest_versions():
     expected = {format_version(v) for v in PINNED_VERSIONS} | {format_version(newest_version(specs))}
     assert set(v for v in versions if v[0].isdigit()) == expected
     for version in expected:
-        common = "kernel/vmcore_info.c" if version != "6.1" else "kernel/crash_core.c"
+        before_6_9 = version in ("5.10", "6.1")  # kernel/crash_core.c until 6.9
+        common = "kernel/crash_core.c" if before_6_9 else "kernel/vmcore_info.c"
         assert os.path.exists(os.path.join(GENERATED, "c", version, common))
         assert os.path.exists(os.path.join(GENERATED, "c", version, "arch/x86/kernel",
-                                           "crash_core_64.c" if version == "6.1" else "vmcore_info_64.c"))
+                                           "crash_core_64.c" if before_6_9 else "vmcore_info_64.c"))
 
 
 def test_a_chosen_kernel_version(tmp_path):

@@ -143,7 +143,7 @@ def test_two_files_recording_the_audited_version_are_an_error(tmp_path):
     specs = tmp_path / "specs"
     shutil.copytree(os.path.join(ROOT, "specs"), specs)
     printk = specs / "printk.yaml"
-    printk.write_text(printk.read_text().replace('since: "6.1"\n', 'since: "6.1"\naudited: "6.12"\n', 1))
+    printk.write_text(printk.read_text().replace('since: "5.10"\n', 'since: "5.10"\naudited: "6.12"\n', 1))
     code, out, _ = run_vmci("validate", str(specs))
     assert code == 1
     errors = [line for line in out.splitlines() if "error" in line]
