@@ -41,8 +41,11 @@ class KernelConfig:
     @classmethod
     def from_text(cls, text: str, source: str) -> "KernelConfig":
         values: Dict[str, str] = {}
-        for number, line in enumerate(text.splitlines(), 1):
-            line = line.strip()
+        # kconfig (scripts/kconfig/confdata.c conf_read_simple) ends a line at "\n" alone
+        # and drops a "\r" before it; str.splitlines() would also split a quoted value at
+        # \v, \f, \x1c-\x1e, \x85, U+2028 and U+2029, so that it could set other options
+        for number, line in enumerate(text.split("\n"), 1):
+            line = line.strip(" \t\r")
             if not line or _UNSET_LINE.match(line) or line.startswith("#"):
                 continue
             match = _CONFIG_LINE.match(line)

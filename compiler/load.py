@@ -188,6 +188,11 @@ def _check_text(text: str, mark, document: Document, places: _Places) -> None:
                                          f"specs are plain text (newlines and tabs allowed)", places)
 
 
+# PyYAML resolves plain scalars by YAML 1.1: `1:30` is 90 (base 60), `1_2` is 12 and
+# `017` is 15. YAML 1.2 and every other reader take them as text or 17, so a spec must
+# not depend on either reading.
+_YAML11_NUMBER = re.compile(r"[:_]|^[-+]?0[0-7]+$")
+
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null", "tag:yaml.org,2002:float",
@@ -222,6 +227,11 @@ def _convert(node, path: Path, document: Document, places: _Places) -> Any:
         if node.tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"):
             return node.value  # timestamps, binary: keep the text, the schema judges it
         raise _fail(document.path, node.start_mark, f"YAML tag {node.tag!r} is not allowed in specs", places)
+    if not node.style and node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and \
+            _YAML11_NUMBER.search(node.value):
+        raise _fail(document.path, node.start_mark, f"{node.value!r} is a YAML 1.1 number (base 60, a digit "
+                                                    f"separator or a leading-zero octal) that YAML 1.2 reads "
+                                                    f"differently; quote it, or write the number plainly", places)
     try:
         return _constructor.construct_object(node)
     except (yaml.YAMLError, ValueError, OverflowError):

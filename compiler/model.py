@@ -27,7 +27,13 @@ def format_version(version: Version) -> str:
     return ".".join(str(part) for part in version)
 
 
-_RELEASE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?(.*)$")
+# MAJOR.MINOR[.SUBLEVEL] in ASCII digits, then nothing or a release suffix that starts
+# as the kernel's EXTRAVERSION and LOCALVERSION do (`-rc1`, `-57-cloud-amd64`,
+# `+deb13-cloud-arm64`, `~bpo12`, `_custom`). `6.1garbage`, `6.1.-1`, `6.1.0.0.0` and
+# other scripts' digits (`٦.١`) are no kernel versions. The numbers are bounded: the
+# kernel's KERNEL_VERSION() packs each into a byte (the sublevel is clamped to 255, so
+# Debian's 4.19.316 has more digits), and Python refuses int() of 4,300 digits.
+_RELEASE = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})(?:\.([0-9]{1,6}))?([-+~_][\x21-\x7e]*)?")
 
 
 def parse_kernel_version(text: str) -> Version:
@@ -36,10 +42,12 @@ def parse_kernel_version(text: str) -> Version:
     Debian's release strings carry an ABI number where the sublevel would be
     (6.1.0-57 is 6.1.192), so a third number followed by a `-` suffix is dropped.
     """
-    match = _RELEASE.match(text.strip())
+    match = _RELEASE.fullmatch(text.strip(" \t\n"))
     if not match:
-        raise ValueError(f"{text!r} is not a kernel version (expected e.g. 6.12, 6.12.117 or 6.1.0-57-cloud-amd64)")
+        shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+        raise ValueError(f"{shown!r} is not a kernel version (expected e.g. 6.12, 6.12.117 or 6.1.0-57-cloud-amd64)")
     major, minor, sublevel, rest = match.groups()
+    rest = rest or ""
     if sublevel is None or (rest.startswith("-") and sublevel == "0"):
         return (int(major), int(minor))
     return (int(major), int(minor), int(sublevel))

@@ -97,6 +97,7 @@ def elf_core(note: bytes, elf_class: int, big_endian: bool, e_machine: int) -> b
 
 _LINE = re.compile(rb"[^=\n\0]+=[^\n\0]*")
 _PAGESIZE = re.compile(rb"^PAGESIZE=([0-9]+)$", re.M)
+MAX_PAGE_SIZE_DIGITS = len(str(MAX_PAGE_SIZE))
 
 
 class Text(NamedTuple):
@@ -116,11 +117,14 @@ def read_text(path: str, page_size: Optional[int] = None, truncate: bool = False
     source, path = path, shown(path)
     try:
         with open_input(source) as handle:
-            data = handle.read(MAX_PAGE_SIZE + 1)  # enough to know it is longer than any page
+            data = handle.read(2 * MAX_PAGE_SIZE + 2)  # enough to know it is longer than any page, with CRLFs
     except OSError as error:
         raise NoteError(f"{path}: cannot read: {error.strerror or error}")
     if not data:
         raise NoteError(f"{path}:1: empty; VMCOREINFO text is KEY=VALUE lines")
+    # a text saved with CRLF line ends (an editor, a paste): the kernel writes "\n" alone,
+    # and a value must not keep the "\r"
+    data = data.replace(b"\r\n", b"\n")
     limit = _vmcoreinfo_bytes(path, data, page_size)
     if len(data) > limit:
         if not truncate:
@@ -148,8 +152,11 @@ def _is_page_size(size: int) -> bool:
 def _vmcoreinfo_bytes(path: str, data: bytes, page_size: Optional[int]) -> int:
     match = _PAGESIZE.search(data)
     if match:
-        stated = int(match.group(1))
         line = data[:match.start()].count(b"\n") + 1
+        if len(match.group(1)) > MAX_PAGE_SIZE_DIGITS:
+            raise NoteError(f"{path}:{line}: PAGESIZE is a {len(match.group(1))}-digit number, not a page size "
+                            f"(a power of two up to {MAX_PAGE_SIZE})")
+        stated = int(match.group(1))
         if not _is_page_size(stated):
             raise NoteError(f"{path}:{line}: PAGESIZE={stated} is not a page size (a power of two up to "
                             f"{MAX_PAGE_SIZE})")

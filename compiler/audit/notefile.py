@@ -111,11 +111,28 @@ def iter_notes(data: bytes, order: str, place: str, base: int = 0):
 
 def _vmcoreinfo_in_notes(data: bytes, order: str, place: str, base: int = 0) -> Tuple[int, bytes, List[str]]:
     seen = []
+    found = None
     for offset, name, _, desc in iter_notes(data, order, place, base):
         if name == NOTE_NAME:
-            return offset, desc, seen
-        seen.append(name.decode("ascii", "replace"))
+            found = _one_vmcoreinfo(found, (offset, desc), place)
+        else:
+            seen.append(name.decode("ascii", "replace"))
+    if found is not None:
+        return found[0], found[1], seen
     raise NoteReadError(f"{place}: no VMCOREINFO note" + (f" (notes found: {', '.join(seen)})" if seen else ""))
+
+
+class TwoNotes(NoteReadError):
+    """Two VMCOREINFO notes that differ: never a matter of trying another reading."""
+
+
+def _one_vmcoreinfo(first: Optional[Tuple[int, bytes]], other: Tuple[int, bytes], place: str) -> Tuple[int, bytes]:
+    """A kernel writes one VMCOREINFO note: a copy of it is harmless, a second text is
+    a file nobody can say the meaning of."""
+    if first is None or first[1] == other[1]:
+        return first or other
+    raise TwoNotes(f"{place}: two different VMCOREINFO notes (at offsets {first[0]:#x} and {other[0]:#x}); "
+                        f"a kernel writes one")
 
 
 def _read_at(handle, offset: int, size: int, path: str, what: str) -> bytes:
@@ -152,6 +169,7 @@ def _read_elf_core(handle, path: str, head: bytes, kind: str) -> CapturedNote:
     table = _read_at(handle, e_phoff, e_phnum * e_phentsize, path, "the program header table")
     segments = 0
     seen: List[str] = []
+    found = None  # (offset, desc, segment index) of the VMCOREINFO note
     for index in range(e_phnum):
         fields = struct.unpack_from(phdr_format, table, index * e_phentsize)
         if elf_class == 1:
@@ -172,6 +190,12 @@ def _read_elf_core(handle, path: str, head: bytes, kind: str) -> CapturedNote:
                 raise
             seen += [n.decode("ascii", "replace") for _, n, _, _ in iter_notes(data, order, place, p_offset)]
             continue
+        if found is None:
+            found = (offset, desc, index)
+        else:
+            _one_vmcoreinfo(found[:2], (offset, desc), path)
+    if found is not None:
+        offset, desc, index = found
         text = _decode(desc, f"{path}: note at offset {offset:#x}")
         return CapturedNote(path, kind, f"VMCOREINFO note at file offset {offset:#x} (PT_NOTE segment {index})",
                             text, parse_vmcoreinfo_text(text, f"{path}: note at offset {offset:#x}: line"))
@@ -419,6 +443,8 @@ def _read_image(handle, head: bytes, path: str, flattened: bool = False) -> Capt
             if 0 < namesz <= 4096 and descsz <= len(data):
                 try:
                     offset, desc, _ = _vmcoreinfo_in_notes(data, order, path)
+                except TwoNotes:
+                    raise
                 except NoteReadError:
                     continue
                 text = _decode(desc, f"{path}: note at offset {offset:#x}")

@@ -39,12 +39,15 @@ def mentions_vmcoreinfo(data: bytes) -> bool:
     return any(marker in data for marker in MARKERS)
 
 
-def version_of(makefile_text: str) -> Optional[Tuple[int, ...]]:
-    """VERSION, PATCHLEVEL and SUBLEVEL from the top Makefile."""
+def version_of(makefile_text: str, where: str = "Makefile") -> Optional[Tuple[int, ...]]:
+    """VERSION, PATCHLEVEL and SUBLEVEL from the top Makefile (`where` names it)."""
     fields = {}
-    for line in makefile_text.splitlines()[:40]:
-        match = re.match(r"^(VERSION|PATCHLEVEL|SUBLEVEL)\s*=\s*(\d*)\s*$", line)
+    for number, line in enumerate(makefile_text.split("\n")[:40], 1):
+        match = re.match(r"^(VERSION|PATCHLEVEL|SUBLEVEL)[ \t]*=[ \t]*([0-9]*)[ \t\r]*$", line)
         if match:
+            if len(match.group(2)) > 6:  # the kernel packs each into a byte (KERNEL_VERSION)
+                raise TreeError(f"{where}:{number}: {match.group(1)} is a {len(match.group(2))}-digit number; "
+                                f"not a kernel's top Makefile")
             fields[match.group(1)] = match.group(2)
     if not fields.get("VERSION") or not fields.get("PATCHLEVEL"):
         return None
@@ -86,7 +89,7 @@ class DirectoryTree(KernelTree):
         self.root = root
         try:
             with open(os.path.join(root, "Makefile"), encoding="utf-8", errors="replace") as handle:
-                version = version_of(handle.read(8192))
+                version = version_of(handle.read(8192), os.path.join(root, "Makefile"))
         except OSError as error:
             raise TreeError(f"{os.path.join(root, 'Makefile')}: cannot read the top Makefile "
                             f"({error.strerror or error}); is {root} a kernel source tree?")
@@ -347,7 +350,7 @@ class TarballTree(KernelTree):
         self.files: Dict[str, str] = {relpath: data.decode("utf-8", "replace")
                                       for relpath, data in _members(path, progress).items()}
         top = self.files.get("Makefile")
-        version = version_of(top) if top else None
+        version = version_of(top, f"{path}: Makefile") if top else None
         if version is None:
             raise TreeError(f"{path}: no top Makefile with VERSION/PATCHLEVEL in the tarball; not a kernel source tarball")
         super().__init__(path, version, sorted(p for p in self.files if wanted(p) == "c"),
