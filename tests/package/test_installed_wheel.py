@@ -216,3 +216,19 @@ def test_export(installed):
     assert code == 0 and json.loads(out)["format"] == "vmci-export/1"
     code, out, _ = same_as_checkout(installed, "export", "--format", "csv")
     assert code == 0 and out.startswith("key,kind,value_format,")
+
+
+def test_the_api_tests_pass_against_the_installed_wheel(installed):
+    """tests/package/test_api.py, run by the wheel's Python: `import vmci` there is the
+    installed package (the checkout's folder is compiler/, and it is not on the path)."""
+    venv, elsewhere = installed
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["XDG_CACHE_HOME"] = str(elsewhere / ".cache")
+    probe = subprocess.run([str(venv / "bin" / "python"), "-c", "import vmci; print(vmci.__file__)"], cwd=elsewhere,
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert probe.stdout.startswith(str(venv)), probe.stdout + probe.stderr
+    result = subprocess.run([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "--rootdir", os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "package", "test_api.py")],
+                            cwd=elsewhere, capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and " failed" not in result.stdout
