@@ -11,12 +11,14 @@ config variant. Its config is, all at once:
 - the variant: NUMA on or off; the memory model, one of SPARSEMEM_VMEMMAP (with
   SPARSEMEM and SPARSEMEM_EXTREME), SPARSEMEM_EXTREME (with SPARSEMEM), plain SPARSEMEM
   or FLATMEM; KALLSYMS on (with KALLSYMS_BASE_RELATIVE, which kernels before 6.11 have)
-  or off
+  or off. Before 5.14, mm/Kconfig derived CONFIG_NEED_MULTIPLE_NODES from NUMA and
+  CONFIG_FLAT_NODE_MEM_MAP from FLATMEM (both def_bool y), and the specs test those for
+  such kernels: a variant sets them with NUMA and FLATMEM.
 
 Everything else is unset. A variant is applied whether or not the architecture's
 Kconfig offers it (x86_64 has no FLATMEM): the matrix shows what the specs emit for
 such a config. The versions are every version at which a spec says something changes,
-plus 6.1, 6.12 and the newest. A cell counts the entries emitted (the boot-time note
+plus 5.10, 6.1, 6.12 and the newest. A cell counts the entries emitted (the boot-time note
 and CRASHTIME, what a kdump carries) and, per tool, the keys consumers.yaml marks
 required on that machine that the cell does not emit (its gaps).
 """
@@ -40,9 +42,9 @@ MEMORY_MODELS = [
     ("SPARSEMEM_VMEMMAP", ("CONFIG_SPARSEMEM", "CONFIG_SPARSEMEM_EXTREME", "CONFIG_SPARSEMEM_VMEMMAP")),
     ("SPARSEMEM_EXTREME", ("CONFIG_SPARSEMEM", "CONFIG_SPARSEMEM_EXTREME")),
     ("SPARSEMEM", ("CONFIG_SPARSEMEM",)),
-    ("FLATMEM", ("CONFIG_FLATMEM",)),
+    ("FLATMEM", ("CONFIG_FLATMEM", "CONFIG_FLAT_NODE_MEM_MAP")),
 ]
-FIXED_VERSIONS = [(6, 1), (6, 12)]
+FIXED_VERSIONS = [(5, 10), (6, 1), (6, 12)]
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class Variant:
         return f"{'NUMA' if self.numa else 'UMA'} {self.memory_model} {'KALLSYMS' if self.kallsyms else 'no-KALLSYMS'}"
 
     def options(self) -> Dict[str, str]:
-        chosen = {"CONFIG_NUMA": "y"} if self.numa else {}
+        chosen = {"CONFIG_NUMA": "y", "CONFIG_NEED_MULTIPLE_NODES": "y"} if self.numa else {}
         chosen.update({name: "y" for name in dict(MEMORY_MODELS)[self.memory_model]})
         if self.kallsyms:
             chosen.update({"CONFIG_KALLSYMS": "y", "CONFIG_KALLSYMS_BASE_RELATIVE": "y"})

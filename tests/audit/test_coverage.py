@@ -59,6 +59,14 @@ def test_cells_follow_the_specs(coverage):
     assert flat["gaps"]["makedumpfile"] == [] and vmemmap["gaps"]["makedumpfile"] == []
     assert x86_64[("6.12", "NUMA FLATMEM KALLSYMS")]["gaps"]["makedumpfile"] == ["SYMBOL(mem_map)"]
     assert summary["6.12"]["variants_with_gaps"] == 2
+    # 5.10 tests NEED_MULTIPLE_NODES and FLAT_NODE_MEM_MAP, which a variant derives from NUMA
+    # and FLATMEM as mm/Kconfig did: the same gap, and the UMA FLATMEM cell has mem_map
+    assert "5.10" in coverage["versions"]
+    assert x86_64[("5.10", "NUMA FLATMEM KALLSYMS")]["gaps"]["makedumpfile"] == ["SYMBOL(mem_map)"]
+    assert x86_64[("5.10", "UMA FLATMEM KALLSYMS")]["gaps"]["makedumpfile"] == []
+    assert summary["5.10"]["variants_with_gaps"] == 2
+    # no kallsyms lines before 6.0: KALLSYMS changes nothing in 5.10
+    assert x86_64[("5.10", "UMA FLATMEM KALLSYMS")]["entries"] == x86_64[("5.10", "UMA FLATMEM no-KALLSYMS")]["entries"]
     assert summary["6.12"]["variants"] == 16 and summary["6.12"]["min"] <= summary["6.12"]["max"]
     # machines outside a spec's versions have no cells there
     ia64, ia64_summary = cells(coverage, "ia64")
