@@ -381,8 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Resolve the specs against a vmlinux (DWARF and symbol table) and its config into "
                                    "the VMCOREINFO text the kernel writes, byte for byte. The architecture comes from the "
                                    "ELF header, the version from the image's banner. Values fixed only at run time "
-                                   "(KASLR, boot-time allocations) are given as the image starts them and marked "
-                                   "runtime in JSON. Entries that apply but cannot be resolved are listed on standard "
+                                   "(KASLR, boot-time allocations) are given as the image starts them: the text "
+                                   "stays the kernel's bytes, one line on standard error names those lines, and JSON "
+                                   "marks each runtime with its reason. Entries that apply but cannot be resolved are listed on standard "
                                    "error with the reason, and the exit status is 1.")
     p.add_argument("--vmlinux", required=True, metavar="PATH",
                    help="the vmlinux with DWARF (Debian: linux-image-RELEASE-dbg); - reads it from standard input")

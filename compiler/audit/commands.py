@@ -297,7 +297,8 @@ def register(subparsers) -> None:
                     "vmcoreinfo_append_str() call in any C file, with its #if conditions, the Kbuild gate of its "
                     "file, its function and its order; compare them with the spec entries for the tree's version "
                     "(from its Makefile). Conditions are compared semantically under the tree's Kconfig rules. "
-                    "Exit status 1 on any drift.")
+                    "Exit status 1 on any drift. When standard error is a terminal, one line there shows how far "
+                    "the audit is.")
     p.add_argument("kernel_tree", metavar="KERNEL_TREE", help="kernel source directory or tarball")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (-: standard output)")
