@@ -14,7 +14,7 @@ import os
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, NamedTuple, Tuple
 
 import yaml
 
@@ -179,9 +179,35 @@ def _yaml_error(path: str, text: str, error: yaml.YAMLError, places: _Places) ->
 # YAML refuses raw control characters but builds them from escapes ("\0", "\e", "\N",
 # "\L"); in a spec they can only be a mistake or an attack on what is generated from it.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+# Unicode's direction controls (UAX #9: embeddings and overrides U+202A-U+202E, isolates
+# U+2066-U+2069) make text display in another order than compilers read it
+# (CVE-2021-42574, "Trojan Source"); gcc's -Werror=bidi-chars fails on them in a comment.
+_DIRECTION_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+class _Mark(NamedTuple):
+    index: int
+    line: int = 0
+    column: int = 0
+
+
+def _literal_mark(character: str, mark, places: _Places):
+    """Where `character` stands in the file, when it is written there as itself (not as
+    an escape) in the scalar that starts at `mark`; else the scalar's start."""
+    start = getattr(mark, "index", None)
+    if isinstance(start, int):
+        found = places.text.find(character, start)
+        if found >= 0 and "\n\n" not in places.text[start:found]:
+            return _Mark(found)
+    return mark
 
 
 def _check_text(text: str, mark, document: Document, places: _Places) -> None:
+    direction = _DIRECTION_CONTROL.search(text)
+    if direction:
+        raise _fail(document.path, _literal_mark(direction.group(), mark, places), f"Unicode direction control "
+                    f"U+{ord(direction.group()):04X} in a string (it makes text display in another order than "
+                    f"it reads, \"Trojan Source\"); specs are plain text", places)
     found = _CONTROL.search(text)
     if found:
         raise _fail(document.path, mark, f"control character U+{ord(found.group()):04X} in a string; "

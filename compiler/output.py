@@ -15,7 +15,7 @@ from typing import Optional
 # C0 and C1 controls, DEL, the Unicode line and paragraph separators, and the direction
 # controls of Unicode's bidirectional algorithm (UAX #9): the embeddings and overrides
 # U+202A-U+202E and the isolates U+2066-U+2069 (CVE-2021-42574, "Trojan Source")
-_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
 _UNPRINTABLE = re.compile(f"[\x0a{_CONTROLS}]")
 _UNPRINTABLE_IN_TEXT = re.compile(f"[{_CONTROLS}]")
 

@@ -82,12 +82,24 @@ _RST_SPECIAL = re.compile(r"([\\*`|])|(_)(?=\W|$)")
 _RST_BLOCK_START = re.compile(r"[^\w\s]|\w{1,3}[.)](\s|$)")
 
 
+# docutils turns `scheme:rest` into a live link for every scheme it knows (its
+# urischemes list: javascript:, data:, file:, vbscript:, ...). Only http and https links
+# stay live; any other scheme's colon is escaped, which docutils renders as the same text.
+_RST_URI_SCHEME = re.compile(r"(?<![\w.+/-])([A-Za-z][A-Za-z0-9+-]*):(?=\S)")
+
+
+def _defuse_scheme(match) -> str:
+    scheme = match.group(1)
+    return match.group() if scheme.lower() in ("http", "https") else scheme + "\\:"
+
+
 def rst(value: object) -> str:
     """Plain text for reStructuredText: markup characters escaped, one paragraph that
     cannot begin a directive, list or other block (its first character is escaped when
     it could) nor end in `::` (which would make the next block literal)."""
     text = " ".join(str(value).split())
     text = _RST_SPECIAL.sub(lambda m: "\\" + (m.group(1) or m.group(2)), text)
+    text = _RST_URI_SCHEME.sub(_defuse_scheme, text)
     if _RST_BLOCK_START.match(text) and not text.startswith("\\"):
         text = "\\" + text
     if text.endswith("::"):

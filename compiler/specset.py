@@ -35,6 +35,13 @@ def load_specs(directory: Optional[str] = None) -> Tuple[SpecSet, List[Problem]]
     for path in paths:
         shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
         try:
+            shown.encode("utf-8")
+        except UnicodeEncodeError:  # a byte the file system gave back as a surrogate
+            problems.append(Problem(shown.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace"), 1, 1,
+                                    "the file name is not valid UTF-8; generated files name their spec, so spec "
+                                    "file names must be text"))
+            continue
+        try:
             document = load_document(path, shown)
         except SpecLoadError as error:
             problems.append(error.problem)
