@@ -85,7 +85,7 @@ _RST_BLOCK_START = re.compile(r"[^\w\s]|\w{1,3}[.)](\s|$)")
 # docutils turns `scheme:rest` into a live link for every scheme it knows (its
 # urischemes list: javascript:, data:, file:, vbscript:, ...). Only http and https links
 # stay live; any other scheme's colon is escaped, which docutils renders as the same text.
-_RST_URI_SCHEME = re.compile(r"(?<![\w.+/-])([A-Za-z][A-Za-z0-9+-]*):(?=\S)")
+_RST_URI_SCHEME = re.compile(r"(?<![\w.+/-])([A-Za-z][A-Za-z0-9+-]*):(?=[^\s:])")
 
 
 def _defuse_scheme(match) -> str:
