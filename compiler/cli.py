@@ -225,7 +225,7 @@ class _ResolveProgress:
 
 def _resolve_image(args, specs, vm, progress=None):
     """The resolve steps that question the image; damage may surface in any of them."""
-    from .resolve import resolve
+    from .resolve import resolve, resolve_with_kaslr_offset
     from .select import find_target_by_elf
 
     if not vm.has_dwarf:
@@ -253,13 +253,32 @@ def _resolve_image(args, specs, vm, progress=None):
             config = KernelConfig.from_text(embedded, f"{args.vmlinux}:IKCONFIG")
         except ConfigError as error:
             raise UsageError(str(error))
+    slide = None
     try:
         phases = ("boot", "crash") if args.at_crash else ("boot",)
-        lines = resolve(specs, vm, target, version, config, phases, progress=progress)
+        if args.kaslr_offset is None:
+            lines = resolve(specs, vm, target, version, config, phases, progress=progress)
+        else:
+            lines, slide = resolve_with_kaslr_offset(specs, vm, target, version, config, args.kaslr_offset, phases,
+                                                     progress)
+            if slide is None:
+                raise UsageError(f"{args.vmlinux}: --kaslr-offset: this kernel reports no KASLR offset (no spec line "
+                                 f"marked kaslr-offset applies to it, or it is unresolved)")
     except SelectionError as error:
         raise UsageError(str(error))
     vm.save_cache() if not args.no_cache else None
-    return lines, target, version, config
+    return lines, target, version, config, slide
+
+
+def _kaslr_offset_argument(text: str) -> int:
+    """--kaslr-offset: the KERNELOFFSET value a KASLR-booted kernel wrote, in hex."""
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a hexadecimal number (KERNELOFFSET's value, e.g. 2b000000)")
+    if value < 0 or value >= 1 << 64:
+        raise argparse.ArgumentTypeError(f"{text!r} does not fit in 64 bits")
+    return value
 
 
 def cmd_resolve(args) -> int:
@@ -290,8 +309,8 @@ def _resolve_file(args, path: str) -> int:
     except ElfFormatError as error:
         raise UsageError(str(error))
     try:
-        lines, target, version, config = _resolve_image(argparse.Namespace(**dict(vars(args), vmlinux=path)),
-                                                        specs, vm, progress.entry)
+        lines, target, version, config, slide = _resolve_image(argparse.Namespace(**dict(vars(args), vmlinux=path)),
+                                                               specs, vm, progress.entry)
     except ElfFormatError as error:  # damage found while answering a question
         raise UsageError(str(error))
     except LookupFailure as error:
@@ -311,6 +330,8 @@ def _resolve_file(args, path: str) -> int:
             "kernel_version": format_version(version),
             "config": config.source.replace(path, shown(args.vmlinux)),
             "at_crash": bool(args.at_crash),
+            "kaslr": None if slide is None else {"key": slide.line.key, "offset": f"{slide.offset:x}",
+                                                 "slide": f"{slide.slide:x}"},
             "lines": [line_json(line, specs.directory) for line in lines],
             "unresolved": len(unresolved),
         }))
@@ -397,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at-crash", action="store_true", help="include the lines appended at panic time (CRASHTIME)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output (-: standard output)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache (~/.cache/vmci)")
+    p.add_argument("--kaslr-offset", type=_kaslr_offset_argument, metavar="HEX",
+                   help="what the kernel writes when KASLR placed it so that its KERNELOFFSET line reads HEX: every "
+                        "address of the image moves by HEX minus the line's value without KASLR")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=cmd_resolve)
 

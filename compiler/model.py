@@ -124,6 +124,7 @@ class Entry:
     emitter: str = ""
     function: str = ""
     repeats: Optional[str] = None  # why the kernel emits this key twice
+    kaslr_offset: bool = False  # the line is the kernel's KASLR offset (KERNELOFFSET)
 
     registry: ClassVar[Dict[str, type]] = {}
 
@@ -732,7 +733,8 @@ def _build_entry(b: _Builder, raw: dict, path, emitter: str, function: str) -> O
     common = dict(where=b.loc(path), when=b.condition(raw.get("when"), path + ("when",)),
                   versions=b.versions(raw, path), doc=raw.get("doc", ""),
                   runtime=raw.get("runtime"), lint_ignore=tuple(raw.get("lint-ignore", ())),
-                  emitter=emitter, function=function, repeats=raw.get("repeats"))
+                  emitter=emitter, function=function, repeats=raw.get("repeats"),
+                  kaslr_offset=bool(raw.get("kaslr-offset", False)))
     if "value" in raw:
         common["value_text"] = str(raw["value"])
         common["value"] = b.expression(raw["value"], path + ("value",))

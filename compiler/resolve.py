@@ -161,3 +161,60 @@ def vmcoreinfo_bytes_of(lines: List[ResolvedLine]) -> Optional[int]:
                 return None
             return size if size > 0 else None
     return None
+
+
+# --- KASLR ------------------------------------------------------------------------------------
+
+@dataclass
+class Slide:
+    """A KASLR slide: how far every address of the image moved from where the image
+    runs without KASLR, and the line it was read from (KERNELOFFSET)."""
+    offset: int  # the kernel's KASLR offset as its line reports it
+    slide: int  # offset minus the line's value without KASLR: what every image address moves by
+    line: ResolvedLine  # the spec's kaslr-offset line, resolved without KASLR
+
+    def describe(self, word_bits: int) -> str:
+        mask = (1 << word_bits) - 1
+        return (f"{self.line.key}={format_value(self.line.entry.format, self.offset)}: every address of the image "
+                f"moved by {self.slide & mask:#x} from where it runs without KASLR ({self.line.key}={self.line.value})")
+
+
+def parse_value(conversion: str, text: str) -> Optional[int]:
+    """The number a line's value prints, read back by its printf conversion; None when
+    the text is not such a number."""
+    try:
+        return int(text, 16) if conversion.endswith("x") else int(text, 10)
+    except (TypeError, ValueError):
+        return None
+
+
+def kaslr_offset_line(lines: List[ResolvedLine]) -> Optional[ResolvedLine]:
+    """The line the specs mark as the kernel's KASLR offset (KERNELOFFSET)."""
+    for line in lines:
+        if line.entry.kaslr_offset:
+            return line
+    return None
+
+
+def slide_from(lines: List[ResolvedLine], offset: int, word_bits: int) -> Optional[Slide]:
+    """The slide of a kernel whose KASLR offset line says `offset`, given the lines
+    resolved without KASLR; None when this kernel has no such line (or it is unresolved)."""
+    line = kaslr_offset_line(lines)
+    if line is None or line.value is None:
+        return None
+    base = parse_value(line.entry.format, line.value)
+    if base is None:
+        return None
+    return Slide(offset, (offset - base) & ((1 << word_bits) - 1), line)
+
+
+def resolve_with_kaslr_offset(specs: SpecSet, vm, target: Target, version: Version, config: KernelConfig,
+                              offset: int, phases=("boot",), progress=None) -> Tuple[List[ResolvedLine], Optional[Slide]]:
+    """The lines this kernel writes when its KASLR offset line says `offset`: resolved
+    without KASLR to learn that line's own value, then again with the difference as the
+    slide. The Slide is None when the kernel reports no KASLR offset (nothing moves)."""
+    lines = resolve(specs, vm, target, version, config, phases)
+    slide = slide_from(lines, offset, vm.elf_class)
+    if slide is None or slide.slide == 0:
+        return lines, slide
+    return resolve(specs, vm, target, version, config, phases, slide.slide, progress), slide

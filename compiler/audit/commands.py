@@ -143,7 +143,8 @@ def cmd_audit_note(args) -> int:
     try:
         _stdin_once(args, "file", "--vmlinux", "--config")
         note = _read_note(args.file)
-        image = resolve_image(specs, args.vmlinux, args.config, args.kernel_version, cache_dir=_cache_dir(args))
+        image = resolve_image(specs, args.vmlinux, args.config, args.kernel_version, cache_dir=_cache_dir(args),
+                              note_values=note.values())
     except (NoteReadError, ImageError) as error:
         raise _usage_error(str(error))
     verdicts = compare_note(note, image.lines, specs, True if args.at_crash else None)
@@ -151,11 +152,29 @@ def cmd_audit_note(args) -> int:
         _emit(args, document("audit-note", {
             "file": note.path, "input_kind": note.kind, "where": note.where, "vmlinux": image.path,
             "machine": image.machine, "kernel_version": ".".join(map(str, image.version)),
-            "config": image.config.source, "summary": summary(verdicts),
+            "config": image.config.source, "kaslr": kaslr_json(image), "summary": summary(verdicts),
             "lines": [v.as_json(specs.directory) for v in verdicts]}))
     else:
-        _emit(args, render_text(note, verdicts))
+        _emit(args, render_text(note, verdicts, kaslr_text(image)))
     return EXIT_FOUND if failed(verdicts) else EXIT_OK
+
+
+def kaslr_text(image) -> str:
+    """The slide a note's kernel was placed with, and the lines it moved, in a sentence."""
+    if image.slide is None:
+        return "KASLR: the kernel reports no KASLR offset; nothing moved"
+    if not image.slide.slide:
+        return f"KASLR: none ({image.slide.line.key} as without KASLR)"
+    return (f"KASLR: slide {image.slide.slide:#x} applied, read from the note's {image.slide.line.key}="
+            f"{image.slide.offset:x} ({image.slide.line.value} without KASLR); it moved {len(image.moved)} lines: "
+            + ", ".join(image.moved))
+
+
+def kaslr_json(image):
+    if image.slide is None:
+        return None
+    return {"key": image.slide.line.key, "offset": f"{image.slide.offset:x}", "slide": f"{image.slide.slide:x}",
+            "without_kaslr": image.slide.line.value, "moved": image.moved}
 
 
 # --- audit consumers ----------------------------------------------------------------------
@@ -237,13 +256,21 @@ def _register_coverage(subparsers) -> None:
 # --- diff ---------------------------------------------------------------------------------------
 
 def cmd_diff(args) -> int:
-    from .diff import DiffInputError, diff_sides, load_side, render_text
+    from .diff import DiffInputError, diff_sides, is_vmlinux_side, load_side, render_text
 
     specs = _load_specs(args.specs)
     _stdin_once(args, "a", "b", "--config-a", "--config-b")
     try:
-        a = load_side(specs, args.a, args.config_a, args.kernel_version_a, _cache_dir(args))
-        b = load_side(specs, args.b, args.config_b, args.kernel_version_b, _cache_dir(args))
+        # a vmlinux against a note: the vmlinux as that note's kernel ran it (its KASLR
+        # slide), so the other side is read first
+        if is_vmlinux_side(args.a) and not is_vmlinux_side(args.b):
+            b = load_side(specs, args.b, args.config_b, args.kernel_version_b, _cache_dir(args))
+            a = load_side(specs, args.a, args.config_a, args.kernel_version_a, _cache_dir(args),
+                          b.values() if b.kind == "note" else None)
+        else:
+            a = load_side(specs, args.a, args.config_a, args.kernel_version_a, _cache_dir(args))
+            b = load_side(specs, args.b, args.config_b, args.kernel_version_b, _cache_dir(args),
+                          a.values() if a.kind == "note" else None)
     except DiffInputError as error:
         raise _usage_error(str(error))
     changes = diff_sides(a, b)

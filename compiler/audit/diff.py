@@ -20,7 +20,7 @@ import difflib
 import os
 import re
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from ..emit_c import c_text
 from ..inputs import STDIN, local_file, named, shown
@@ -59,6 +59,14 @@ class Side:
     description: str
     items: List[Item]
 
+    def values(self) -> Dict[str, str]:
+        """Each key's first value (a note's or a vmlinux's)."""
+        found: Dict[str, str] = {}
+        for item in self.items:
+            if item.value is not None:
+                found.setdefault(item.key, item.value)
+        return found
+
 
 @dataclass
 class Change:
@@ -80,13 +88,15 @@ class DiffInputError(Exception):
 
 
 def load_side(specs: SpecSet, text: str, config_path: Optional[str], kernel_version: Optional[str],
-              cache_dir: Optional[str]) -> Side:
-    """One side: `text` names a file (`-`: standard input) or ARCH@VERSION."""
+              cache_dir: Optional[str], note_values: Optional[Dict[str, str]] = None) -> Side:
+    """One side: `text` names a file (`-`: standard input) or ARCH@VERSION; a vmlinux
+    with `note_values` (the other side's note) is resolved with the KASLR slide read
+    from that note."""
     if text != STDIN:
-        return _load_side(specs, text, config_path, kernel_version, cache_dir)
+        return _load_side(specs, text, config_path, kernel_version, cache_dir, note_values)
     with local_file(text) as actual:
         try:
-            side = _load_side(specs, actual, config_path, kernel_version, cache_dir)
+            side = _load_side(specs, actual, config_path, kernel_version, cache_dir, note_values)
         except DiffInputError as error:
             raise DiffInputError(named(str(error), actual, text))
     side.label, side.description = shown(text), side.description.replace(actual, shown(text))
@@ -94,7 +104,7 @@ def load_side(specs: SpecSet, text: str, config_path: Optional[str], kernel_vers
 
 
 def _load_side(specs: SpecSet, text: str, config_path: Optional[str], kernel_version: Optional[str],
-               cache_dir: Optional[str]) -> Side:
+               cache_dir: Optional[str], note_values: Optional[Dict[str, str]] = None) -> Side:
     match = SPEC_SIDE.match(text)
     if match and not os.path.exists(text):
         return _spec_side(specs, match.group(1), match.group(2), config_path)
@@ -102,13 +112,16 @@ def _load_side(specs: SpecSet, text: str, config_path: Optional[str], kernel_ver
         raise DiffInputError(f"{text}: no such file, and not ARCH@VERSION (such as x86_64@6.1)")
     if _is_elf_image(text):
         try:
-            image = resolve_image(specs, text, config_path, kernel_version, cache_dir=cache_dir)
+            image = resolve_image(specs, text, config_path, kernel_version, cache_dir=cache_dir,
+                                  note_values=note_values)
         except ImageError as error:
             raise DiffInputError(str(error))
         items = [Item(line.key, line.value if line.value is not None else "<unresolved>")
                  for line in image.lines if line.entry.function not in _crash_functions(specs)]
+        slid = "" if image.slide is None or not image.slide.slide else \
+            f", with the other side's KASLR slide {image.slide.slide:#x} ({image.slide.line.key}={image.slide.offset:x})"
         return Side(text, "vmlinux", f"{image.machine} {format_version(image.version)} resolved from {text} "
-                    f"with {image.config.source}", items)
+                    f"with {image.config.source}{slid}", items)
     try:
         note = read_captured_note(text)
     except NoteReadError as error:
@@ -119,6 +132,11 @@ def _load_side(specs: SpecSet, text: str, config_path: Optional[str], kernel_ver
 def _crash_functions(specs: SpecSet) -> set:
     # a vmlinux side is compared as the boot-time note; a dump's CRASHTIME shows as added
     return {f.name for e in specs.emitters for f in e.functions if f.phase == "crash"}
+
+
+def is_vmlinux_side(text: str) -> bool:
+    """Whether a side names a vmlinux file (standard input is not looked at)."""
+    return text != STDIN and os.path.isfile(text) and _is_elf_image(text)
 
 
 def _is_elf_image(path: str) -> bool:

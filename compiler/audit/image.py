@@ -8,12 +8,12 @@ makes the image unusable.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import List, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
 
 from ..kconfig import ConfigError, KernelConfig
 from ..model import SpecSet, Version, parse_kernel_version
-from ..resolve import ResolvedLine
+from ..resolve import ResolvedLine, Slide
 
 
 class ImageError(Exception):
@@ -29,6 +29,8 @@ class ResolvedImage:
     config: KernelConfig
     lines: List[ResolvedLine]
     build_id: Optional[str] = None
+    slide: Optional[Slide] = None  # the KASLR slide applied (read from a note), if any
+    moved: List[str] = field(default_factory=list)  # the keys whose values the slide moved
 
 
 def load_config(path: Optional[str]) -> Optional[KernelConfig]:
@@ -49,13 +51,16 @@ def parse_version_argument(text: str) -> Version:
 
 def resolve_image(specs: SpecSet, path: str, config_path: Optional[str] = None,
                   kernel_version: Optional[str] = None, phases=("boot", "crash"),
-                  cache_dir: Optional[str] = None) -> ResolvedImage:
-    """The lines vmci resolves for the vmlinux at `path` (`-`: standard input)."""
+                  cache_dir: Optional[str] = None, note_values: Optional[Dict[str, str]] = None) -> ResolvedImage:
+    """The lines vmci resolves for the vmlinux at `path` (`-`: standard input). With
+    `note_values` (a captured note's key -> value), the lines as that kernel wrote them:
+    the KASLR slide is read from the note's KASLR offset line (KERNELOFFSET) and applied
+    to every address of the image."""
     from ..inputs import local_file, named, shown
 
     with local_file(path) as actual:
         try:
-            image = _resolve_image_file(specs, actual, config_path, kernel_version, phases, cache_dir)
+            image = _resolve_image_file(specs, actual, config_path, kernel_version, phases, cache_dir, note_values)
         except ImageError as error:
             raise ImageError(named(str(error), actual, path))
     if actual != path:
@@ -65,7 +70,8 @@ def resolve_image(specs: SpecSet, path: str, config_path: Optional[str] = None,
 
 
 def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], kernel_version: Optional[str],
-                        phases, cache_dir: Optional[str]) -> ResolvedImage:
+                        phases, cache_dir: Optional[str], note_values: Optional[Dict[str, str]] = None
+                        ) -> ResolvedImage:
     from ..cli import kernel_version_from_banner
     from ..elf import ElfFormatError, LookupFailure, open_vmlinux
     from ..resolve import resolve
@@ -100,8 +106,14 @@ def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], k
                 config = KernelConfig.from_text(embedded, f"{path}:IKCONFIG")
             except ConfigError as error:
                 raise ImageError(str(error))
+        slide, moved = None, []
         try:
             lines = resolve(specs, vm, target, version, config, phases)
+            slide = _note_slide(lines, note_values, vm.elf_class)
+            if slide is not None and slide.slide:
+                slid = resolve(specs, vm, target, version, config, phases, slide.slide)
+                moved = [b.key for a, b in zip(lines, slid) if a.value != b.value]
+                lines = slid
         except SelectionError as error:
             raise ImageError(f"{path}: {error}")
         except (ElfFormatError, LookupFailure) as error:
@@ -114,4 +126,16 @@ def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], k
     finally:
         vm.close()
     return ResolvedImage(path, target.machine.name if target.machine else target.arch, target.arch, version,
-                         config, lines, vm.build_id)
+                         config, lines, vm.build_id, slide, moved)
+
+
+def _note_slide(lines: List[ResolvedLine], note_values: Optional[Dict[str, str]], word_bits: int) -> Optional[Slide]:
+    """The slide of the kernel that wrote the note: its KASLR offset line's value against
+    the same line resolved without KASLR; None without a note or such a line."""
+    from ..resolve import kaslr_offset_line, parse_value, slide_from
+
+    line = kaslr_offset_line(lines)
+    if not note_values or line is None or line.key not in note_values:
+        return None
+    offset = parse_value(line.entry.format, note_values[line.key])
+    return None if offset is None else slide_from(lines, offset, word_bits)

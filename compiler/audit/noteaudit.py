@@ -122,8 +122,8 @@ def failed(verdicts: Sequence[NoteVerdict]) -> bool:
     return any(v.status in FAILING or v.moved for v in verdicts)
 
 
-def render_text(note: CapturedNote, verdicts: Sequence[NoteVerdict]) -> str:
-    out = [f"vmci audit note: {note.path}: {note.where}"]
+def render_text(note: CapturedNote, verdicts: Sequence[NoteVerdict], kaslr: Optional[str] = None) -> str:
+    out = [f"vmci audit note: {note.path}: {note.where}"] + ([kaslr] if kaslr else [])
     for v in verdicts:
         moved = " (moved)" if v.moved else ""
         if v.status == "match":

@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 NOTE_NAME = b"VMCOREINFO"
 MAX_NOTE_BYTES = 16 << 20
@@ -67,6 +67,13 @@ class CapturedNote:
 
     def keys(self) -> List[str]:
         return [line.key for line in self.lines]
+
+    def values(self) -> Dict[str, str]:
+        """Each key's first value."""
+        found: Dict[str, str] = {}
+        for line in self.lines:
+            found.setdefault(line.key, line.value)
+        return found
 
 
 def parse_vmcoreinfo_text(text: str, place: str) -> List[NoteLine]:
