@@ -7,7 +7,7 @@ problems of the others.
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .load import Problem
 from .model import SpecSet, build_consumers, build_emitter, spec_files
@@ -61,43 +61,129 @@ def load_specs(directory: Optional[str] = None) -> Tuple[SpecSet, List[Problem]]
     return specs, problems
 
 
+CACHE_FORMAT = "vmci-specs-cache/1"
+
+
+def _model_classes() -> Dict[str, type]:
+    """The classes a cached model may hold: those of the model's own modules that are
+    built by plain object.__new__ (no class with a __new__ of its own, no exception)."""
+    import inspect
+
+    from . import cexpr, kconfig, model
+    found = {}
+    for module in (model, kconfig, cexpr):
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__ and cls.__new__ is object.__new__ and \
+                    not issubclass(cls, BaseException):
+                found[f"{module.__name__.rsplit('.', 1)[-1]}.{name}"] = cls
+    return found
+
+
+def _encode(value: Any) -> Any:
+    """The model as JSON: lists as arrays, scalars as themselves, tuples, sets, dicts and
+    objects tagged (`{"t": [...]}`, `{"s": [...]}`, `{"d": [[k, v], ...]}`,
+    `{"c": "model.Emitter", "a": {attribute: value}}`)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, list):
+        return [_encode(item) for item in value]
+    if isinstance(value, tuple):
+        return {"t": [_encode(item) for item in value]}
+    if isinstance(value, (set, frozenset)):
+        return {"s": [_encode(item) for item in sorted(value, key=repr)], "f": isinstance(value, frozenset)}
+    if isinstance(value, dict):
+        return {"d": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    cls = type(value)
+    return {"c": f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}",
+            "a": {name: _encode(item) for name, item in vars(value).items()}}
+
+
+class _BadCache(Exception):
+    pass
+
+
+def _decode(value: Any, classes: Dict[str, type]) -> Any:
+    """The inverse of _encode, checking as it goes: only the model's own classes are
+    built, by object.__new__ and their attributes; no constructor or other code runs."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, list):
+        return [_decode(item, classes) for item in value]
+    if not isinstance(value, dict) or len(value) not in (1, 2):
+        raise _BadCache("not a cached model value")
+    if "t" in value and isinstance(value["t"], list):
+        return tuple(_decode(item, classes) for item in value["t"])
+    if "s" in value and isinstance(value["s"], list):
+        items = [_decode(item, classes) for item in value["s"]]
+        return frozenset(items) if value.get("f") is True else set(items)
+    if "d" in value and isinstance(value["d"], list):
+        if not all(isinstance(pair, list) and len(pair) == 2 for pair in value["d"]):
+            raise _BadCache("a damaged mapping")
+        return {_decode(k, classes): _decode(v, classes) for k, v in value["d"]}
+    cls = classes.get(value.get("c")) if isinstance(value.get("c"), str) else None
+    attributes = value.get("a")
+    if cls is None or not isinstance(attributes, dict):
+        raise _BadCache(f"an object of unknown class {value.get('c')!r}")
+    built = object.__new__(cls)
+    built.__dict__.update({name: _decode(item, classes) for name, item in attributes.items()})
+    return built
+
+
+def _read_cache(path: str, key: str) -> Optional[SpecSet]:
+    """The cached model, or None when the file is absent, damaged, planted or stale."""
+    import json
+
+    try:
+        with open(path, "rb") as handle:
+            document = json.loads(handle.read(64 << 20))
+        if not isinstance(document, dict) or document.get("format") != CACHE_FORMAT or document.get("key") != key:
+            return None
+        specs = _decode(document.get("model"), _model_classes())
+    except (OSError, ValueError, RecursionError, _BadCache, TypeError):
+        return None
+    return specs if isinstance(specs, SpecSet) else None
+
+
 def load_specs_cached(directory: Optional[str], cache_dir: str) -> Tuple[SpecSet, List[Problem]]:
     """load_specs, remembered across runs: schema validation dominates a warm `resolve`.
 
     The cache key hashes every spec file, the schema and the modules that build the model,
-    so an edit to any of them rebuilds it. Only specs without problems are remembered.
+    so an edit to any of them rebuilds it. Only specs without problems are remembered. The
+    cache is JSON that names only the model's own classes (never a pickle, whose loading
+    runs whatever code the file names): a damaged, planted or stale file is ignored and
+    rewritten.
     """
     import hashlib
-    import pickle
+    import json
 
     directory = directory or specs_dir()
     schema = schema_dir()
     digest = hashlib.sha256()
     # spec places are shown relative to the working directory, so it is part of the key
-    digest.update(os.getcwd().encode() + b"\0")
+    digest.update(os.getcwd().encode("utf-8", "surrogateescape") + b"\0")
     here = os.path.dirname(os.path.abspath(__file__))
     inputs = spec_files(directory) + [os.path.join(directory, "consumers.yaml")] + \
         sorted(os.path.join(schema, n) for n in os.listdir(schema)) + \
         [os.path.join(here, n) for n in ("model.py", "kconfig.py", "cexpr.py", "load.py", "schema.py", "specset.py")]
     for path in inputs:
-        digest.update(path.encode() + b"\0")
+        digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
         try:
             with open(path, "rb") as handle:
                 digest.update(handle.read())
         except OSError:
             digest.update(b"<absent>")
-    cache_path = os.path.join(cache_dir, f"specs-{digest.hexdigest()[:32]}.pickle")
-    try:
-        with open(cache_path, "rb") as handle:
-            return pickle.load(handle), []
-    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError):
-        pass
+    key = digest.hexdigest()
+    cache_path = os.path.join(cache_dir, f"specs-{key[:32]}.json")
+    cached = _read_cache(cache_path, key)
+    if cached is not None:
+        return cached, []
     specs, problems = load_specs(directory)
     if not problems:
         from .output import write_atomically
         try:
             os.makedirs(cache_dir, exist_ok=True)
-            write_atomically(cache_path, pickle.dumps(specs, protocol=pickle.HIGHEST_PROTOCOL))
-        except OSError:
+            document = {"format": CACHE_FORMAT, "key": key, "model": _encode(specs)}
+            write_atomically(cache_path, json.dumps(document, separators=(",", ":")).encode("utf-8"))
+        except (OSError, ValueError, RecursionError):
             pass  # a read-only cache is no reason to fail
     return specs, problems
