@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import emit_c, emit_python, emit_rst, note
+from .manifest import (MAX_MANIFEST_BYTES, NAME as MANIFEST, Manifest, OutputDirectory, OwnershipError, digest,
+                       manifest_text, read_manifest)
 from .model import SpecSet, Version, format_version, parse_kernel_version
-from .render import MARKER, RenderError, render
+from .render import RenderError, render
 from .output import printable
 
 # Relative to the working directory: in a checkout, its generated/; an installed vmci
@@ -130,62 +132,131 @@ def outputs(specs: SpecSet, versions: Sequence[Version]) -> List[Output]:
 
 
 # --- comparing and writing ----------------------------------------------------------------------
+# What generate may touch is what its manifest names (manifest.py): never a file it did
+# not write, never one changed by hand since, never anything through a link.
 
-def generated_files(directory: str) -> List[str]:
-    """Files under `directory` that `generate` wrote (they carry its marker)."""
-    found = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            try:
-                with open(path, "rb") as handle:
-                    head = handle.read(1024)
-            except OSError:
-                continue
-            if MARKER.encode() in head:
-                found.append(os.path.relpath(path, directory).replace(os.sep, "/"))
-    return found
+@dataclass
+class Report:
+    written: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    left_alone: List[str] = field(default_factory=list)  # one warning each
+
+    def warn(self, shown: str, path: str, why: str) -> None:
+        self.left_alone.append(f"{shown}/{path}: {why}")
 
 
-def stale(outputs_: Iterable[Output], directory: str) -> List[Tuple[str, str]]:
+def _open_directory(directory: str, create: bool, force: bool) -> Tuple[Optional[OutputDirectory], Manifest]:
+    """DIR and its manifest; OwnershipError when generate may not write into it."""
+    if not os.path.lexists(directory) and not create:
+        return None, Manifest()
+    try:
+        opened = OutputDirectory(directory, create)
+    except OSError as error:
+        raise OwnershipError(f"{directory}: cannot use as the output directory: {error.strerror or error}")
+    try:
+        manifest = read_manifest(opened)
+        if not manifest.found and not force and not opened.is_empty():
+            raise OwnershipError(f"{_shown(directory)}: not a directory vmci generate wrote (it has no {MANIFEST}) "
+                                 f"and not empty; --force writes into it (replacing only the files generate gives)")
+    except BaseException:
+        opened.close()
+        raise
+    return opened, manifest
+
+
+def _shown(directory: str) -> str:
+    relative = os.path.relpath(directory)
+    return directory if relative.startswith("..") else relative
+
+
+def stale(outputs_: Sequence[Output], directory: str, prune: bool) -> List[Tuple[str, str]]:
     """(path, why) for each file that differs from what the specs give."""
+    opened, manifest = _open_directory(directory, create=False, force=True)
+    if opened is None:
+        return sorted([(o.path, "missing") for o in outputs_] + ([(MANIFEST, "missing")] if prune else []))
     problems = []
-    wanted = {o.path for o in outputs_}
-    for output in outputs_:
-        path = os.path.join(directory, output.path)
-        try:
-            with open(path, "rb") as handle:
-                if handle.read() != output.text.encode("utf-8"):
-                    problems.append((output.path, "differs"))
-        except FileNotFoundError:
-            problems.append((output.path, "missing"))
-    for path in generated_files(directory):
-        if path not in wanted:
-            problems.append((path, "no longer generated"))
-    return sorted(problems)
+    with opened:
+        wanted = {}
+        for output in outputs_:
+            data = output.text.encode("utf-8")
+            wanted[output.path] = digest(data)
+            found = opened.look(output.path)
+            if found.state == "missing":
+                problems.append((output.path, "missing"))
+            elif found.state == "blocked":
+                problems.append((found.blocked_at, found.reason))
+            elif found.digest != wanted[output.path]:
+                problems.append((output.path, "differs"))
+        if prune:
+            for path in sorted(set(manifest.files) | set(manifest.pending)):
+                if path not in wanted and opened.look(path).state != "missing":
+                    problems.append((path, "no longer generated"))
+            if not manifest.found:
+                problems.append((MANIFEST, "missing"))
+            elif opened.read_small(MANIFEST, MAX_MANIFEST_BYTES) != manifest_text(wanted).encode("utf-8"):
+                problems.append((MANIFEST, "differs"))
+    return sorted(set(problems))
 
 
-def write(outputs_: Iterable[Output], directory: str, prune: bool) -> Tuple[int, int, int]:
-    """Write what changed; with `prune`, remove generated files the specs no longer give."""
-    from .output import write_if_changed
-
-    written = unchanged = removed = 0
-    wanted = set()
-    for output in outputs_:
-        wanted.add(output.path)
-        path = os.path.join(directory, output.path)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        if write_if_changed(path, output.text.encode("utf-8")):
-            written += 1
-        else:
-            unchanged += 1
-    if prune:
-        for path in generated_files(directory):
-            if path not in wanted:
-                os.unlink(os.path.join(directory, path))
-                removed += 1
-    return written, unchanged, removed
+def write(outputs_: Sequence[Output], directory: str, prune: bool, force: bool) -> Report:
+    """Write what changed into what generate owns; with `prune`, remove the files it
+    wrote that the specs no longer give."""
+    report = Report()
+    shown = _shown(directory)
+    opened, manifest = _open_directory(directory, create=True, force=force)
+    with opened:
+        files = dict(manifest.files)
+        changes: Dict[str, bytes] = {}
+        for output in outputs_:
+            data = output.text.encode("utf-8")
+            new = digest(data)
+            found = opened.look(output.path)
+            if found.state == "blocked":
+                report.warn(shown, found.blocked_at, found.reason + "; left alone")
+            elif found.state == "file" and found.digest == new:
+                report.unchanged += 1
+                files[output.path] = new
+            elif found.state == "missing" or force or found.digest in manifest.recorded(output.path):
+                changes[output.path] = data
+            elif manifest.recorded(output.path):
+                report.warn(shown, output.path, "changed since vmci generate wrote it; left alone (--force overwrites it)")
+            else:
+                report.warn(shown, output.path, "not written by vmci generate; left alone (--force overwrites it)")
+        removals = []
+        if prune:
+            wanted = {o.path for o in outputs_}
+            for path in sorted(set(manifest.files) | set(manifest.pending)):
+                if path in wanted:
+                    continue
+                found = opened.look(path)
+                if found.state == "file" and found.digest in manifest.recorded(path):
+                    removals.append(path)
+                elif found.state == "file":
+                    report.warn(shown, path, "changed since vmci generate wrote it; not removed, and no longer generate's")
+                    files.pop(path, None)
+                elif found.state == "blocked":
+                    report.warn(shown, found.blocked_at, found.reason + "; not removed")
+                else:
+                    files.pop(path, None)
+        if changes or removals:  # first record what is about to be written, so that both states are generate's
+            opened.write(MANIFEST, manifest_text(files, {**manifest.pending, **{p: digest(d) for p, d in changes.items()}})
+                         .encode("utf-8"))
+        for path, data in changes.items():
+            blocked = opened.write(path, data)
+            if blocked is not None:  # appeared since it was looked at
+                report.warn(shown, blocked.blocked_at, blocked.reason + "; left alone")
+                continue
+            report.written += 1
+            files[path] = digest(data)
+        for path in removals:
+            opened.remove(path)
+            report.removed += 1
+            files.pop(path, None)
+        final = manifest_text(files).encode("utf-8")
+        if opened.read_small(MANIFEST, MAX_MANIFEST_BYTES) != final:
+            opened.write(MANIFEST, final)
+    return report
 
 
 # --- the subcommand ------------------------------------------------------------------------------
@@ -251,24 +322,35 @@ def _generate(args) -> int:
         print(printable(f"vmci generate: {error}"), file=sys.stderr)
         return EXIT_FOUND
     directory = args.output_dir
-    if args.check:
-        problems = stale(found, directory)
-        shown = os.path.relpath(directory) if not os.path.relpath(directory).startswith("..") else directory
-        for path, why in problems:
-            print(printable(f"{shown}/{path}: {why}"))
-        if problems:
-            print(f"vmci generate --check: {len(problems)} of {len(found)} files are stale; run `vmci generate`",
-                  file=sys.stderr)
-            return EXIT_FOUND
-        print(f"vmci generate --check: {len(found)} files up to date", file=sys.stderr)
-        return EXIT_OK
+    prune = not args.kernel_version  # a chosen version writes a part; the rest stays as it is
     try:
-        written, unchanged, removed = write(found, directory, prune=not args.kernel_version)
+        if args.check:
+            return _check(found, directory, prune)
+        report = write(found, directory, prune=prune, force=args.force)
+    except OwnershipError as error:
+        raise UnusableInput(str(error))
     except OSError as error:
         raise UnusableInput(f"{getattr(error, 'filename', None) or directory}: cannot write: "
                             f"{error.strerror or error}")
-    print(f"vmci generate: {written} written, {unchanged} unchanged, {removed} removed "
+    for warning in report.left_alone:
+        print(printable(f"vmci generate: warning: {warning}"), file=sys.stderr)
+    left = f", {len(report.left_alone)} left alone" if report.left_alone else ""
+    print(f"vmci generate: {report.written} written, {report.unchanged} unchanged, {report.removed} removed{left} "
           f"(kernel C for {', '.join(format_version(v) for v in versions)})", file=sys.stderr)
+    return EXIT_FOUND if report.left_alone else EXIT_OK
+
+
+def _check(found: Sequence[Output], directory: str, prune: bool) -> int:
+    from .cli import EXIT_FOUND, EXIT_OK
+
+    problems = stale(found, directory, prune)
+    for path, why in problems:
+        print(printable(f"{_shown(directory)}/{path}: {why}"))
+    if problems:
+        print(f"vmci generate --check: {len(problems)} of {len(found)} files are stale; run `vmci generate`",
+              file=sys.stderr)
+        return EXIT_FOUND
+    print(f"vmci generate --check: {len(found)} files up to date", file=sys.stderr)
     return EXIT_OK
 
 
@@ -281,7 +363,10 @@ def register(subparsers) -> None:
         description="Render generated/ from the specs: kernel C per kernel version (the common list as "
                     "kernel/vmcore_info.c, printk's hook, every architecture's arch_crash_save_vmcoreinfo()), "
                     "Python modules that produce VMCOREINFO from a vmlinux, the ELF note builder in C, and the "
-                    "reference of every entry (reStructuredText). Only changed files are written. Kernel C is "
+                    "reference of every entry (reStructuredText). Only changed files are written. generate "
+                    "touches only the files it wrote (recorded with their SHA-256 in DIR/" + MANIFEST + "): a file "
+                    "changed by hand since is left alone with a warning (exit status 1), a directory without that "
+                    "manifest is written into only when it is new or empty, or with --force. Kernel C is "
                     "written for " + ", ".join(format_version(v) for v in PINNED_VERSIONS) + " and the newest "
                     "version the specs describe unless --kernel-version is given.")
     p.add_argument("--kernel-version", action="append", metavar="VER",
@@ -290,6 +375,9 @@ def register(subparsers) -> None:
                    help="write nothing; list the files that differ from what the specs give and exit 1 if any")
     p.add_argument("-o", "--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR",
                    help="where to write (default: generated/ in the current directory)")
+    p.add_argument("--force", action="store_true",
+                   help="write into a directory generate does not own, and over files changed by hand or not "
+                        "written by generate at the paths it writes (it still removes only the files it wrote)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=cmd_generate)
     note_command.register(subparsers)

@@ -1,15 +1,27 @@
-"""`-` as an input file: standard input, as a shell user expects.
+"""Opening input files: `-` as standard input, and only regular files where a stream would hang.
 
-Small inputs (a config, VMCOREINFO text) are read from standard input directly. Inputs
-that are read by seeking or mapping (a vmlinux, an ELF core or kdump file) are spooled
-to a temporary file first, removed afterwards; messages name `<stdin>`, never the
-temporary file. Standard input can be read once: two `-` in one command are refused.
+`-` as an input file is standard input, as a shell user expects. Small inputs (a config,
+VMCOREINFO text) are read from standard input directly. Inputs that are read by seeking
+or mapping (a vmlinux, an ELF core or kdump file) are spooled to a temporary file first,
+removed afterwards; messages name `<stdin>`, never the temporary file. Standard input
+can be read once: two `-` in one command are refused.
+
+Files that must be regular files: a FIFO opened for reading waits for a writer --
+forever when none comes; a character device such as /dev/zero never ends, /dev/tty
+waits for the keyboard, and opening some devices has effects of its own (a tape rewinds
+when closed). vmci reads such a file only where the user named it as a stream
+(`--config <(zcat config.gz)`, `note --from -`). Where it finds a file by walking a tree
+(a kernel tree's C files, Makefiles and Kconfig files; the spec files of a specs
+directory; generate's output directory) or must map it (`--vmlinux`), anything but a
+regular file is refused by what stat says, before it is opened, and checked again on the
+open descriptor (`check_regular`, `open_regular`).
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from typing import BinaryIO, Iterator, Optional, Sequence
@@ -64,3 +76,50 @@ def local_file(path: str) -> Iterator[str]:
 def named(message: str, actual: str, path: str) -> str:
     """A message about the file read (`actual`) that names the input as the user gave it."""
     return message.replace(actual, shown(path)) if actual != path else message
+
+
+# --- files that must be regular files --------------------------------------------------
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def kind_of(mode: int) -> str:
+    """What a file is, in words, from its st_mode."""
+    for test, words in _KINDS:
+        if test(mode):
+            return words
+    return "a regular file" if stat.S_ISREG(mode) else f"a file of type {stat.S_IFMT(mode):#o}"
+
+
+class NotRegularFile(Exception):
+    """A FIFO, device, socket or directory where a regular file is expected."""
+
+    def __init__(self, path: str, mode: int):
+        self.path = path
+        self.kind = kind_of(mode)
+        super().__init__(f"{path}: not a regular file ({self.kind})")
+
+
+def check_regular(path: str) -> os.stat_result:
+    """The stat of `path` (links followed) if it is a regular file; NotRegularFile if it
+    is not; OSError if it cannot be looked at."""
+    status = os.stat(path)
+    if not stat.S_ISREG(status.st_mode):
+        raise NotRegularFile(path, status.st_mode)
+    return status
+
+
+def open_regular(path: str, mode: str = "rb", **kwargs):
+    """open(path, mode) for reading, refusing anything but a regular file without
+    waiting on it (NotRegularFile); OSError as open() gives it."""
+    check_regular(path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):  # replaced between the two looks
+            raise NotRegularFile(path, status.st_mode)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise

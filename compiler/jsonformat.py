@@ -21,6 +21,7 @@ from typing import Any, Dict, Optional
 FORMAT_VERSIONS = {
     "list": 1, "resolve": 1, "validate": 1, "audit-source": 1, "audit-note": 1,
     "audit-consumers": 1, "coverage": 1, "diff": 1, "show": 1, "export": 1,
+    "manifest": 1,  # generate's record of what it wrote (manifest.py), not a command's output
 }
 
 

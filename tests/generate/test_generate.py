@@ -2,7 +2,9 @@
 output is deterministic and carries provenance, bad specs never reach generated code,
 and a new architecture needs only its YAML file."""
 import ast
+import hashlib
 import importlib
+import json
 import os
 import shutil
 import sys
@@ -15,6 +17,7 @@ from generate_support import GENERATED, ROOT, copy_specs, vmci
 from vmci import cexpr, emit_c, render
 from vmci.generate import PINNED_VERSIONS, newest_version
 from vmci.kconfig import Condition
+from vmci.manifest import NAME as MANIFEST
 from vmci.model import AppendEntry, SpecLocation, SymbolEntry, format_version
 from vmci.render import MARKER, RenderError
 from vmci.specset import load_specs
@@ -26,6 +29,8 @@ def tree(directory):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
         for name in files:
             path = os.path.join(root, name)
+            if path == os.path.join(directory, MANIFEST):
+                continue  # compared by test_output_is_deterministic_whatever_the_working_directory
             with open(path, "rb") as handle:
                 found[os.path.relpath(path, directory)] = handle.read()
     return found
@@ -40,24 +45,34 @@ def test_generated_is_in_sync_with_the_specs():
 def test_check_lists_changed_missing_and_leftover_files(tmp_path):
     out_dir = tmp_path / "gen"
     assert vmci("generate", "-o", str(out_dir))[0] == 0
-    (out_dir / "rst" / "vmcoreinfo.rst").write_text("edited by hand\n")
     (out_dir / "c" / "vmcoreinfo_note.c").unlink()
+    # a file an earlier run wrote (its manifest says so) that the specs no longer give
     leftover = out_dir / "c" / "5.0" / "kernel" / "vmcore_info.c"
     leftover.parent.mkdir(parents=True)
     leftover.write_text(f"/* {MARKER} from specs/common.yaml */\n")
-    (out_dir / "README").write_text("not generated, not ours\n")
+    manifest = json.loads((out_dir / MANIFEST).read_text())
+    manifest["files"]["c/5.0/kernel/vmcore_info.c"] = "sha256:" + hashlib.sha256(leftover.read_bytes()).hexdigest()
+    (out_dir / MANIFEST).write_text(json.dumps(manifest))
+    (out_dir / "README").write_text(f"not generated, not ours, though it quotes {MARKER}\n")
     code, out, err = vmci("generate", "--check", "-o", str(out_dir))
     assert code == 1
     lines = out.splitlines()
-    assert lines == [f"{out_dir}/c/5.0/kernel/vmcore_info.c: no longer generated",
-                     f"{out_dir}/c/vmcoreinfo_note.c: missing",
-                     f"{out_dir}/rst/vmcoreinfo.rst: differs"], out
+    assert lines == [f"{out_dir}/{MANIFEST}: differs",
+                     f"{out_dir}/c/5.0/kernel/vmcore_info.c: no longer generated",
+                     f"{out_dir}/c/vmcoreinfo_note.c: missing"], out
     assert "3 of" in err and "stale" in err
     # regenerating writes only what changed and removes the leftover, never the README
     code, _, err = vmci("generate", "-o", str(out_dir))
-    assert code == 0 and "2 written" in err and "1 removed" in err, err
-    assert (out_dir / "README").exists() and not leftover.exists()
+    assert code == 0 and "1 written" in err and "1 removed" in err, err
+    assert (out_dir / "README").exists() and not leftover.exists() and not leftover.parent.parent.exists()
     assert vmci("generate", "--check", "-o", str(out_dir))[0] == 0
+    # a file changed by hand is stale, and generate leaves it alone
+    (out_dir / "rst" / "vmcoreinfo.rst").write_text("edited by hand\n")
+    code, out, err = vmci("generate", "--check", "-o", str(out_dir))
+    assert (code, out) == (1, f"{out_dir}/rst/vmcoreinfo.rst: differs\n"), out + err
+    code, _, err = vmci("generate", "-o", str(out_dir))
+    assert code == 1 and "changed since vmci generate wrote it; left alone" in err, err
+    assert (out_dir / "rst" / "vmcoreinfo.rst").read_text() == "edited by hand\n"
 
 
 def test_regeneration_writes_nothing_when_nothing_changed(tmp_path):
@@ -75,6 +90,9 @@ def test_output_is_deterministic_whatever_the_working_directory(tmp_path):
     assert vmci("generate", "-o", str(second), "--specs", os.path.join(ROOT, "specs"), cwd=str(tmp_path))[0] == 0
     assert tree(first) == tree(second)
     assert tree(first) == tree(GENERATED)
+    assert (first / MANIFEST).read_bytes() == (second / MANIFEST).read_bytes()
+    with open(os.path.join(GENERATED, MANIFEST), "rb") as handle:
+        assert (first / MANIFEST).read_bytes() == handle.read()
 
 
 def test_every_file_names_the_specs_and_the_command():

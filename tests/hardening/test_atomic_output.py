@@ -15,6 +15,7 @@ import time
 import pytest
 
 from vmci import output
+from vmci.manifest import NAME as MANIFEST, digest, manifest_text
 from hardening_support import (FIXTURE_CONFIG, FIXTURE_SPECS, ROOT, build_fixture, check_one_line_error, have_gcc,
                                run_cli)
 
@@ -35,7 +36,7 @@ def previous_file(directory, name="out"):
 
 
 def leftovers(directory):
-    return sorted(name for name in os.listdir(directory) if name.startswith(".vmci-"))
+    return sorted(name for name in os.listdir(directory) if name.startswith(".vmci-") and name.endswith(".tmp"))
 
 
 def resolve_to(path, vmlinux, *extra):
@@ -179,27 +180,30 @@ def test_note_outputs(tmp_path, monkeypatch, option):
 
 def test_generate_interrupted_leaves_every_file_whole(tmp_path, monkeypatch):
     """Ctrl-C at the third file: the first two are new, every other one is still the
-    previous one, none is half written, no temporary file is left."""
+    previous one, none is half written, no temporary file is left, and the next run
+    takes both states as generate's own."""
     directory = tmp_path / "generated"
     result = run_cli(["generate", "-o", str(directory)])
     assert result.code == 0, result
     files = sorted(os.path.relpath(os.path.join(root, name), directory)
-                   for root, _, names in os.walk(directory) for name in names)
+                   for root, _, names in os.walk(directory) for name in names if name != MANIFEST)
     assert len(files) > 3
-    for name in files:
+    for name in files:  # what an earlier run with other specs wrote
         (directory / name).write_bytes(PREVIOUS)
-    with monkeypatch.context() as patch:
-        patch.setattr(output.os, "fsync", Interrupt(os.fsync, KeyboardInterrupt(), at=3))
+    (directory / MANIFEST).write_text(manifest_text({name: digest(PREVIOUS) for name in files}))
+    with monkeypatch.context() as patch:  # the first fsync is the manifest's, naming the files to come
+        patch.setattr(output.os, "fsync", Interrupt(os.fsync, KeyboardInterrupt(), at=4))
         result = run_cli(["generate", "-o", str(directory)])
     assert result.code == 130 and result.err == "vmci generate: interrupted\n", result
     contents = {name: (directory / name).read_bytes() for name in files}
     assert sum(1 for data in contents.values() if data != PREVIOUS) == 2
     for root, _, names in os.walk(directory):
-        assert not [name for name in names if name.startswith(".vmci-")], root
-    # and a run that is not interrupted makes them all new
+        assert not [name for name in names if name.startswith(".vmci-") and name.endswith(".tmp")], root
+    # and a run that is not interrupted makes them all new, with no file taken for one changed by hand
     result = run_cli(["generate", "-o", str(directory)])
-    assert result.code == 0, result
+    assert result.code == 0 and "warning" not in result.err, result
     assert all((directory / name).read_bytes() != PREVIOUS for name in files)
+    assert "pending" not in (directory / MANIFEST).read_text()
 
 
 def test_generate_into_an_unwritable_place(tmp_path):
