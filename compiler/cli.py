@@ -354,14 +354,10 @@ def _resolve_file(args, path: str) -> int:
 
 
 def _write(output: Optional[str], text: str) -> None:
-    if output in (None, "-"):
-        sys.stdout.write(text)
-        return
-    from .output import write_atomically
-    try:
-        write_atomically(output, text.encode("utf-8"))
-    except OSError as error:
-        raise UsageError(f"{output}: cannot write: {error.strerror or error}")
+    """The command's output to standard output or -o (output.write_output; an OutputError
+    reaches main() as one line)."""
+    from .output import write_output
+    write_output(output or "-", text.encode("utf-8"))
 
 
 # --- argument parsing ------------------------------------------------------------------------
@@ -430,7 +426,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The inputs and outputs of every command, by their argparse names: an output that is
+# also an input is refused before the command starts (output.check_outputs).
+_OUTPUT_OPTIONS = (("output", "-o"), ("elf_core", "--elf-core"))
+_INPUT_OPTIONS = (("vmlinux", "--vmlinux"), ("config", "--config"), ("source", "--from"), ("file", "FILE"),
+                  ("a", "A"), ("b", "B"), ("config_a", "--config-a"), ("config_b", "--config-b"),
+                  ("kernel_tree", "KERNEL_TREE"))
+
+
+def _is_spec_input(relative: str) -> bool:
+    return relative.endswith((".yaml", ".yml", ".json"))
+
+
+def _is_tree_input(relative: str) -> bool:
+    from .audit.tree import wanted
+    return wanted(relative) is not None
+
+
+def _check_outputs(args) -> None:
+    from .output import check_outputs
+
+    given = lambda names: [(option, getattr(args, name, None)) for name, option in names]  # noqa: E731
+    check_outputs(given(_OUTPUT_OPTIONS), given(_INPUT_OPTIONS),
+                  [("--specs", getattr(args, "specs", None), _is_spec_input),
+                   ("KERNEL_TREE", getattr(args, "kernel_tree", None), _is_tree_input)])
+
+
+def _check_working_directory() -> None:
+    """Every command shows paths relative to the working directory; one that was removed
+    while the shell stood in it is one line, not a traceback from the first relpath."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise UsageError("the working directory no longer exists; cd to a directory that does")
+    except OSError as error:
+        raise UsageError(f"cannot find the working directory: {error.strerror or error}")
+
+
+def _command_name(args) -> str:
+    sub = getattr(args, "audit_command", None)
+    return f"{args.command} {sub}" if sub else args.command
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    from .output import GuardedStdout, OutputError, discard_stdout
+
     try:
         parser = build_parser()
     except ImportError as error:  # a stage module missing from a broken installation
@@ -440,16 +480,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return EXIT_UNUSABLE
+    stdout, sys.stdout = sys.stdout, GuardedStdout(sys.stdout)
     try:
-        return args.run(args)
-    except (UsageError, PackageDataMissing) as error:
-        print(printable(f"vmci {args.command}: {error}"), file=sys.stderr)
+        _check_working_directory()
+        _check_outputs(args)
+        code = args.run(args)
+        sys.stdout.flush()  # a full disk shows here, while it can still be told
+        return code
+    except (UsageError, PackageDataMissing, OutputError) as error:
+        if getattr(error, "stdout", False):
+            discard_stdout()
+        print(printable(f"vmci {_command_name(args)}: {error}"), file=sys.stderr)
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
-        print(f"vmci {args.command}: interrupted", file=sys.stderr)
+        print(f"vmci {_command_name(args)}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader stopped reading (vmci ... | head): so does vmci
+        discard_stdout()
         return EXIT_OK
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":  # pragma: no cover

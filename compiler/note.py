@@ -196,7 +196,7 @@ def cmd_note(args) -> int:
 
 def _note(args) -> int:
     from .cli import EXIT_OK, _load_specs_or_fail
-    from .output import write_atomically
+    from .output import write_output
 
     if not args.output and not args.elf_core:
         raise NoteError("give -o NOTE and/or --elf-core CORE")
@@ -217,14 +217,8 @@ def _note(args) -> int:
     if args.elf_core:
         files.append((args.elf_core, elf_core(build_note(text.data, big_endian), machine.elf_class, big_endian,
                                               machine.elf_machine)))
-    for path, data in files:
-        if path == "-":
-            sys.stdout.buffer.write(data)
-            continue
-        try:
-            write_atomically(path, data)
-        except OSError as error:
-            raise NoteError(f"{path}: cannot write: {error.strerror or error}")
+    for path, data in files:  # an OutputError reaches cli.main as one line
+        write_output(path, data)
     return EXIT_OK
 
 

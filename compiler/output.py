@@ -309,12 +309,35 @@ def check_outputs(outputs: Iterable[Tuple[str, Optional[str]]], inputs: Iterable
                 raise OutputError(f"{option} {path}: the same file as {input_option} {source}; "
                                   f"vmci does not write over its input")
         for input_option, directory, reads in directories:
-            if directory is None:
-                continue
-            relative = os.path.relpath(_real(path), _real(directory))
-            if not relative.startswith("..") and reads(relative.replace(os.sep, "/")):
+            if directory is not None and _inside(path, directory, reads):
                 raise OutputError(f"{option} {path}: a file {input_option} {directory} reads; "
                                   f"vmci does not write over its input")
+
+
+def _inside(path: str, directory: str, reads: Callable[[str], bool]) -> bool:
+    """Whether `path` is a file under `directory` that `reads` says is read: by its place,
+    or, for a file with other hard links, by its inode."""
+    real, top = _real(path), _real(directory)
+    relative = os.path.relpath(real, top)
+    if not relative.startswith("..") and reads(relative.replace(os.sep, "/")):
+        return True
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    if not stat.S_ISREG(status.st_mode) or status.st_nlink < 2:
+        return False
+    for root, _, names in os.walk(top):
+        for name in names:
+            candidate = os.path.join(root, name)
+            try:
+                other = os.lstat(candidate)
+            except OSError:
+                continue
+            if (other.st_dev, other.st_ino) == (status.st_dev, status.st_ino) and \
+                    reads(os.path.relpath(candidate, top).replace(os.sep, "/")):
+                return True
+    return False
 
 
 # --- standard output while a command runs ------------------------------------------------------

@@ -52,18 +52,12 @@ def _load_specs(directory: str):
 
 
 def _emit(args, text: str) -> None:
-    output = getattr(args, "output", None)
-    # a report names files, members and keys read from the input: no control characters
-    # reach a terminal (JSON escapes them itself)
-    text = printable_text(text)
-    if output in (None, "-"):
-        sys.stdout.write(text)
-        return
-    from ..output import write_atomically
-    try:
-        write_atomically(output, text.encode("utf-8"))
-    except OSError as error:
-        raise AuditInputError(f"{output}: cannot write ({error.strerror or error})")
+    """The report to standard output or -o (output.write_output: atomically, in place
+    for a FIFO or device, through a link; an OutputError reaches cli.main as one line).
+    A report names files, members and keys read from the input: no control characters
+    reach a terminal (JSON escapes them itself)."""
+    from ..output import write_output
+    write_output(getattr(args, "output", None) or "-", printable_text(text).encode("utf-8"))
 
 
 # --- audit source -------------------------------------------------------------------------
