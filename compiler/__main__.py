@@ -1,6 +1,6 @@
 """`python -m vmci`: the same as the `vmci` command."""
 import sys
 
-from vmci.cli import main
+from vmci.entry import main
 
 sys.exit(main())
