@@ -391,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="PATH", help="the kernel .config (or config.gz; - for standard input)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--at-crash", action="store_true", help="include the lines appended at panic time (CRASHTIME)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (-: standard output)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
+                                                          "file is replaced atomically, a FIFO or device written in place)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=cmd_list)
     p = sub.add_parser("resolve", help="the exact VMCOREINFO text a kernel writes, from its vmlinux",
@@ -412,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel-version", metavar="VER", help="override the version read from the image's banner")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--at-crash", action="store_true", help="include the lines appended at panic time (CRASHTIME)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output (-: standard output)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
+                                                          "file is replaced atomically, a FIFO or device written in place)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache (~/.cache/vmci)")
     p.add_argument("--kaslr-offset", type=_kaslr_offset_argument, metavar="HEX",
                    help="what the kernel writes when KASLR placed it so that its KERNELOFFSET line reads HEX: every "

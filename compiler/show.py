@@ -35,17 +35,8 @@ def cmd_show(args) -> int:
         print(printable(f"vmci show: {error}"), file=sys.stderr)
         return EXIT_UNUSABLE
     data = render_json(note).encode("utf-8") if args.format == "json" else note.text.encode("utf-8")
-    if args.output in (None, "-"):
-        sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return EXIT_OK
-    from .output import write_atomically
-    try:
-        write_atomically(args.output, data)
-    except OSError as error:
-        print(printable(f"vmci show: {args.output}: cannot write ({error.strerror or error})"), file=sys.stderr)
-        return EXIT_UNUSABLE
+    from .output import write_output
+    write_output(args.output or "-", data)  # an OutputError reaches cli.main as one line
     return EXIT_OK
 
 
@@ -62,5 +53,6 @@ def register(subparsers) -> None:
     p.add_argument("file", metavar="FILE", help="vmcore, kdump or flattened dump, /proc/kcore, note or text; - for "
                                                 "standard input")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (a file is "
+                                                          "replaced atomically, a FIFO or device written in place)")
     p.set_defaults(run=cmd_show)

@@ -207,7 +207,8 @@ def _register_consumers(audit_sub) -> None:
     p.add_argument("--kernel-version", metavar="VER", help="6.12, 6.12.117 or a release such as 6.1.0-57-cloud-amd64")
     p.add_argument("--config", metavar="PATH", help="the kernel .config (or config.gz; - for standard input)")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (-: standard output)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
+                                                          "file is replaced atomically, a FIFO or device written in place)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_audit_consumers))
 
@@ -242,7 +243,8 @@ def _register_coverage(subparsers) -> None:
                     "implied config and a base set: the number of entries emitted and, per dump tool, the required "
                     "keys not emitted. The HTML report is one self-contained page.")
     p.add_argument("--format", choices=("text", "json", "html"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output (-: standard output)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
+                                                          "file is replaced atomically, a FIFO or device written in place)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_coverage))
 
@@ -294,7 +296,8 @@ def _register_diff(subparsers) -> None:
     p.add_argument("--kernel-version-b", metavar="VER", help="override the version read from B's banner")
     p.add_argument("--all", action="store_true", help="also list the entries that are the same")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (-: standard output)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
+                                                          "file is replaced atomically, a FIFO or device written in place)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_diff))
@@ -322,7 +325,8 @@ def register(subparsers) -> None:
                     "the audit is.")
     p.add_argument("kernel_tree", metavar="KERNEL_TREE", help="kernel source directory or tarball")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (-: standard output)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
+                                                          "file is replaced atomically, a FIFO or device written in place)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_audit_source))
     _register_note(audit_sub)
@@ -349,7 +353,8 @@ def _register_note(audit_sub) -> None:
     p.add_argument("--at-crash", action="store_true",
                    help="expect the lines appended at panic (CRASHTIME) even if the note has none")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (-: standard output)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
+                                                          "file is replaced atomically, a FIFO or device written in place)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=_guarded(cmd_audit_note))

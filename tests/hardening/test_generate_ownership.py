@@ -318,3 +318,17 @@ def test_the_output_directory_itself_may_be_a_link(tmp_path):
     real.mkdir()
     assert generate(tmp_path / "link").code == 0
     assert (real / MANIFEST).exists() and os.path.islink(tmp_path / "link")
+
+
+def test_the_manifest_is_valid_for_its_schema_and_the_schema_refuses_what_generate_refuses(owned):
+    import jsonschema
+    from vmci.jsonformat import check
+
+    check(manifest_of(owned))
+    digest = "sha256:" + "0" * 64
+    for path in ("../outside.c", "/etc/passwd", "c//x.c", "c/./x.c", "c/"):
+        bad = {"format": "vmci-manifest/1", "files": {path: digest}}
+        with pytest.raises(jsonschema.ValidationError):
+            check(bad)
+        (owned / MANIFEST).write_text(json.dumps(bad))
+        check_one_line_error(generate(owned), "generate", str(owned / MANIFEST), "not a path inside")
