@@ -139,7 +139,8 @@ def test_sigint_to_a_running_resolve(tmp_path):
     if process.returncode == 0:  # it finished first: then the new file is whole
         assert path.read_bytes().startswith(b"OSRELEASE=")
     else:
-        assert (process.returncode, err) == (130, "vmci resolve: interrupted\n")
+        # (on a loaded machine the signal can land while vmci still imports: vmci.entry's line)
+        assert process.returncode == 130 and err in ("vmci resolve: interrupted\n", "vmci: interrupted\n"), err
         assert path.read_bytes() == PREVIOUS
     assert leftovers(tmp_path) == []
 

@@ -51,7 +51,7 @@ def commands(base, image):
         "note": (["note", "--from", f"{base}/vmcoreinfo.txt"], "-o", f"{base}/vmcoreinfo.txt"),
         "note --elf-core": (["note", "--from", f"{base}/vmcoreinfo.txt", "--arch", "x86_64", "--specs", f"{base}/specs"],
                             "--elf-core", f"{base}/vmcoreinfo.txt"),
-        "audit consumers": (["audit", "consumers", "--specs", f"{base}/specs", "--arch", "x86_64",
+        "audit consumers": (["audit", "consumers", "--specs", f"{base}/specs", "--arch", "x86_64", "--kernel-version", "6.1",
                              "--config", f"{base}/config"], "-o", f"{base}/config"),
         "audit source": (["audit", "source", f"{base}/tree", "--specs", f"{MINI}/mini-specs"], "-o",
                          f"{base}/tree/Makefile"),
