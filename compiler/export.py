@@ -132,15 +132,8 @@ def cmd_export(args) -> int:
         return EXIT_FOUND
     records = export_records(specs)
     text = render_csv(records) if args.format == "csv" else render_json(specs, records)
-    if args.output in (None, "-"):
-        sys.stdout.write(text)
-        return EXIT_OK
-    from .output import write_atomically
-    try:
-        write_atomically(args.output, text.encode("utf-8"))
-    except OSError as error:
-        print(printable(f"vmci export: {args.output}: cannot write ({error.strerror or error})"), file=sys.stderr)
-        return EXIT_UNUSABLE
+    from .output import write_output
+    write_output(args.output or "-", text.encode("utf-8"))  # an OutputError reaches cli.main as one line
     return EXIT_OK
 
 
@@ -156,7 +149,8 @@ def register(subparsers) -> None:
                     "and its spec file:line relative to the specs directory. JSON is vmci-export/1; CSV has the "
                     "header " + ",".join(CSV_COLUMNS) + ". See docs/export.md.")
     p.add_argument("--format", choices=("json", "csv"), default="json")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (atomically) instead of standard output")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
+                                                          "file is replaced atomically, a FIFO or device written in place)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR",
                    help="specs directory (default: the specs embedded in vmci)")
     p.set_defaults(run=cmd_export)

@@ -56,6 +56,8 @@ def commands(base, image):
         "audit source": (["audit", "source", f"{base}/tree", "--specs", f"{MINI}/mini-specs"], "-o",
                          f"{base}/tree/Makefile"),
         "coverage": (["coverage", "--specs", f"{base}/specs"], "-o", f"{base}/specs/common.yaml"),
+        "export": (["export", "--specs", f"{base}/specs"], "-o", f"{base}/specs/arch/x86_64.yaml"),
+        "show": (["show", f"{base}/vmcoreinfo.txt"], "-o", f"{base}/vmcoreinfo.txt"),
         "diff": (["diff", f"{base}/vmcoreinfo.txt", f"{base}/other.txt"], "-o", f"{base}/other.txt"),
     }
     if image:
@@ -64,7 +66,8 @@ def commands(base, image):
     return found
 
 
-COMMANDS = ["list", "note", "note --elf-core", "audit consumers", "audit source", "coverage", "diff", "resolve"]
+COMMANDS = ["list", "note", "note --elf-core", "audit consumers", "audit source", "coverage", "diff", "export", "show",
+            "resolve"]
 
 
 def command(inputs, name):
