@@ -240,13 +240,24 @@ def _check_define_overlaps(specs: SpecSet) -> List[Problem]:
 
 
 def _check_image_bases(specs: SpecSet) -> List[Problem]:
-    """An image base belongs to an architecture, and at most one applies to a kernel."""
+    """An image base, and the line that carries the KASLR offset, belong to an
+    architecture, and at most one of each applies to a kernel."""
     problems = []
     for emitter in specs.emitters:
         if emitter.image_bases and emitter.target is None:
             problems.append(_problem(emitter.image_bases[0].where, "image-base: only an architecture file (one with "
                                                                    "a target) says where its kernel image runs"))
             continue
+        marked = [e for e in emitter.entries() if e.kaslr_offset]
+        for entry in marked:
+            if emitter.target is None or entry.format not in ("%lx", "0x%lx", "%llx", "0x%llx", "%lu", "%ld"):
+                problems.append(_problem(entry.where, f"{entry.key}: kaslr-offset marks an architecture's line "
+                                                      f"whose value is a machine word (KERNELOFFSET=%lx)"))
+        for a, b in combinations(marked, 2):
+            if a.versions.overlaps(b.versions) and (machine_condition(emitter) & a.when).satisfiable_with(
+                    b.when, choices=CHOICES.get()):
+                problems.append(_problem(b.where, f"{b.key}: a second kaslr-offset line for some kernel, besides "
+                                                  f"{a.key} at {a.where} (one line carries the KASLR offset)"))
         for a, b in combinations(emitter.image_bases, 2):
             if a.versions.overlaps(b.versions) and (machine_condition(emitter) & a.when).satisfiable_with(
                     b.when, choices=CHOICES.get()):
