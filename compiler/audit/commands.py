@@ -145,7 +145,8 @@ def cmd_audit_note(args) -> int:
     if args.format == "json":
         _emit(args, document("audit-note", {
             "file": note.path, "input_kind": note.kind, "where": note.where, "vmlinux": image.path,
-            "machine": image.machine, "kernel_version": ".".join(map(str, image.version)),
+            "build_id": image.build_id, "arch": image.arch, "machine": image.machine,
+            "kernel_version": ".".join(map(str, image.version)),
             "config": image.config.source, "kaslr": kaslr_json(image), "summary": summary(verdicts),
             "lines": [v.as_json(specs.directory) for v in verdicts]}))
     else:

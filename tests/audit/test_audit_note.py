@@ -50,7 +50,7 @@ def test_only_runtime_lines_differ_in_any_container(release, tmp_path):
     meta, text, _ = gold(release)
     for kind, path in containers(release, tmp_path).items():
         code, payload = audit_note(release, path)
-        assert payload["input_kind"] == kind
+        assert payload["input_kind"] == kind and payload["build_id"] == meta["vmlinux_build_id"]
         statuses = {line["status"] for line in payload["lines"]}
         assert statuses <= {"match", "runtime"}, [l for l in payload["lines"] if l["status"] not in ("match", "runtime")]
         assert code == 0
