@@ -144,3 +144,37 @@ def test_kaslr_offset_on_a_kernel_without_one_is_refused():
 def test_kaslr_offset_must_be_hex():
     code, _, err = run_vmci("resolve", "--vmlinux", kernel_path("6.1.0-57-cloud-amd64"), "--kaslr-offset", "0xzz")
     assert code == 2 and "is not a hexadecimal number" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_the_generated_python_moves_the_image_as_resolve_does(release, tmp_path):
+    """generated/python/vmcoreinfo places the image through its image_base() and the
+    resolver's slide: the same lines as `vmci resolve` with that slide."""
+    import importlib
+    import sys
+
+    from conftest import ROOT
+    from vmci.cli import kernel_version_from_banner
+    from vmci.elf import open_vmlinux
+    from vmci.imageresolver import ImageResolver
+    from vmci.kconfig import KernelConfig
+    from vmci.resolve import resolve_with_kaslr_offset
+    from vmci.select import find_target_by_elf
+    from vmci.specset import load_specs
+
+    specs, _ = load_specs()
+    _, text, _ = kaslr_note(release)
+    config = KernelConfig.from_file(gold(release)[2])
+    sys.path.insert(0, os.path.join(ROOT, "generated", "python"))
+    try:
+        vmcoreinfo = importlib.import_module("vmcoreinfo")
+    finally:
+        sys.path.pop(0)
+    with open_vmlinux(kernel_path(release), cache_dir=str(tmp_path)) as vm:
+        version = kernel_version_from_banner(vm.linux_banner())
+        target = find_target_by_elf(specs, vm.e_machine, vm.elf_class, vm.endianness)
+        theirs, slide = resolve_with_kaslr_offset(specs, vm, target, version, config, int(values(text)["KERNELOFFSET"], 16))
+        module = vmcoreinfo.for_elf(vm.e_machine, vm.elf_class, vm.endianness)
+        ours = module.vmcoreinfo(ImageResolver(vm, config, slide.slide), version, config.values)
+    assert ours == [(line.key, line.value) for line in theirs]
+    assert dict(ours)["KERNELOFFSET"] == values(text)["KERNELOFFSET"]
