@@ -365,3 +365,20 @@ class ZeroResolver:
 
     def integer(self, expression, c_type, scope):
         return 0
+
+
+def test_before_5_14_the_common_file_appends_the_build_id_from_its_note_scan():
+    """5.10's crash_save_vmcoreinfo_init() calls add_build_id_vmcoreinfo(), which the frame
+    defines as the kernel did (scanning __start_notes for NT_GNU_BUILD_ID); from 5.14 the
+    macro formats vmlinux_build_id and the helper is gone."""
+    with open(os.path.join(GENERATED, "c", "5.10", "kernel", "crash_core.c")) as handle:
+        old = handle.read()
+    with open(os.path.join(GENERATED, "c", "6.1", "kernel", "crash_core.c")) as handle:
+        new = handle.read()
+    assert "static void add_build_id_vmcoreinfo(void)\n{" in old
+    assert "\t\t\t\tVMCOREINFO_BUILD_ID(build_id);\n" in old and "&__start_notes" in old
+    init = old[old.index("static int __init crash_save_vmcoreinfo_init(void)"):]
+    assert init.index("VMCOREINFO_OSRELEASE(") < init.index("\tadd_build_id_vmcoreinfo();\n") < \
+        init.index("VMCOREINFO_PAGESIZE(")
+    assert "#include <crypto/sha.h>" in old and "#include <linux/buildid.h>" not in old
+    assert "add_build_id_vmcoreinfo" not in new and "\tVMCOREINFO_BUILD_ID();\n" in new
