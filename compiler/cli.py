@@ -240,6 +240,9 @@ def _resolve_image(args, specs, vm, progress=None):
         version = _kernel_version(args.kernel_version)
     else:
         version = kernel_version_from_banner(banner)
+        if version is None and vm.contents_stripped:
+            raise UsageError(f"{args.vmlinux}: a debug-only image (its sections keep no code or data, as objcopy "
+                             f"--only-keep-debug leaves them): the kernel version is not in it; pass --kernel-version")
         if version is None:
             raise UsageError(f"{args.vmlinux}: no linux_banner to read the kernel version from; pass --kernel-version")
     if args.config:

@@ -122,7 +122,10 @@ class Evaluator:
             raise Unresolved(f"{cexpr.to_c(node)} is not a character array")
         array = value.ctype.resolved()
         length = array.length or 4096
-        data = self.vm.read_memory(value.value, length)
+        try:
+            data = self.vm.read_memory(value.value, length)
+        except LookupFailure as error:  # e.g. a debug-only image: the string is not in it
+            raise Unresolved(f"{cexpr.to_c(node)}: {error.reason}")
         if data is None:
             raise Unresolved(f"{cexpr.to_c(node)} at {value.value:#x} is outside the image's data")
         self.facts.image_data = True
@@ -536,7 +539,10 @@ class Evaluator:
         if resolved.kind in (STRUCT, UNION):
             raise Unresolved(f"{value.what} is a {resolved.kind}, not a number")
         size = self._sizeof_ctype(ctype, value.what)
-        raw = self.vm.read_memory(value.value, size)
+        try:
+            raw = self.vm.read_memory(value.value, size)
+        except LookupFailure as error:
+            raise Unresolved(f"{value.what}: {error.reason}")
         if raw is None:
             raise Unresolved(f"{value.what} at {value.value:#x} is outside the image's initialised data")
         self.facts.image_data = True

@@ -13,10 +13,11 @@ run=1; [ "${1:-}" = "--no-run" ] && run=0
 # python3-drgn, python3-libkdumpfile, pahole: test oracles and readers; makedumpfile: the peer;
 # cross compilers: ELF32, big-endian and arm64 DWARF fixtures; linux-source-*: the trees
 # `vmci audit source` is tested on; chromium: renders the coverage page in a test;
-# python3-docutils: parses the generated reStructuredText reference in the tests;
+# python3-docutils: parses the generated reStructuredText reference in the tests; python3-zstandard:
+# reads zstd-compressed debug sections (objcopy --compress-debug-sections=zstd, optional for vmci);
 # build-essential ... busybox-static: the kernel-tree build, the QEMU end-to-end proof and the
 # real dumps `vmci show` is tested on; jq: runs docs/export.md's example in a test.
-packages="python3 python3-venv python3-pip python3-drgn python3-libkdumpfile python3-docutils makedumpfile pahole
+packages="python3 python3-venv python3-pip python3-drgn python3-libkdumpfile python3-docutils python3-zstandard makedumpfile pahole
   gcc libc6-dev binutils xz-utils gcc-aarch64-linux-gnu gcc-s390x-linux-gnu gcc-arm-linux-gnueabihf
   gcc-i686-linux-gnu linux-source-6.1 linux-source-6.12 chromium
   build-essential flex bison bc libelf-dev libssl-dev cpio qemu-system-x86 busybox-static jq"

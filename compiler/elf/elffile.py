@@ -26,6 +26,13 @@ SHT_DYNSYM = 11
 
 SHF_ALLOC = 0x2
 SHF_TLS = 0x400
+SHF_EXECINSTR = 0x4
+ELFCOMPRESS_ZLIB = 1
+ELFCOMPRESS_ZSTD = 2
+# The sections whose SHT_NOBITS means zero-filled memory (the kernel's .bss, x86's .brk,
+# thread-local .tbss); any other allocated section without file contents has had them
+# removed (objcopy --only-keep-debug, the vmlinux of Fedora's and RHEL's debuginfo).
+_ZERO_FILLED = (".bss", ".sbss", ".tbss", ".brk", "..bss", ".init.bss")
 SHF_COMPRESSED = 0x800
 
 PT_LOAD = 1
@@ -51,6 +58,39 @@ MAX_SYMBOLS = 2_000_000
 # skips it; the longest real one seen has 103 bytes.  Without this bound, entries naming
 # every offset of one long string would copy a name of up to the string table's size each.
 MAX_SYMBOL_NAME = 512
+
+
+def _inflate(packed, size: int, place: str, error) -> bytes:
+    if size == 0:  # (a max_length of 0 would let zlib inflate without bound)
+        return b""
+    try:
+        return zlib.decompressobj().decompress(packed, size)
+    except zlib.error as e:
+        raise error(place, f"the compressed contents are not zlib data ({zlib_reason(e)})") from None
+
+
+def _unzstd(packed, size: int, place: str, error) -> bytes:
+    """zstd through the `zstandard` package (Debian's python3-zstandard), optional: an
+    image whose debug sections need it is refused in words without it."""
+    try:
+        import zstandard
+    except ImportError:
+        raise error(place, "zstd-compressed (ELFCOMPRESS_ZSTD, objcopy --compress-debug-sections=zstd); reading it "
+                           "needs the Python package zstandard (Debian: python3-zstandard; pip install zstandard), "
+                           "or decompress it with objcopy --decompress-debug-sections") from None
+    import io
+    try:
+        pieces, have = [], 0
+        with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(packed)) as reader:
+            while have < size:  # no more than the header promises
+                piece = reader.read(min(size - have, 1 << 24))
+                if not piece:
+                    break
+                pieces.append(piece)
+                have += len(piece)
+        return b"".join(pieces)
+    except zstandard.ZstdError as e:
+        raise error(place, f"the compressed contents are not zstd data ({e})") from None
 
 
 def zlib_reason(e: zlib.error) -> str:
@@ -124,6 +164,7 @@ class ElfFile:
         self._alloc_starts: Optional[List[int]] = None
         self._symbols: Optional[Dict[str, Tuple[int, int]]] = None
         self._decompressed: Dict[int, bytes] = {}
+        self._stripped: Optional[bool] = None
 
     # ------------------------------------------------------------- basics
     def error(self, place: str, message: str) -> ElfFormatError:
@@ -301,6 +342,22 @@ class ElfFile:
             self._by_name = d
         return self._by_name.get(name)
 
+    @property
+    def contents_stripped(self) -> bool:
+        """The file keeps no contents for its code and data (a debug-only file): an
+        executable allocated section is SHT_NOBITS."""
+        if self._stripped is None:
+            self._stripped = any(s.type == SHT_NOBITS and s.flags & SHF_ALLOC and s.flags & SHF_EXECINSTR and s.size
+                                 for s in self.sections())
+        return self._stripped
+
+    def _no_contents(self, s: Section) -> LookupFailure:
+        return LookupFailure(f"the image holds no contents for {s.name or f'section {s.index}'} (a debug-only file, "
+                             f"as objcopy --only-keep-debug makes: use the vmlinux with its code and data)")
+
+    def _zero_filled(self, s: Section) -> bool:
+        return not self.contents_stripped or s.name.startswith(_ZERO_FILLED)
+
     def section_data(self, s: Section):
         """Contents of a section as a memoryview (or bytes when it had to be
         decompressed)."""
@@ -321,19 +378,33 @@ class ElfFile:
         fields = struct.unpack_from(hdr_fmt, self.data, s.offset)
         ch_type = fields[0]
         ch_size = fields[2] if self.elf_class == 64 else fields[1]
-        if ch_type != 1:
-            raise self.error(place, f"compression type {ch_type} is not supported (only zlib)")
+        if ch_type not in (ELFCOMPRESS_ZLIB, ELFCOMPRESS_ZSTD):
+            raise self.error(place, f"compression type {ch_type} is not supported (only zlib and zstd)")
         if ch_size > MAX_DECOMPRESSED:
             raise self.error(place, f"absurd decompressed size {ch_size}")
-        if ch_size == 0:  # (a max_length of 0 would let zlib inflate without bound)
-            out = b""
-        else:
-            try:
-                out = zlib.decompressobj().decompress(self.data[s.offset + hsz:s.offset + s.size], ch_size)
-            except zlib.error as e:
-                raise self.error(place, f"the compressed contents are not zlib data ({zlib_reason(e)})") from None
+        packed = self.data[s.offset + hsz:s.offset + s.size]
+        out = _inflate(packed, ch_size, place, self.error) if ch_type == ELFCOMPRESS_ZLIB else \
+            _unzstd(packed, ch_size, place, self.error)
         if len(out) != ch_size:
             raise self.error(place, "decompressed size differs from the header")
+        self._decompressed[s.index] = out
+        return out
+
+    def zdebug_data(self, s: Section) -> bytes:
+        """A GNU `.zdebug_*` section (gcc -gz=zlib-gnu, objcopy
+        --compress-debug-sections=zlib-gnu, binutils before 2.26): "ZLIB", the
+        uncompressed size as 8 big-endian bytes, then a zlib stream."""
+        if s.index in self._decompressed:
+            return self._decompressed[s.index]
+        head = bytes(self.data[s.offset:s.offset + 12])
+        if len(head) < 12 or not head.startswith(b"ZLIB"):
+            raise self.error(s.place, "a .zdebug section that does not start with ZLIB and its size")
+        size = int.from_bytes(head[4:], "big")
+        if size > MAX_DECOMPRESSED:
+            raise self.error(s.place, f"absurd decompressed size {size}")
+        out = _inflate(self.data[s.offset + 12:s.offset + s.size], size, s.place, self.error)
+        if len(out) != size:
+            raise self.error(s.place, "decompressed size differs from the header")
         self._decompressed[s.index] = out
         return out
 
@@ -373,6 +444,8 @@ class ElfFile:
         if s is None:
             return None
         if s.type == SHT_NOBITS:
+            if not self._zero_filled(s):
+                raise self._no_contents(s)
             return bytes(size)
         start = addr - s.addr
         data = self.section_data(s)
@@ -386,6 +459,8 @@ class ElfFile:
         if s is None:
             return None
         if s.type == SHT_NOBITS:
+            if not self._zero_filled(s):
+                raise self._no_contents(s)
             return ""
         start = addr - s.addr
         n = min(max_len, s.size - start)

@@ -149,11 +149,16 @@ class Vmlinux:
                 self._dirty = False
 
     def _check_dwarf(self) -> bool:
-        s = self._elf.section(".debug_info")
-        has = s is not None and s.size > 0 and s.type != 8
+        has = any(s is not None and s.size > 0 and s.type != 8
+                  for s in (self._elf.section(".debug_info"), self._elf.section(".zdebug_info")))
         self._data["facts"]["has_dwarf"] = has
         self._dirty = True
         return has
+
+    @property
+    def contents_stripped(self) -> bool:
+        """A debug-only image: DWARF and symbols, but no code or data."""
+        return self._elf.contents_stripped
 
     @property
     def has_dwarf(self) -> bool:
@@ -238,7 +243,10 @@ class Vmlinux:
         banner = None
         if addr is not None:
             size = self._symbol_size("linux_banner") or 4096
-            banner = self._elf.read_cstring(addr, min(max(size, 1), 4096))
+            try:
+                banner = self._elf.read_cstring(addr, min(max(size, 1), 4096))
+            except LookupFailure:  # a debug-only image: the banner's bytes are not in it
+                banner = None
             if banner is not None:
                 banner = banner.rstrip("\n")
         self._remember("facts", "banner", banner)
@@ -260,7 +268,11 @@ class Vmlinux:
         def sec(name):
             s = elf.section(name)
             if s is None or s.type == 8 or s.size == 0:
-                return None
+                zipped = elf.section(".z" + name[1:])  # GNU's .zdebug_info for .debug_info
+                if zipped is None or zipped.type == 8 or zipped.size == 0:
+                    return None
+                data = elf.zdebug_data(zipped)
+                return D.Section(name, data, 0, len(data))
             if s.flags & 0x800:
                 data = elf.section_data(s)
                 return D.Section(name, bytes(data), 0, len(data))
