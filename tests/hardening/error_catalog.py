@@ -135,6 +135,40 @@ def _strip_debug(data):
 
 CONFIG_TEXT = open(FIXTURE_CONFIG, encoding="utf-8").read()
 
+def _debug_only(data):
+    """The image as `objcopy --only-keep-debug` leaves it: DWARF and symbols, no contents."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as scratch:
+        full, debug = os.path.join(scratch, "full"), os.path.join(scratch, "debug")
+        with open(full, "wb") as handle:
+            handle.write(data)
+        subprocess.run(["objcopy", "--only-keep-debug", full, debug], check=True, capture_output=True)
+        with open(debug, "rb") as handle:
+            return handle.read()
+
+
+def _tar_header(name: bytes, size: int = 0, checksum_delta: int = 0) -> bytes:
+    block = bytearray(512)
+    block[:len(name)] = name
+    block[100:108] = b"0000644\0"
+    block[124:136] = b"%011o\0" % size
+    block[156:157] = b"0"
+    block[257:263] = b"ustar\0"
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % (sum(block) + checksum_delta)
+    return bytes(block)
+
+
+def _many_kconfigs(_):
+    return gzip.compress(b"".join(_tar_header(b"linux/x/Kconfig.%d" % i) for i in range(50_001)) + bytes(1024), 1)
+
+
+def _two_notes(_):
+    from vmci.note import build_note
+    return build_note(b"OSRELEASE=6.1.0-99\n", final=False) + build_note(b"OSRELEASE=6.1.0-98\n")
+
+
 CASES: List[Case] = [
     # --- reading a spec file ---
     Case("Reading a spec file (validate, list, resolve, generate)",
@@ -179,6 +213,17 @@ CASES: List[Case] = [
     Case("Reading a spec file (validate, list, resolve, generate)", "The specs directory does not exist.",
          ["validate", "no-such-dir"], "no such specs directory"),
     # --- schema ---
+    Case("Reading a spec file (validate, list, resolve, generate)",
+         "A YAML 1.1 number: base 60 (`1:30` is 90), a digit separator (`1_2` is 12) or a leading-zero octal "
+         "(`017` is 15), which YAML 1.2 reads otherwise.", VALIDATE, "is a YAML 1.1 number",
+         common=entry("      - kind: number\n        name: EXAMPLE\n        value: 1:30\n        doc: Example.\n")),
+    Case("Reading a spec file (validate, list, resolve, generate)",
+         "A Unicode direction control (U+202A-U+202E, U+2066-U+2069; \"Trojan Source\") in a string, located "
+         "where it stands.", VALIDATE, "Unicode direction control",
+         common=swap("        doc: The release.\n", "        doc: The \u202erelease.\n")),
+    Case("Reading a spec file (validate, list, resolve, generate)",
+         "A spec file name that is not UTF-8 (generated files name their spec).", VALIDATE, "not valid UTF-8",
+         files={"specs/arch/x\udcff.yaml": "schema: vmci-1\n"}),
     Case("The schema (specs/schema/vmci-1.json)", "The document is not a mapping.", VALIDATE,
          "a spec file must be a mapping", files={"specs/list.yaml": "- a\n- b\n"}),
     Case("The schema (specs/schema/vmci-1.json)", "The first thing a spec says is its schema level.", VALIDATE,
@@ -295,6 +340,10 @@ CASES: List[Case] = [
     Case("Command line (exit status 2)", "--kernel-version is not a version.",
          ["list", "--specs", "specs", "--arch", "x86_64", "--kernel-version", "six"], "is not a kernel version",
          expect_code=2),
+    Case("Command line (exit status 2)", "A version with more than a release suffix after it (`6.1garbage`, "
+         "`6.1.-1`, `6.1.0.0.0`), other digits than ASCII (`\u0666.\u0661`), or more digits than a kernel's.",
+         ["list", "--specs", "specs", "--arch", "x86_64", "--kernel-version", "6.1garbage"],
+         "is not a kernel version", expect_code=2),
     Case("Command line (exit status 2)", "The version is outside every spec's range.",
          ["list", "--specs", "specs", "--arch", "x86_64", "--kernel-version", "4.19"], "outside every spec's range",
          expect_code=2),
@@ -358,6 +407,9 @@ CASES: List[Case] = [
          RESOLVE, "is not in the unit's", files={"vmlinux": _unknown_abbreviation}, expect_code=2),
     Case("vmci resolve: the image (exit status 2)", "No .debug_info: a stripped image or a boot image.", RESOLVE,
          "no DWARF", files={"vmlinux": _strip_debug}, expect_code=2),
+    Case("vmci resolve: the image (exit status 2)", "A debug-only image (`objcopy --only-keep-debug`, Fedora's "
+         "and RHEL's debuginfo vmlinux): no code or data, so no version; say which.", RESOLVE,
+         "a debug-only image", files={"vmlinux": _debug_only}, expect_code=2),
     Case("vmci resolve: the image (exit status 2)", "No `Linux version` banner; say which version.", RESOLVE,
          "no linux_banner", files={"vmlinux": _no_banner}, expect_code=2),
     Case("vmci resolve: the image (exit status 2)", "No spec describes the image's machine.", RESOLVE,
@@ -366,6 +418,9 @@ CASES: List[Case] = [
     Case("vmci resolve: the image (exit status 2)", "Without --config, the image must embed its config.",
          ["resolve", "--vmlinux", "vmlinux", "--specs", "specs", "--no-cache"], "embeds no config", expect_code=2),
     # --- resolve: entries ---
+    Case("vmci resolve: entries that cannot be resolved (exit status 1; the other lines are printed)",
+         "A value read from the image's data, in a debug-only image: it is not in the file.",
+         RESOLVE + ["--kernel-version", "6.1.0-99"], "holds no contents", files={"vmlinux": _debug_only}),
     Case("vmci resolve: entries that cannot be resolved (exit status 1; the other lines are printed)",
          "A name that is no define, symbol or enumerator.", RESOLVE, "is not a define in the specs",
          common=append_value("no_such_name")),
@@ -432,11 +487,31 @@ CASES: List[Case] = [
          files={"text": "OSRELEASE=6.1\n"}, expect_code=2),
     Case("vmci note", "An ELF core needs the machine.", ["note", "--from", "text", "--elf-core", "core"],
          "--elf-core needs --arch", files={"text": "OSRELEASE=6.1\n"}, expect_code=2),
+    Case("vmci note", "A PAGESIZE of more digits than any page size has (Python's int() refuses 4,300).",
+         ["note", "--from", "text", "-o", "note"], "-digit number",
+         files={"text": "OSRELEASE=6.1\nPAGESIZE=" + "4" * 5000 + "\n"}, expect_code=2),
     Case("vmci note: warnings (exit status 0)",
          "The text fills VMCOREINFO_BYTES: the kernel that wrote it (or --truncate) cut it there.",
          ["note", "--from", "text", "-o", "note", "--truncate"], "the text fills VMCOREINFO_BYTES",
          files={"text": "OSRELEASE=6.1\nPAGESIZE=4096\n" + "NUMBER(filler)=18446744073709551615\n" * 120},
          expect_code=0),
+    # --- audit source, show ---
+    Case("vmci audit source (exit status 2)", "The top Makefile's VERSION, PATCHLEVEL or SUBLEVEL has more digits "
+         "than a kernel's.", ["audit", "source", "tree", "--specs", "specs"], "-digit number",
+         files={"tree/Makefile": "VERSION = " + "6" * 5000 + "\nPATCHLEVEL = 1\n"}, expect_code=2),
+    Case("vmci audit source (exit status 2)", "A tarball that keeps more Kconfig, Makefile and VMCOREINFO C files "
+         "than any kernel tree (docs/limits.md).", ["audit", "source", "linux.tar.gz", "--specs", "specs"],
+         "more than 50000", files={"linux.tar.gz": _many_kconfigs}, expect_code=2),
+    Case("vmci audit source (exit status 2)", "A tarball cut short inside a member.",
+         ["audit", "source", "linux.tar", "--specs", "specs"], "cut short",
+         files={"linux.tar": lambda _: _tar_header(b"linux/Makefile", 3000) + b"VERSION = 6\n" * 10},
+         expect_code=2),
+    Case("vmci audit source (exit status 2)", "A member header whose checksum is wrong.",
+         ["audit", "source", "linux.tar", "--specs", "specs"], "bad header checksum",
+         files={"linux.tar": lambda _: _tar_header(b"linux/a") + _tar_header(b"linux/b", 0, 1) + bytes(1024)},
+         expect_code=2),
+    Case("vmci show and vmci audit note (exit status 2)", "Two VMCOREINFO notes with different text in one file.",
+         ["show", "two.bin"], "two different VMCOREINFO notes", files={"two.bin": _two_notes}, expect_code=2),
 ]
 
 
