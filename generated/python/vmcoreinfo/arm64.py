@@ -53,9 +53,13 @@ def defines(k):
         found['PAGE_SHIFT'] = Define('PAGE_SHIFT', False, '14', None)
     if k.on('CONFIG_ARM64_64K_PAGES'):
         found['PAGE_SHIFT'] = Define('PAGE_SHIFT', False, '16', None)
-        found['SECTION_SIZE_BITS'] = Define('SECTION_SIZE_BITS', False, '29', None)
-    if not k.on('CONFIG_ARM64_64K_PAGES'):
-        found['SECTION_SIZE_BITS'] = Define('SECTION_SIZE_BITS', False, '27', None)
+    if k.before(5, 12):
+        found['SECTION_SIZE_BITS'] = Define('SECTION_SIZE_BITS', False, '30', None)
+    else:
+        if k.on('CONFIG_ARM64_64K_PAGES'):
+            found['SECTION_SIZE_BITS'] = Define('SECTION_SIZE_BITS', False, '29', None)
+        else:
+            found['SECTION_SIZE_BITS'] = Define('SECTION_SIZE_BITS', False, '27', None)
     if k.before(6, 9):
         found['MAX_PHYSMEM_BITS'] = Define('MAX_PHYSMEM_BITS', False, 'CONFIG_ARM64_PA_BITS', None)
     else:
