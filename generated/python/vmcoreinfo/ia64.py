@@ -54,9 +54,11 @@ def defines(k):
         found['PAGE_SHIFT'] = Define('PAGE_SHIFT', False, '14', None)
     if k.on('CONFIG_IA64_PAGE_SIZE_64KB'):
         found['PAGE_SHIFT'] = Define('PAGE_SHIFT', False, '16', None)
-    if k.before(6, 4):
+    if k.before(6, 1):
+        found['SECTION_SIZE_BITS'] = Define('SECTION_SIZE_BITS', False, '(((CONFIG_FORCE_MAX_ZONEORDER - 1) + PAGE_SHIFT) > 30) ? ((CONFIG_FORCE_MAX_ZONEORDER - 1) + PAGE_SHIFT) : 30', None)
+    elif k.before(6, 4):
         found['SECTION_SIZE_BITS'] = Define('SECTION_SIZE_BITS', False, '(((CONFIG_ARCH_FORCE_MAX_ORDER - 1) + PAGE_SHIFT) > 30) ? ((CONFIG_ARCH_FORCE_MAX_ORDER - 1) + PAGE_SHIFT) : 30', None)
-    else:
+    if k.since(6, 4):
         found['SECTION_SIZE_BITS'] = Define('SECTION_SIZE_BITS', False, '((CONFIG_ARCH_FORCE_MAX_ORDER + PAGE_SHIFT) > 30) ? (CONFIG_ARCH_FORCE_MAX_ORDER + PAGE_SHIFT) : 30', None)
     found['MAX_PHYSMEM_BITS'] = Define('MAX_PHYSMEM_BITS', False, '50', None)
     found['VMALLOC_START'] = Define('VMALLOC_START', False, '(5UL << 61) + 0x200000000UL', None)
