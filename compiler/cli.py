@@ -14,6 +14,7 @@ import sys
 from typing import List, Optional
 
 from . import __version__
+from .inputs import NotRegularFile
 from .kconfig import ConfigError, KernelConfig, kconfig_symbols
 from .lint import check_specs, errors_in
 from .output import printable
@@ -32,9 +33,13 @@ class UsageError(Exception):
 
 
 def _read_tree_version(tree: str) -> Optional[tuple]:
+    from .inputs import NotRegularFile, open_regular
+
     try:
-        with open(os.path.join(tree, "Makefile"), encoding="utf-8", errors="replace") as handle:
+        with open_regular(os.path.join(tree, "Makefile"), "r", encoding="utf-8", errors="replace") as handle:
             head = handle.read(4096)
+    except NotRegularFile as error:
+        raise UsageError(str(error))
     except OSError:
         return None
     fields = dict(line.split("=", 1) for line in head.splitlines() if "=" in line and line.split("=")[0].strip() in ("VERSION", "PATCHLEVEL", "SUBLEVEL"))
@@ -95,7 +100,10 @@ def cmd_validate(args) -> int:
     if args.kernel_src:
         if not os.path.isdir(args.kernel_src):
             raise UsageError(f"{args.kernel_src}: not a directory (--kernel-src takes a kernel source tree)")
-        symbols = kconfig_symbols(args.kernel_src)
+        try:
+            symbols = kconfig_symbols(args.kernel_src)
+        except NotRegularFile as error:
+            raise UsageError(str(error))
         if not symbols:
             raise UsageError(f"{args.kernel_src}: no Kconfig files found; is it a kernel source tree?")
         version = _read_tree_version(args.kernel_src)

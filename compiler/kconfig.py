@@ -403,14 +403,20 @@ _KCONFIG_SYMBOL = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$", re.M)
 
 
 def kconfig_symbols(kernel_tree: str) -> set:
-    """Every option a kernel tree's Kconfig files declare, as CONFIG_ names."""
+    """Every option a kernel tree's Kconfig files declare, as CONFIG_ names.
+
+    A Kconfig file that is not a regular file (a FIFO would block the read forever) is
+    inputs.NotRegularFile: the symbols would be incomplete, and every option it declares
+    would be reported unknown."""
+    from .inputs import open_regular
+
     symbols = set()
     for root, dirs, files in os.walk(kernel_tree):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:
             if name.startswith("Kconfig"):
                 try:
-                    with open(os.path.join(root, name), encoding="utf-8", errors="replace") as handle:
+                    with open_regular(os.path.join(root, name), "r", encoding="utf-8", errors="replace") as handle:
                         symbols.update("CONFIG_" + s for s in _KCONFIG_SYMBOL.findall(handle.read()))
                 except OSError:
                     continue

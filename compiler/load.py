@@ -109,13 +109,17 @@ def _fail(path: str, mark, message: str, places: _Places) -> SpecLoadError:
 
 def load_document(path: str, display_path: str = None) -> Document:
     """Read and parse one spec file; raise SpecLoadError with a located message."""
+    from .inputs import NotRegularFile, check_regular, open_regular
+
     shown = display_path or path
     try:
-        size = os.path.getsize(path)
+        size = check_regular(path).st_size  # a FIFO would wait for a writer forever
         if size > MAX_SPEC_BYTES:
             raise SpecLoadError(Problem(shown, 1, 1, f"file is {size} bytes; specs are limited to {MAX_SPEC_BYTES}"))
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             raw = handle.read(MAX_SPEC_BYTES + 1)
+    except NotRegularFile as error:
+        raise SpecLoadError(Problem(shown, 1, 1, f"not a regular file ({error.kind})"))
     except OSError as error:
         raise SpecLoadError(Problem(shown, 1, 1, f"cannot read: {error.strerror or error}"))
     try:

@@ -52,7 +52,7 @@ def load_specs(directory: Optional[str] = None) -> Tuple[SpecSet, List[Problem]]
             emitters.append(build_emitter(document, problems))
     specs = SpecSet(emitters, directory=directory)
     consumers_path = os.path.join(directory, "consumers.yaml")
-    if os.path.exists(consumers_path):
+    if os.path.lexists(consumers_path):  # a broken link is reported, not taken for no file
         try:
             document = load_document(consumers_path, os.path.relpath(consumers_path))
             specs.consumers, specs.tools = build_consumers(document, problems)
@@ -133,13 +133,15 @@ def _read_cache(path: str, key: str) -> Optional[SpecSet]:
     """The cached model, or None when the file is absent, damaged, planted or stale."""
     import json
 
+    from .inputs import NotRegularFile, open_regular
+
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:  # a FIFO planted there is not waited on
             document = json.loads(handle.read(64 << 20))
         if not isinstance(document, dict) or document.get("format") != CACHE_FORMAT or document.get("key") != key:
             return None
         specs = _decode(document.get("model"), _model_classes())
-    except (OSError, ValueError, RecursionError, _BadCache, TypeError):
+    except (OSError, ValueError, RecursionError, _BadCache, TypeError, NotRegularFile):
         return None
     return specs if isinstance(specs, SpecSet) else None
 
@@ -156,6 +158,8 @@ def load_specs_cached(directory: Optional[str], cache_dir: str) -> Tuple[SpecSet
     import hashlib
     import json
 
+    from .inputs import NotRegularFile, open_regular
+
     directory = directory or specs_dir()
     schema = schema_dir()
     digest = hashlib.sha256()
@@ -168,9 +172,9 @@ def load_specs_cached(directory: Optional[str], cache_dir: str) -> Tuple[SpecSet
     for path in inputs:
         digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
         try:
-            with open(path, "rb") as handle:
+            with open_regular(path) as handle:  # load_specs reports what is not a regular file
                 digest.update(handle.read())
-        except OSError:
+        except (OSError, NotRegularFile):
             digest.update(b"<absent>")
     key = digest.hexdigest()
     cache_path = os.path.join(cache_dir, f"specs-{key[:32]}.json")

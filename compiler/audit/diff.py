@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from ..emit_c import c_text
-from ..inputs import STDIN, local_file, named, shown
+from ..inputs import STDIN, kind_of, local_file, named, shown
 from ..model import SpecSet, format_version
 from ..select import SelectionError, check_version, find_target, select_entries
 from .consumers import vmcoreinfo_facts
@@ -110,6 +110,9 @@ def _load_side(specs: SpecSet, text: str, config_path: Optional[str], kernel_ver
         return _spec_side(specs, match.group(1), match.group(2), config_path)
     if not os.path.exists(text):
         raise DiffInputError(f"{text}: no such file, and not ARCH@VERSION (such as x86_64@6.1)")
+    if not os.path.isfile(text):  # a FIFO would block the first look, and a side is read twice
+        raise DiffInputError(f"{text}: not a regular file ({kind_of(os.stat(text).st_mode)}); save it to a file, "
+                             f"or give - to read it from standard input")
     if _is_elf_image(text):
         try:
             image = resolve_image(specs, text, config_path, kernel_version, cache_dir=cache_dir,

@@ -14,6 +14,7 @@ import re
 import zlib
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ..inputs import NotRegularFile, kind_of, open_regular
 from .csource import MARKERS
 
 MAX_FILE_BYTES = 8 << 20
@@ -81,6 +82,8 @@ class KernelTree:
             return DirectoryTree(path)
         if os.path.isfile(path):
             return TarballTree(path, progress)
+        if os.path.exists(path):  # a FIFO, device or socket: never opened
+            raise TreeError(f"{path}: neither a directory nor a tarball ({kind_of(os.stat(path).st_mode)})")
         raise TreeError(f"{path}: no such directory or tarball")
 
 
@@ -88,8 +91,10 @@ class DirectoryTree(KernelTree):
     def __init__(self, root: str):
         self.root = root
         try:
-            with open(os.path.join(root, "Makefile"), encoding="utf-8", errors="replace") as handle:
+            with open_regular(os.path.join(root, "Makefile"), "r", encoding="utf-8", errors="replace") as handle:
                 version = version_of(handle.read(8192), os.path.join(root, "Makefile"))
+        except NotRegularFile as error:
+            raise TreeError(str(error))
         except OSError as error:
             raise TreeError(f"{os.path.join(root, 'Makefile')}: cannot read the top Makefile "
                             f"({error.strerror or error}); is {root} a kernel source tree?")
@@ -106,9 +111,11 @@ class DirectoryTree(KernelTree):
                     kconfig_files.append(relpath)
                 elif kind == "c":
                     try:
-                        with open(full, "rb") as handle:
+                        with open_regular(full) as handle:
                             if mentions_vmcoreinfo(handle.read(MAX_FILE_BYTES)):
                                 c_files.append(relpath)
+                    except NotRegularFile as error:
+                        raise TreeError(str(error))
                     except OSError as error:
                         raise TreeError(f"{full}: cannot read ({error.strerror or error})")
         super().__init__(root, version, c_files, kconfig_files)
@@ -119,10 +126,12 @@ class DirectoryTree(KernelTree):
 
     def read(self, relpath: str) -> Optional[str]:
         try:
-            with open(os.path.join(self.root, relpath), encoding="utf-8", errors="replace") as handle:
+            with open_regular(os.path.join(self.root, relpath), "r", encoding="utf-8", errors="replace") as handle:
                 return handle.read(MAX_FILE_BYTES)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
+        except NotRegularFile as error:  # the audit would be incomplete without it
+            raise TreeError(str(error))
         except OSError as error:
             raise TreeError(f"{os.path.join(self.root, relpath)}: cannot read ({error.strerror or error})")
 

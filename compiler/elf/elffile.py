@@ -135,8 +135,13 @@ class ElfFile:
         self.path = str(path)
         self._fd = None
         self._map: Optional[mmap.mmap] = None
-        try:
-            fd = open(self.path, "rb")
+        from ..inputs import NotRegularFile, open_regular
+
+        try:  # mapped: a FIFO or device cannot be, and opening a FIFO would wait for a writer
+            fd = open_regular(self.path)
+        except NotRegularFile as e:
+            raise ElfFormatError(self.path, "file", f"not a regular file ({e.kind}); the image is mapped: save it to a "
+                                                    f"file (or give - to read it from standard input)") from None
         except OSError as e:
             raise ElfFormatError(self.path, "file", e.strerror or str(e)) from None
         self._fd = fd

@@ -44,6 +44,7 @@ class Case:
     arch: Optional[Callable[[str], str]] = None  # edits specs/arch/x86_64.yaml
     files: Dict[str, object] = field(default_factory=dict)  # name -> text, bytes, or fn(vmlinux bytes) -> bytes
     expect_code: int = 1
+    setup: Optional[Callable[[str], None]] = None  # makes what files cannot (FIFOs), given the case's directory
 
 
 def swap(old, new, count=1):
@@ -61,6 +62,23 @@ def entry(yaml_text):
 def append_value(c, extra=""):
     return entry(f"      - kind: append\n        key: NUMBER(example)\n        format: \"%lu\"\n        c: {c}\n"
                  f"        doc: Example.\n{extra}")
+
+
+def fifo(name):
+    """A setup that puts a FIFO (no writer) at `name`, replacing what is there."""
+    def make(directory):
+        path = os.path.join(directory, name)
+        if os.path.lexists(path):
+            os.unlink(path)
+        os.mkfifo(path)
+    return make
+
+
+def _manifest(files):
+    import hashlib
+    import json
+    return json.dumps({"format": "vmci-manifest/1", "files": {
+        path: "sha256:" + hashlib.sha256(data.encode()).hexdigest() for path, data in files.items()}})
 
 
 # --- damaged images -----------------------------------------------------------------------
@@ -471,6 +489,43 @@ CASES: List[Case] = [
     Case("vmci generate", "--kernel-version outside the specs.",
          ["generate", "--specs", "specs", "-o", "out", "--kernel-version", "4.19"], "outside the specs' versions",
          expect_code=2),
+    Case("vmci generate", "DIR is not empty and has no manifest (`.vmci-manifest.json`): generate did not write "
+         "it and touches nothing there unless told to.", ["generate", "--specs", "specs", "-o", "tree"],
+         "not a directory vmci generate wrote", files={"tree/Makefile": "VERSION = 6\n"}, expect_code=2),
+    Case("vmci generate", "The manifest is damaged: nothing is touched.", ["generate", "--specs", "specs", "-o", "out"],
+         "not a vmci manifest", files={"out/.vmci-manifest.json": "{"}, expect_code=2),
+    Case("vmci generate", "The manifest names a path outside DIR.", ["generate", "--specs", "specs", "-o", "out"],
+         "not a path inside the directory", files={"out/.vmci-manifest.json": _manifest({"../etc/passwd": ""})},
+         expect_code=2),
+    Case("vmci generate: warnings (exit status 1; every other file is written)",
+         "A file generate wrote was changed since: it is left alone (`--force` overwrites it).",
+         ["generate", "--specs", "specs", "-o", "out"], "changed since vmci generate wrote it",
+         files={"out/.vmci-manifest.json": _manifest({"rst/vmcoreinfo.rst": "old\n"}),
+                "out/rst/vmcoreinfo.rst": "mine\n"}),
+    Case("vmci generate: warnings (exit status 1; every other file is written)",
+         "A file at one of generate's paths that generate did not write.",
+         ["generate", "--specs", "specs", "-o", "out"], "not written by vmci generate",
+         files={"out/.vmci-manifest.json": _manifest({}), "out/rst/vmcoreinfo.rst": "mine\n"}),
+    Case("vmci generate: warnings (exit status 1; every other file is written)",
+         "A FIFO, device or link at one of generate's paths is never opened or followed.",
+         ["generate", "--specs", "specs", "-o", "out"], "not a regular file (a FIFO)",
+         files={"out/.vmci-manifest.json": _manifest({}), "out/rst/README": "the FIFO's directory\n"},
+         setup=fifo("out/rst/vmcoreinfo.rst")),
+    # --- outputs, and files that must be regular files ---
+    Case("any command with -o", "The output is one of the command's inputs (by path, hard link or link).",
+         LIST + ["--config", "config", "-o", "config"], "does not write over its input", expect_code=2),
+    Case("any command with -o", "The output cannot be written: a directory, a disk (block device), a socket, a "
+         "missing directory, a full disk.", LIST + ["-o", "specs"], "cannot write: a directory", expect_code=2),
+    Case("validate, list, resolve, generate: problems in the specs",
+         "A spec file that is not a regular file (a FIFO would never end).", VALIDATE, "not a regular file (a FIFO)",
+         setup=fifo("specs/extra.yaml")),
+    Case("vmci validate", "--kernel-src: a Kconfig file (or the top Makefile) that is not a regular file.",
+         ["validate", "specs", "--kernel-src", "tree"], "not a regular file (a FIFO)",
+         files={"tree/Makefile": "VERSION = 6\nPATCHLEVEL = 1\n", "tree/Kconfig": "config X86\n\tbool\n"},
+         setup=fifo("tree/Kconfig.debug"), expect_code=2),
+    Case("vmci resolve: the image is not a file (exit status 2)",
+         "The vmlinux is a FIFO, device or socket: the image is mapped, so it must be a file.", RESOLVE,
+         "not a regular file (a FIFO)", setup=fifo("vmlinux"), expect_code=2),
     Case("vmci note", "The text is not KEY=VALUE lines.", ["note", "--from", "text", "-o", "note"],
          "not a KEY=VALUE line", files={"text": "OSRELEASE=6.1\nhello\n"}, expect_code=2),
     Case("vmci note", "The last line has no newline.", ["note", "--from", "text", "-o", "note"],
@@ -535,6 +590,8 @@ def prepare(case: Case, directory: str, image: bytes) -> None:
             content = content(image)
         with open(path, "wb" if isinstance(content, bytes) else "w") as handle:
             handle.write(content)
+    if case.setup is not None:
+        case.setup(directory)
 
 
 def example(case: Case, directory: str, image: bytes):
