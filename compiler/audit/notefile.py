@@ -397,7 +397,8 @@ def read_captured_note(path: str) -> CapturedNote:
     when there is none."""
     if path == "-":
         import sys
-        raw, name = sys.stdin.buffer, "standard input"
+        from ..inputs import STDIN_NAME
+        raw, name = sys.stdin.buffer, STDIN_NAME  # read as a stream, not spooled: a dump can be huge
         head = raw.read(64)
         try:
             if head[:12] == FLATTENED_SIGNATURE:

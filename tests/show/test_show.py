@@ -92,7 +92,7 @@ def test_bad_input(tmp_path):
     png = tmp_path / "picture.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
     one_line([str(png)], None, str(png), "not a VMCOREINFO text")
-    one_line(["-"], b"", "standard input", "empty")
+    one_line(["-"], b"", "<stdin>", "empty")
     cut = tmp_path / "cut.note"
     cut.write_bytes(note[:len(note) // 2])
     one_line([str(cut)], None, str(cut))
@@ -161,7 +161,7 @@ def test_truncated_and_damaged_real_dumps(dumps, tmp_path):
     flat = open(dumps["makedumpfile-flat"], "rb").read(64 << 10)
     # the VMCOREINFO record is cut: the stream ends inside it
     vmcoreinfo_at = flat.index(b"OSRELEASE=")
-    one_line(["-"], flat[:vmcoreinfo_at + 100], "standard input", "truncated")
+    one_line(["-"], flat[:vmcoreinfo_at + 100], "<stdin>", "truncated")
     wrong_type = flat[:16] + (7).to_bytes(8, "big") + flat[24:]
     one_line(["-"], wrong_type, "type 7")
     kdump = tmp_path / "cut.kdump"
