@@ -512,6 +512,16 @@ class Machine:
     elf_class: int
     endianness: str
     config: Condition
+    # the memory models and NUMA settings the architecture's Kconfig offers this machine,
+    # per kernel version range (empty: every variant)
+    kconfig_allows: List[Tuple[VersionRange, Condition]] = field(default_factory=list)
+
+    def allows(self, version) -> Condition:
+        """The `kconfig-allows` condition in force at `version` (TRUE when none is)."""
+        for versions, condition in self.kconfig_allows:
+            if versions.contains(version):
+                return condition
+        return TRUE
 
 
 @dataclass
@@ -667,7 +677,8 @@ def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
             path = ("target", "machines", i)
             machines.append(Machine(raw["name"], list(raw.get("aliases", [])), raw["elf"]["machine"],
                                     raw["elf"]["class"], raw["elf"]["endianness"],
-                                    b.condition(raw["config"], path + ("config",))))
+                                    b.condition(raw["config"], path + ("config",)),
+                                    _kconfig_allows(b, raw.get("kconfig-allows"), path + ("kconfig-allows",))))
         target = Target(data["target"]["arch"], machines)
     sources = []
     for i, raw in enumerate(data["sources"]):
@@ -726,6 +737,15 @@ def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
     return Emitter(data["emitter"], data["doc"], document.path, b.versions(data, ()), target, sources, defines,
                    functions, b.loc(()), [list(group) for group in data.get("choices", [])],
                    audited, b.loc(("audited",)) if audited is not None else None, image_bases)
+
+
+def _kconfig_allows(b: _Builder, raw, path) -> List[Tuple[VersionRange, Condition]]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [(VersionRange(), b.condition(raw, path))]
+    return [(b.versions(item, path + (i,)), b.condition(item["allows"], path + (i, "allows")))
+            for i, item in enumerate(raw)]
 
 
 def _build_entry(b: _Builder, raw: dict, path, emitter: str, function: str) -> Optional[Entry]:

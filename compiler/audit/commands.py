@@ -224,25 +224,24 @@ def cmd_coverage(args) -> int:
     if args.format == "json":
         _emit(args, document("coverage", render_json(coverage)))
     elif args.format == "html":
-        _emit(args, render_html(coverage, _shown_path(specs.directory)))
+        output = getattr(args, "output", None)
+        page_directory = os.path.dirname(os.path.abspath(output)) if output not in (None, "-") else os.getcwd()
+        _emit(args, render_html(coverage, specs.directory, page_directory))
     else:
         _emit(args, render_text(coverage))
     return EXIT_OK
-
-
-def _shown_path(path: str) -> str:
-    relative = os.path.relpath(path)
-    return path if relative.startswith("..") else relative
 
 
 def _register_coverage(subparsers) -> None:
     p = subparsers.add_parser(
         "coverage", help="architectures x kernel versions x config variants: entries emitted and consumer gaps",
         description="A matrix of every machine the specs know, every kernel version at which a spec changes (and "
-                    "6.1, 6.12, the newest) and 16 config variants (NUMA on/off; SPARSEMEM_VMEMMAP, "
-                    "SPARSEMEM_EXTREME, plain SPARSEMEM or FLATMEM; KALLSYMS on/off) on top of the machine's "
-                    "implied config and a base set: the number of entries emitted and, per dump tool, the required "
-                    "keys not emitted. The HTML report is one self-contained page.")
+                    "6.1, 6.12, the newest) and the config variants (of 16: NUMA on/off; SPARSEMEM_VMEMMAP, "
+                    "SPARSEMEM_EXTREME, plain SPARSEMEM or FLATMEM; KALLSYMS on/off) the machine's Kconfig offers "
+                    "(its spec's kconfig-allows), on top of the machine's implied config and a base set: the number "
+                    "of entries emitted and, per dump tool, the required keys not emitted. The HTML report is one "
+                    "self-contained page with a filter by dump tool; its cells link to the spec lines behind them, "
+                    "relative to where it is written.")
     p.add_argument("--format", choices=("text", "json", "html"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
                                                           "file is replaced atomically, a FIFO or device written in place)")

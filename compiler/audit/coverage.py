@@ -15,10 +15,12 @@ config variant. Its config is, all at once:
   CONFIG_FLAT_NODE_MEM_MAP from FLATMEM (both def_bool y), and the specs test those for
   such kernels: a variant sets them with NUMA and FLATMEM.
 
-Everything else is unset. A variant is applied whether or not the architecture's
-Kconfig offers it (x86_64 has no FLATMEM): the matrix shows what the specs emit for
-such a config. The versions are every version at which a spec says something changes,
-plus 5.10, 6.1, 6.12 and the newest. A cell counts the entries emitted (the boot-time note
+Everything else is unset. A machine gets only the variants its architecture's Kconfig
+offers: its spec's `kconfig-allows` condition (x86_64: CONFIG_SPARSEMEM &&
+CONFIG_SPARSEMEM_EXTREME, so no FLATMEM and no plain SPARSEMEM; a condition may hold
+for a range of versions) must hold for the variant's config. The versions are every
+version at which a spec says something changes, plus 5.10, 6.1, 6.12 and the newest. A
+cell counts the entries emitted (the boot-time note
 and CRASHTIME, what a kdump carries) and, per tool, the keys consumers.yaml marks
 required on that machine that the cell does not emit (its gaps).
 """
@@ -32,7 +34,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..kconfig import Condition, KernelConfig
 from ..resources import templates_dir
-from ..model import Emitter, Machine, SpecSet, Version, format_version
+from ..model import Emitter, Machine, SpecLocation, SpecSet, Version, format_version
 from ..select import COMMON_FUNCTION, SelectionError, check_version, machine_facts
 from .consumers import emitted_keys, gaps_for, is_required, reads_for, version_bounds, vmcoreinfo_facts
 
@@ -86,6 +88,11 @@ class Row:
     arch: str
     machine: str
     cells: Dict[Tuple[str, str], Optional[Cell]] = field(default_factory=dict)  # (version, variant) -> cell
+    variants: List[str] = field(default_factory=list)  # the variants the machine's Kconfig offers
+    kconfig_allows: str = ""
+    # version -> the spec place a cell rests on: the architecture's source for that version
+    # (the kernel file, its gate and versions); the common list's is the column's
+    sources: Dict[str, List[SpecLocation]] = field(default_factory=dict)
 
     def summary(self, version: str) -> Optional[dict]:
         cells = [self.cells[(version, v.name)] for v in VARIANTS if self.cells.get((version, v.name))]
@@ -110,6 +117,8 @@ class Coverage:
     versions: List[str]
     rows: List[Row]
     tools: List[str]
+    # version -> the sources of the architecture-independent spec files (common list, printk)
+    general_sources: Dict[str, List[SpecLocation]] = field(default_factory=dict)
 
     @property
     def size(self) -> Tuple[int, int, int]:
@@ -154,17 +163,32 @@ def compute_coverage(specs: SpecSet) -> Coverage:
     for position, version in enumerate(versions):
         facts = tuple(sorted(vmcoreinfo_facts(specs, version).items(), key=lambda item: item[0]))
         groups[facts] = groups.get(facts, 0) | index.bit(position)
+    general = specs.general_emitters()
     rows = []
     for emitter, machine in specs.machines():
-        row = Row(emitter.target.arch, machine.name)
+        row = Row(emitter.target.arch, machine.name, kconfig_allows="; ".join(
+            condition.text + (f" ({versions})" if str(versions) != "all versions" else "")
+            for versions, condition in machine.kconfig_allows))
         present = index.mask(emitter.versions) & _first_source_masks(emitter, index)[1]
         by_variant = {variant.name: _variant_cells(specs, emitter, machine, variant, index, groups, present)
                       for variant in VARIANTS}
-        for position, name in enumerate(names):
+        for position, (version, name) in enumerate(zip(versions, names)):
+            source = emitter.source_for(version) if emitter.versions.contains(version) else None
+            row.sources[name] = [source.where] if source is not None else []
             for variant in VARIANTS:
-                row.cells[(name, variant.name)] = by_variant[variant.name][position]
+                if offered(specs, machine, version, variant):
+                    row.cells[(name, variant.name)] = by_variant[variant.name][position]
+        row.variants = [v.name for v in VARIANTS if any(name == v.name for _, name in row.cells)]
         rows.append(row)
-    return Coverage(names, rows, sorted(specs.tools))
+    general_sources = {name: [e.source_for(v).where for e in general
+                              if e.versions.contains(v) and e.source_for(v) is not None]
+                       for v, name in zip(versions, names)}
+    return Coverage(names, rows, sorted(specs.tools), general_sources)
+
+
+def offered(specs: SpecSet, machine: Machine, version: Version, variant: Variant) -> bool:
+    """Does the machine's Kconfig at `version` let a config choose this variant (its `kconfig-allows`)?"""
+    return machine.allows(version).evaluate(cell_config(specs, machine, version, variant))
 
 
 class _VersionIndex:
@@ -322,8 +346,8 @@ def _cell(specs: SpecSet, emitter: Emitter, machine: Machine, version: Version, 
 def render_text(coverage: Coverage) -> str:
     width = max(len(row.machine) for row in coverage.rows) + 2
     header = " " * width + "".join(f"{v:>11}" for v in coverage.versions)
-    out = [f"vmci coverage: {len(coverage.rows)} machines x {len(coverage.versions)} versions x "
-           f"{len(VARIANTS)} config variants; a cell is entries min-max over the variants, "
+    out = [f"vmci coverage: {len(coverage.rows)} machines x {len(coverage.versions)} versions x the config "
+           f"variants (of {len(VARIANTS)}) each machine's Kconfig offers; a cell is entries min-max over the variants, "
            f"then !N when N variants leave a required key of some tool unemitted", header]
     for row in coverage.rows:
         cells = []
@@ -347,7 +371,8 @@ def render_json(coverage: Coverage) -> dict:
         "versions": coverage.versions,
         "tools": coverage.tools,
         "machines": [{
-            "arch": row.arch, "machine": row.machine,
+            "arch": row.arch, "machine": row.machine, "kconfig_allows": row.kconfig_allows or None,
+            "variants": row.variants,
             "summary": {version: row.summary(version) for version in coverage.versions},
             "cells": [{"kernel_version": version, "variant": variant.name,
                        "entries": cell.entries, "gaps": cell.gaps, "optional_gaps": cell.optional_gaps}
@@ -357,17 +382,42 @@ def render_json(coverage: Coverage) -> dict:
     }
 
 
-def render_html(coverage: Coverage, specs_directory: str) -> str:
+def render_html(coverage: Coverage, specs_directory: str, page_directory: str) -> str:
+    """The self-contained page, to be written in `page_directory`: each cell links to the
+    spec lines behind it, relative to there; the page names no absolute path."""
     import jinja2
 
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(templates_dir(), "html")), autoescape=True,
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     template = environment.get_template(TEMPLATE)
+    base = os.path.relpath(os.path.abspath(specs_directory), os.path.abspath(page_directory)).replace(os.sep, "/")
+
+    def link(where: SpecLocation) -> dict:
+        relative = os.path.relpath(os.path.abspath(where.file), os.path.abspath(specs_directory)).replace(os.sep, "/")
+        return {"href": f"{base}/{relative}#L{where.line}", "label": f"{relative}:{where.line}"}
+
     return template.render(
         coverage=coverage, variants=VARIANTS, base_options=BASE_OPTIONS, memory_models=MEMORY_MODELS,
-        specs_directory=specs_directory, summary_of=lambda row, version: row.summary(version),
+        summary_of=lambda row, version: row.summary(version),
         cell_of=lambda row, version, variant: row.cells.get((version, variant.name)),
-        size=coverage.size, gap_index=gap_index(coverage))
+        offered=lambda row: [v for v in VARIANTS if v.name in row.variants],
+        spec_links=lambda row, version: [link(where) for where in row.sources.get(version, [])],
+        general_links=lambda version: [link(where) for where in coverage.general_sources.get(version, [])],
+        specs_href=base + "/", short=short_names(coverage.tools), size=coverage.size,
+        gap_index=gap_index(coverage))
+
+
+def short_names(tools: List[str]) -> Dict[str, str]:
+    """The shortest prefix that tells each tool from the others (makedumpfile: m), for
+    marks that must fit a narrow cell; the page's legend spells them out."""
+    shorts = {}
+    for tool in tools:
+        for length in range(1, len(tool) + 1):
+            prefix = tool[:length]
+            if not any(other != tool and other.startswith(prefix) for other in tools):
+                shorts[tool] = prefix
+                break
+    return shorts
 
 
 def gap_index(coverage: Coverage) -> List[dict]:
