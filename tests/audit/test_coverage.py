@@ -303,4 +303,4 @@ def test_cells_link_to_the_spec_lines_behind_them(page_dir, specs):
 def test_an_unwritable_output_is_one_line():
     code, out, err = run_vmci("coverage", "--format", "html", "-o", "/nonexistent/dir/coverage.html")
     assert code == 2 and "Traceback" not in err
-    assert err.strip() == "vmci coverage: /nonexistent/dir/coverage.html: cannot write (No such file or directory)"
+    assert err.strip() == "vmci coverage: /nonexistent/dir/coverage.html: cannot write: No such file or directory"
