@@ -70,6 +70,8 @@ def cmd_audit_source(args) -> int:
     from ..progress import Progress as Bar
     from .source import Progress
 
+    if args.update_specs and args.format == "json":
+        raise _usage_error("--update-specs prints the changes as text; leave out --format json")
     specs = _load_specs(args.specs)
     # on a terminal, one overall line: reading a tarball is most of the time, then the C
     # files are scanned and the emitting files compared
@@ -87,11 +89,72 @@ def cmd_audit_source(args) -> int:
         raise _usage_error(str(error))
     finally:
         bar.finish()
+    if args.update_specs:
+        return _update_specs(args, specs, tree, audit)
     if args.format == "json":
         _emit(args, document("audit-source", render_json(audit, specs.directory)))
     else:
         _emit(args, render_text(audit))
     return EXIT_FOUND if audit.drift else EXIT_OK
+
+
+def _update_specs(args, specs, tree, audit) -> int:
+    """Edit the spec files so that they describe the tree's version; validate and audit
+    the result in a scratch copy first, and write nothing unless it validates."""
+    import shutil
+
+    from ..lint import check_specs, errors_in
+    from ..output import write_atomically
+    from ..specset import load_specs
+    from .source import audit_source
+    from .update import UpdateError, plan_update, render_update, trial_copy
+
+    try:
+        update = plan_update(specs, audit)
+        texts = render_update(update)
+        copy = trial_copy(specs.directory, texts)
+    except UpdateError as error:
+        raise _usage_error(str(error))
+    shown = os.path.relpath(specs.directory) if not os.path.relpath(specs.directory).startswith("..") \
+        else specs.directory
+
+    def back(text: str) -> str:  # places in the scratch copy, as places in the specs
+        return text.replace(copy, shown).replace(os.path.relpath(copy), shown)
+
+    try:
+        updated, problems = load_specs(copy)
+        problems += check_specs(updated)
+        errors = errors_in(problems)
+        after = None if errors else audit_source(updated, tree)
+    finally:
+        shutil.rmtree(os.path.dirname(copy), ignore_errors=True)
+    version = ".".join(map(str, update.version))
+    if errors:
+        for problem in errors:
+            print(back(str(problem)), file=sys.stderr)
+        print(f"vmci audit source: the specs updated for Linux {version} would not validate "
+              f"({len(errors)} errors above); nothing written", file=sys.stderr)
+        return EXIT_FOUND
+    for path, text in texts.items():
+        try:
+            write_atomically(path, text.encode("utf-8"))
+        except OSError as error:
+            raise _usage_error(f"{path}: cannot write ({error.strerror or error})")
+    lines = [f"vmci audit source: {tree.name} (Linux {'.'.join(map(str, tree.version))}): "
+             f"{len(update.changes)} changes to the specs in {len(texts)} files"]
+    lines += [str(change) for change in sorted(update.changes, key=lambda c: (c.text.path, c.text.landed.get(c.op, 0)))]
+    lines += [f"note: {note}" for note in update.notes]
+    if update.skipped:
+        lines.append(f"not updated ({len(update.skipped)}; edit the specs by hand):")
+        lines += [f"  {drift}" for drift in update.skipped]
+    warnings = len(problems)
+    lines.append(f"after the update: {len(after.drift)} drift items" if after.drift else
+                 f"after the update: no drift; the specs validate ({warnings} warnings: `vmci validate`)")
+    lines += [back(str(drift)) for drift in after.drift]
+    if texts:
+        lines.append("run `vmci generate` to bring generated/ up to date")
+    _emit(args, "\n".join(lines) + "\n")
+    return EXIT_FOUND if after.drift else EXIT_OK
 
 
 # --- audit note ---------------------------------------------------------------------------
@@ -322,12 +385,18 @@ def register(subparsers) -> None:
                     "file, its function and its order; compare them with the spec entries for the tree's version "
                     "(from its Makefile). Conditions are compared semantically under the tree's Kconfig rules. "
                     "Exit status 1 on any drift. When standard error is a terminal, one line there shows how far "
-                    "the audit is.")
+                    "the audit is. With --update-specs, edit the spec files so that they describe "
+                    "the tree's version: new entries with since:, removed ones closed with until:, changed ones "
+                    "split into two version ranges, audited: advanced; the result is validated and audited "
+                    "again before anything is written, and what changed is printed (exit status 1 when drift "
+                    "remains that needs a hand edit).")
     p.add_argument("kernel_tree", metavar="KERNEL_TREE", help="kernel source directory or tarball")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
                                                           "file is replaced atomically, a FIFO or device written in place)")
     p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
+    p.add_argument("--update-specs", action="store_true",
+                   help="edit the spec files in place so that they describe the tree's version, and print the changes")
     p.set_defaults(run=_guarded(cmd_audit_source))
     _register_note(audit_sub)
     _register_consumers(audit_sub)

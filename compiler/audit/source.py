@@ -48,6 +48,10 @@ class Drift:
     message: str
     tree_place: Optional[str] = None  # file:line in the tree
     spec_place: Optional[SpecLocation] = None
+    # what the drift is about, for `--update-specs` (not part of the output)
+    tree_item: Optional["TreeItem"] = field(default=None, repr=False, compare=False)
+    spec_item: Optional["SpecItem"] = field(default=None, repr=False, compare=False)
+    defines: Optional[tuple] = field(default=None, repr=False, compare=False)  # (tree's, spec's, emitter)
 
     def as_json(self, specs_directory: Optional[str]) -> dict:
         return {"category": self.kind, "key": self.key, "kernel_location": kernel_location(self.tree_place),
@@ -89,6 +93,19 @@ class SpecItem:
 
 
 @dataclass
+class Alignment:
+    """One function's tree sequence against its spec sequence for the tree's version:
+    `matched` maps a tree index to the spec index it lines up with in kernel order."""
+
+    file: str
+    emitter: Emitter
+    function: str
+    tree: List[TreeItem]
+    spec: List[SpecItem]
+    matched: Dict[int, int]
+
+
+@dataclass
 class FileReport:
     file: str
     gate: Optional[Gate]
@@ -103,6 +120,7 @@ class SourceAudit:
     files: List[FileReport]
     drift: List[Drift]
     emissions: int
+    alignments: List[Alignment] = field(default_factory=list)
 
 
 # --- from a macro use to the model's entry ------------------------------------------------
@@ -174,6 +192,7 @@ class _Auditor:
         self.kbuild = Kbuild(tree.read)
         self.kconfig = KconfigTree(tree.read, tree.kconfig_files)
         self.drift: List[Drift] = []
+        self.alignments: List[Alignment] = []
         self._gates: Dict[str, Gate] = {}
         self._verdicts: Dict[tuple, Optional[str]] = {}
 
@@ -369,7 +388,7 @@ class _Auditor:
                     self.drift.append(Drift("unreadable", file, f"its Kbuild gate: {unknown}", tree_place=file))
             self._compare_file(file, emitter, gate, tree_items[file], tree_context, spec_context)
             self._check_defines(file, emitter, next(r for r in scanned if r.path == file))
-        return SourceAudit(self.tree.name, self.version, reports, self.drift, count)
+        return SourceAudit(self.tree.name, self.version, reports, self.drift, count, self.alignments)
 
     def _check_arch(self, file: str, emitter: Emitter) -> None:
         arch = file.split("/")[1] if file.startswith("arch/") else None
@@ -391,8 +410,11 @@ class _Auditor:
                                               autojunk=False)
             only_tree: List[TreeItem] = []
             only_spec: List[SpecItem] = []
+            matched: Dict[int, int] = {}
+            self.alignments.append(Alignment(file, emitter, function, tree_list, spec_list, matched))
             for tag, i1, i2, j1, j2 in matcher.get_opcodes():
                 if tag == "equal":
+                    matched.update(zip(range(i1, i2), range(j1, j2)))
                     for t, s in zip(tree_list[i1:i2], spec_list[j1:j2]):
                         self._compare_pair(t, s, gate, source.gate, tree_context.get(function, TRUE),
                                            spec_context.get(function, TRUE), scopes)
@@ -407,17 +429,19 @@ class _Auditor:
                     position_spec = spec_list.index(s) + 1
                     self.drift.append(Drift("order", t.key, f"item {position_tree} of {function}() in the tree, "
                                             f"item {position_spec} in the spec", tree_place=t.place,
-                                            spec_place=s.entry.where))
+                                            spec_place=s.entry.where, tree_item=t, spec_item=s))
                     self._compare_pair(t, s, gate, source.gate, tree_context.get(function, TRUE),
                                        spec_context.get(function, TRUE), scopes)
                 elif t.callee is None or function in spec_functions:
                     what = "calls" if t.callee else "emits"
                     self.drift.append(Drift("specs-lack", t.key, f"{function}() {what} it {_under(t.condition)}; "
-                                            f"the spec {emitter.name} has no such entry", tree_place=t.place))
+                                            f"the spec {emitter.name} has no such entry", tree_place=t.place,
+                                            tree_item=t))
             for s in only_spec:
                 if s.key not in moved:
                     self.drift.append(Drift("tree-lacks", s.key, f"not in {function}() of {file} "
-                                            f"({format_version(self.version)})", spec_place=s.entry.where))
+                                            f"({format_version(self.version)})", spec_place=s.entry.where,
+                                            spec_item=s))
 
     def _compare_pair(self, t: TreeItem, s: SpecItem, gate: Gate, spec_gate: Condition,
                       tree_context: Condition, spec_context: Condition, scopes) -> None:
@@ -430,21 +454,23 @@ class _Auditor:
             verdict = self.compare(tree_condition, spec_condition, scopes)
             if verdict is not None:
                 self.drift.append(Drift("condition", t.key, f"tree: {tree_condition}; spec: {spec_condition}; "
-                                        f"they differ {verdict}", tree_place=t.place, spec_place=s.entry.where))
+                                        f"they differ {verdict}", tree_place=t.place, spec_place=s.entry.where,
+                                        tree_item=t, spec_item=s))
         if t.entry is None or s.entry.kind == "call":
             return
         if t.entry.kind != s.entry.kind:
             self.drift.append(Drift("argument", t.key, f"the tree uses {t.entry.macro}, the spec kind "
-                                    f"{s.entry.kind} ({s.entry.macro})", tree_place=t.place, spec_place=s.entry.where))
+                                    f"{s.entry.kind} ({s.entry.macro})", tree_place=t.place, spec_place=s.entry.where,
+                                    tree_item=t, spec_item=s))
             return
         if t.entry.format != s.entry.format:
             self.drift.append(Drift("format", t.key, f"tree {t.entry.format!r}, spec {s.entry.format!r}",
-                                    tree_place=t.place, spec_place=s.entry.where))
+                                    tree_place=t.place, spec_place=s.entry.where, tree_item=t, spec_item=s))
         for mine, theirs in zip(t.entry.c_macro_args(), s.entry.c_macro_args()):
             if not _same_c(mine, theirs):
                 self.drift.append(Drift("argument", t.key, f"tree {t.entry.macro}({', '.join(t.entry.c_macro_args())}), "
                                         f"spec {s.entry.macro}({', '.join(s.entry.c_macro_args())})",
-                                        tree_place=t.place, spec_place=s.entry.where))
+                                        tree_place=t.place, spec_place=s.entry.where, tree_item=t, spec_item=s))
                 break
 
     def _check_defines(self, file: str, emitter: Emitter, scanned: ScannedFile) -> None:
@@ -469,17 +495,20 @@ class _Auditor:
             if theirs and all(d.function_like for d in theirs):
                 if name not in scanned.function_lines and not any(d.name == name for d in scanned.defines):
                     self.drift.append(Drift("define", name, f"an in-file function-like define, but {file} neither "
-                                            f"defines nor #defines {name}()", spec_place=theirs[0].where))
+                                            f"defines nor #defines {name}()", spec_place=theirs[0].where,
+                                            defines=(mine, theirs, emitter)))
                 continue
             if mine and not theirs:
                 self.drift.append(Drift("define", name, f"{file} #defines it as {mine[0].value}; the spec has no "
-                                        f"in-file define", tree_place=f"{file}:{mine[0].line}"))
+                                        f"in-file define", tree_place=f"{file}:{mine[0].line}",
+                                        defines=(mine, theirs, emitter)))
             elif theirs and not mine:
                 self.drift.append(Drift("define", name, f"an in-file define, but {file} does not #define it",
-                                        spec_place=theirs[0].where))
+                                        spec_place=theirs[0].where, defines=(mine, theirs, emitter)))
             elif not any(s.value_text is not None and _same_c(d.value, s.value_text) for d in mine for s in theirs):
                 self.drift.append(Drift("define", name, f"tree {mine[0].value}, spec {theirs[0].value_text}",
-                                        tree_place=f"{file}:{mine[0].line}", spec_place=theirs[0].where))
+                                        tree_place=f"{file}:{mine[0].line}", spec_place=theirs[0].where,
+                                        defines=(mine, theirs, emitter)))
 
 
 @dataclass

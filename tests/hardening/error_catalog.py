@@ -482,6 +482,10 @@ CASES: List[Case] = [
          RESOLVE + ["--kernel-version", "7.9"], "newer than",
          common=swap('since: "6.1"\n', 'since: "6.1"\naudited: "7.1"\n'),
          files={"config": lambda _: (CONFIG_TEXT + "CONFIG_VMCORE_INFO=y\n").encode()}, expect_code=0),
+    Case("vmci audit source", "--update-specs edits YAML and prints what it changed as text.",
+         ["audit", "source", "tree", "--specs", "specs", "--update-specs", "--format", "json"],
+         "--update-specs prints the changes as text", files={"tree/Makefile": "VERSION = 6\nPATCHLEVEL = 1\n"},
+         expect_code=2),
     # --- generate, note ---
     Case("vmci generate", "The specs have errors; nothing is written (each problem is printed first).",
          ["generate", "--specs", "specs", "-o", "out"], "errors in the specs; nothing generated",
