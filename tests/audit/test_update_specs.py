@@ -40,26 +40,40 @@ def yaml_files(specs):
 
 
 def strip_version(text, version):
-    """`text` without what `version` introduced: the list items whose own `since` is it
-    (nested items are judged by their own fields) and the `until` lines naming it."""
+    """`text` without what `version` (or a stable release of it) introduced among what the
+    audit reads: the entries and in-file defines whose own `since` is it, and the `until`
+    of those that it ends."""
+    own_version = re.compile(r'"%s(\.\d+)?"' % re.escape(version))
     lines = text.splitlines(keepends=True)
     out, i = [], 0
     while i < len(lines):
         match = re.match(r"^( *)- ", lines[i])
-        if match:
-            dash = len(match.group(1))
-            j = i + 1
-            while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip(" ")) > dash):
-                j += 1
-            while j > i + 1 and not lines[j - 1].strip():
-                j -= 1
-            own = " " * (dash + 2) + f'since: "{version}"\n'
-            if own in lines[i + 1:j] or lines[i].endswith(f'- since: "{version}"\n'):
-                i = j
-                continue
-        if lines[i].strip() != f'until: "{version}"':
+        if not match:
             out.append(lines[i])
-        i += 1
+            i += 1
+            continue
+        dash = len(match.group(1))
+        j = i + 1
+        while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip(" ")) > dash):
+            j += 1
+        while j > i + 1 and not lines[j - 1].strip():
+            j -= 1
+        own = {}
+        for line in [" " * (dash + 2) + lines[i][dash + 2:]] + lines[i + 1:j]:
+            field = re.match(r"^ {%d}([a-z-]+): (.*)$" % (dash + 2), line)
+            if field:
+                own[field.group(1)] = field.group(2)
+        if "kind" not in own and own.get("in-file") != "true":
+            out.append(lines[i])
+            i += 1
+            continue
+        if own_version.fullmatch(own.get("since", "")):
+            i = j
+            continue
+        block = lines[i:j]
+        out += [line for line in block if not (line.startswith(" " * (dash + 2) + "until: ")
+                                                and own_version.fullmatch(line.split(": ", 1)[1].strip()))]
+        i = j
     return "".join(out)
 
 
@@ -86,7 +100,7 @@ def update(tree, specs):
 def drift(tree, specs):
     code, out, err = run_vmci("audit", "source", str(tree), "--specs", str(specs), "--format", "json")
     assert code in (0, 1), err
-    return [f"{d['tree'] or d['spec']}: {d['kind']}: {d['key']}: {d['message']}" for d in json.loads(out)["drift"]]
+    return [f"{d['category']}: {d['key']}: {d['message']}" for d in json.loads(out)["drift"]]
 
 
 def listed(specs, machine, version):
