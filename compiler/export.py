@@ -133,7 +133,7 @@ def cmd_export(args) -> int:
     records = export_records(specs)
     text = render_csv(records) if args.format == "csv" else render_json(specs, records)
     from .output import write_output
-    write_output(args.output or "-", text.encode("utf-8"))  # an OutputError reaches cli.main as one line
+    write_output(args.output or "-", text.encode("utf-8"))  # an OutputError is one line from cli.main, exit 2
     return EXIT_OK
 
 

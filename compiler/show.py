@@ -36,7 +36,7 @@ def cmd_show(args) -> int:
         return EXIT_UNUSABLE
     data = render_json(note).encode("utf-8") if args.format == "json" else note.text.encode("utf-8")
     from .output import write_output
-    write_output(args.output or "-", data)  # an OutputError reaches cli.main as one line
+    write_output(args.output or "-", data)  # an OutputError is one line from cli.main, exit 2
     return EXIT_OK
 
 
