@@ -299,7 +299,7 @@ def _register_coverage(subparsers) -> None:
     p = subparsers.add_parser(
         "coverage", help="architectures x kernel versions x config variants: entries emitted and consumer gaps",
         description="A matrix of every machine the specs know, every kernel version at which a spec changes (and "
-                    "6.1, 6.12, the newest) and the config variants (of 16: NUMA on/off; SPARSEMEM_VMEMMAP, "
+                    "5.10, 6.1, 6.12, the newest) and the config variants (of 16: NUMA on/off; SPARSEMEM_VMEMMAP, "
                     "SPARSEMEM_EXTREME, plain SPARSEMEM or FLATMEM; KALLSYMS on/off) the machine's Kconfig offers "
                     "(its spec's kconfig-allows), on top of the machine's implied config and a base set: the number "
                     "of entries emitted and, per dump tool, the required keys not emitted. The HTML report is one "
