@@ -219,14 +219,18 @@ ROOT_REFUSED_KINDS = {"own full device": own_full_device, "own block device": ow
                       "another user's link in /tmp": other_users_link_in_sticky_directory}
 
 
+def make(kind, everyone, root_only, tmp_path):
+    if kind in root_only and os.geteuid() != 0:
+        pytest.skip("device nodes and other users' links need root (CI runs as root)")
+    return {**everyone, **root_only}[kind](tmp_path)
+
+
 @pytest.mark.parametrize("kind", list(OK_KINDS) + list(ROOT_OK_KINDS))
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_output_kind_gets_the_exact_bytes(inputs, tmp_path, name, kind):
-    if kind in ROOT_OK_KINDS and os.geteuid() != 0:
-        pytest.skip("device nodes need root (CI runs as root)")
     argv, option, _ = command(inputs, name)
     data, code = expected_output(argv, option)
-    path, check = {**OK_KINDS, **ROOT_OK_KINDS}[kind](tmp_path)
+    path, check = make(kind, OK_KINDS, ROOT_OK_KINDS, tmp_path)
     result = run_cli(argv + [option, str(path)], seconds=30)
     check_no_traceback(result)
     assert result.code == code and result.out == "", result
@@ -237,10 +241,8 @@ def test_every_output_kind_gets_the_exact_bytes(inputs, tmp_path, name, kind):
 @pytest.mark.parametrize("kind", list(REFUSED_KINDS) + list(ROOT_REFUSED_KINDS))
 @pytest.mark.parametrize("name", COMMANDS)
 def test_an_output_that_cannot_be_written_is_one_line(inputs, tmp_path, name, kind):
-    if kind in ROOT_REFUSED_KINDS and os.geteuid() != 0:
-        pytest.skip("device nodes and other users' links need root (CI runs as root)")
     argv, option, _ = command(inputs, name)
-    path, fragment, unchanged = {**REFUSED_KINDS, **ROOT_REFUSED_KINDS}[kind](tmp_path)
+    path, fragment, unchanged = make(kind, REFUSED_KINDS, ROOT_REFUSED_KINDS, tmp_path)
     result = run_cli(argv + [option, str(path)], seconds=30)
     check_one_line_error(result, name.split(" --")[0], str(path), fragment)
     assert unchanged(), kind
