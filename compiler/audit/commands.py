@@ -98,6 +98,10 @@ def cmd_audit_source(args) -> int:
     return EXIT_FOUND if audit.drift else EXIT_OK
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def _update_specs(args, specs, tree, audit) -> int:
     """Edit the spec files so that they describe the tree's version; validate and audit
     the result in a scratch copy first, and write nothing unless it validates."""
@@ -141,15 +145,15 @@ def _update_specs(args, specs, tree, audit) -> int:
         except OSError as error:
             raise _usage_error(f"{path}: cannot write ({error.strerror or error})")
     lines = [f"vmci audit source: {tree.name} (Linux {'.'.join(map(str, tree.version))}): "
-             f"{len(update.changes)} changes to the specs in {len(texts)} files"]
+             f"{_count(len(update.changes), 'change')} to the specs in {_count(len(texts), 'file')}"]
     lines += [str(change) for change in sorted(update.changes, key=lambda c: (c.text.path, c.text.landed.get(c.op, 0)))]
     lines += [f"note: {note}" for note in update.notes]
     if update.skipped:
         lines.append(f"not updated ({len(update.skipped)}; edit the specs by hand):")
         lines += [f"  {drift}" for drift in update.skipped]
     warnings = len(problems)
-    lines.append(f"after the update: {len(after.drift)} drift items" if after.drift else
-                 f"after the update: no drift; the specs validate ({warnings} warnings: `vmci validate`)")
+    lines.append(f"after the update: {_count(len(after.drift), 'drift item')}" if after.drift else
+                 f"after the update: no drift; the specs validate ({_count(warnings, 'warning')}: `vmci validate`)")
     lines += [back(str(drift)) for drift in after.drift]
     if texts:
         lines.append("run `vmci generate` to bring generated/ up to date")

@@ -135,7 +135,7 @@ class SpecText:
         self.at_start: Dict[int, List[int]] = {}  # start of an edited or deleted item -> its ops
         self.landed: Dict[int, int] = {}  # op -> line number in the new text
 
-    def _span(self, line: int, col: int) -> Tuple[int, int, int]:
+    def span(self, line: int, col: int) -> Tuple[int, int, int]:
         """(start, end, dash column) of the list item whose mapping begins at line:col."""
         start, dash = line - 1, col - 3
         text = self.lines[start] if 0 <= start < len(self.lines) else ""
@@ -153,24 +153,24 @@ class SpecText:
 
     def block(self, line: int, col: int) -> Tuple[int, _Block]:
         """The item at line:col, as fields to edit (the same object on every call)."""
-        start, end, dash = self._span(line, col)
+        start, end, dash = self.span(line, col)
         if start not in self.blocks:
             self.blocks[start] = (end, _Block(self.lines[start:end], dash))
         return start, self.blocks[start][1]
 
     def end_of(self, line: int, col: int) -> int:
-        return self._span(line, col)[1]
+        return self.span(line, col)[1]
 
     def dash_of(self, line: int, col: int) -> int:
-        return self._span(line, col)[2]
+        return self.span(line, col)[2]
 
     def copy(self, line: int, col: int) -> _Block:
         """A fresh copy of the item at line:col as the file has it."""
-        start, end, dash = self._span(line, col)
+        start, end, dash = self.span(line, col)
         return _Block(self.lines[start:end], dash)
 
     def delete(self, line: int, col: int) -> int:
-        start, end, _ = self._span(line, col)
+        start, end, _ = self.span(line, col)
         self.deleted[start] = end
         self.blocks.pop(start, None)
         return self._op(start)
@@ -408,7 +408,7 @@ class _Planner:
             index += 1
         if index < len(entries):
             where = entries[index].where
-            return text._span(where.line, where.col)[0], text.dash_of(where.line, where.col)
+            return text.span(where.line, where.col)[0], text.dash_of(where.line, where.col)
         where = entries[-1].where
         return text.end_of(where.line, where.col), text.dash_of(where.line, where.col)
 
