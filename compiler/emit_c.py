@@ -6,7 +6,9 @@ before 6.9), every other emitter (printk's hook, each architecture) as its file'
 function. Entries become the kernel's VMCOREINFO_*() macros or vmcoreinfo_append_str()
 calls in emission order, `call` entries calls, `statement` entries statements, under
 `#ifdef`/`#if` guards built from their conditions (guards.py); an in-file define is
-written right before the first statement that uses it, as the kernel does.
+written right before the first statement that uses it, as the kernel does, and an in-file
+helper (a define with `helper`) as the file's static inline function, before the
+functions: its value is only resolve's stand-in and never becomes C.
 
 C text comes only from parsed expressions (cexpr.to_c) and checked identifiers; keys
 and formats become C string literals through one escaping function.
@@ -52,6 +54,7 @@ class CFileView:
     spec: str
     includes: List[str]
     file_defines: List[str]  # in-file defines no statement uses, after the includes
+    helpers: List[str]  # the file's static inline helpers, before the functions
     functions: Dict[str, FunctionView]
     extra_functions: List[FunctionView] = field(default_factory=list)  # outside the common frame
     # Before 5.14 the frame's add_build_id_vmcoreinfo() scans the notes and appends BUILD-ID
@@ -145,13 +148,24 @@ def define_line(define: Define) -> str:
     return f"#define {c_ident(define.name)}{'()' if define.function_like else ''}\t{value}"
 
 
-def declaration(local: Local) -> str:
-    words = local.type.base.split()
+def type_text(type_name: cexpr.TypeName) -> str:
+    """A C type followed by a space and its stars, ready for a name ("u64 ", "struct lowcore *")."""
+    words = type_name.base.split()
     for word in words:
         if word not in cexpr.TYPE_WORDS and word not in ("struct", "union", "enum"):
             c_ident(word)
-    stars = "*" * local.type.pointers
-    text = f"{' '.join(words)} {stars}{c_ident(local.name)}"
+    return f"{' '.join(words)} {'*' * type_name.pointers}"
+
+
+def helper_lines(define: Define) -> List[str]:
+    """An in-file helper as the kernel writes it: a static inline function of no arguments."""
+    helper = define.helper
+    return [f"static inline {type_text(helper.returns)}{c_ident(define.name)}(void)", "{",
+            f"\treturn {cexpr.to_c(helper.body)};", "}"]
+
+
+def declaration(local: Local) -> str:
+    text = f"{type_text(local.type)}{c_ident(local.name)}"
     if local.init is not None:
         text += f" = {cexpr.to_c(local.init)}"
     return text + ";"
@@ -281,9 +295,16 @@ def file_view(emitter: Emitter, version: Version, spec_path: str) -> Optional[CF
     if source is None or not emitter.versions.contains(version):
         return None
     in_file: Dict[str, List[Define]] = {}
+    helpers: List[str] = []
     for define in emitter.defines:
-        if define.in_file and not define.is_object and define.versions.contains(version):
+        if not define.in_file or define.is_object or not define.versions.contains(version):
+            continue
+        if define.helper is None:
             in_file.setdefault(define.name, []).append(define)
+        elif define.when.node is not None:
+            helpers += [opening(conjuncts(define.when.node))] + helper_lines(define) + ["#endif"]
+        else:
+            helpers += helper_lines(define)
     users = _users(emitter, version, in_file)
     # names are unique within a file: model.build_emitter refuses a second definition
     functions = {function.name: function_view(function, version, in_file, users) for function in emitter.functions}
@@ -293,7 +314,8 @@ def file_view(emitter: Emitter, version: Version, spec_path: str) -> Optional[CF
             file_defines += ([opening(conjuncts(define.when.node)), define_line(define), "#endif"]
                              if define.when.node is not None else [define_line(define)])
     includes = [include_line(h) for h in source.includes]
-    view = CFileView(emitter, format_version(version), source.file, spec_path, includes, file_defines, functions)
+    view = CFileView(emitter, format_version(version), source.file, spec_path, includes, file_defines, helpers,
+                     functions)
     if view.is_common:
         helpers = [e for f in emitter.functions for e in f.entries
                    if isinstance(e, BuildIdEntry) and e.helper and e.versions.contains(version)]

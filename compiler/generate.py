@@ -71,11 +71,16 @@ def covered(specs: SpecSet, version: Version) -> bool:
 
 
 def newest_version(specs: SpecSet) -> Version:
-    """The newest kernel the specs describe: their highest version bound."""
+    """The newest kernel the specs describe: their highest version bound, or the version
+    they were audited against (`audited:`) when that is newer: a release that changed no
+    emission is still described."""
     bounds = [v for v in version_bounds(specs) if covered(specs, v)]
+    audited = specs.audited()
+    if audited is not None and covered(specs, audited[0][:2]):
+        bounds.append(audited[0][:2])
     if not bounds:
         raise GenerateError(f"{specs.directory}: the specs name no kernel version")
-    return bounds[-1]
+    return max(bounds)
 
 
 def default_versions(specs: SpecSet) -> List[Version]:

@@ -69,6 +69,9 @@ def check_specs(specs: SpecSet, kernel_symbols: Optional[Set[str]] = None,
     problems += _check_duplicate_keys(specs)
     problems += _check_define_overlaps(specs)
     problems += _check_image_bases(specs)
+
+
+    problems += _check_in_file_helpers(specs)
     problems += _check_references(specs)
     if kernel_symbols is not None:
         problems += _check_kconfig_symbols(specs, kernel_symbols, kernel_version)
@@ -263,6 +266,30 @@ def _check_image_bases(specs: SpecSet) -> List[Problem]:
                     b.when, choices=CHOICES.get()):
                 problems.append(_problem(b.where, f"image-base overlaps the one at {a.where}: for some kernel "
                                                   f"both apply (make their conditions or versions disjoint)"))
+    return problems
+
+
+def _check_in_file_helpers(specs: SpecSet) -> List[Problem]:
+    """An in-file define is kernel C: generated C writes its value as the emitting file's
+    own definition. A function-like one with `runtime` stands for a helper the kernel
+    computes at run time (riscv's get_satp_value() reads the satp CSR); its value is only
+    resolve's stand-in, so it must carry the kernel's real C in `helper`, or generated C
+    would #define the helper as the stand-in. (An object-like in-file define is the file's
+    #define itself, which `vmci audit source` compares with the tree.) A helper belongs
+    only to an in-file function-like define."""
+    problems = []
+    for emitter in specs.emitters:
+        for define in emitter.defines:
+            shown = define.name + ("()" if define.function_like else "")
+            if define.helper is not None and not (define.in_file and define.function_like):
+                problems.append(_problem(define.where, f"define {shown}: `helper` is the C of a static inline "
+                                                       f"function of the emitting file; it needs `in-file: true` "
+                                                       f"and a name ending in ()"))
+            elif define.in_file and define.function_like and define.runtime and define.helper is None:
+                problems.append(_problem(define.where, f"define {shown}: in-file with `runtime`, so its value is "
+                                                       f"resolve's stand-in, yet generated kernel C would #define "
+                                                       f"{shown} as it; give the kernel's C in `helper` "
+                                                       f"(returns, body)"))
     return problems
 
 

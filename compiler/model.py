@@ -446,6 +446,16 @@ class StatementEntry(Entry):
 # --- the rest of a spec file ------------------------------------------------------------
 
 @dataclass
+class Helper:
+    """The kernel's C of an in-file static inline function (riscv's get_satp_value()):
+    `static inline RETURNS NAME(void) { return BODY; }`."""
+    returns: cexpr.TypeName
+    returns_text: str
+    body_text: str
+    body: cexpr.Node
+
+
+@dataclass
 class Define:
     name: str
     function_like: bool
@@ -460,6 +470,7 @@ class Define:
     doc: str = ""
     emitter: str = ""
     is_object: bool = False  # the name is a global variable of the image in this scope
+    helper: Optional[Helper] = None  # the kernel's function; `value` is then resolve's stand-in
 
 
 @dataclass
@@ -640,6 +651,15 @@ class _Builder:
             self.problems.append(Problem(self.document.path, line, offset or col, f"bad C expression {text!r}: {error.message}"))
             return None
 
+    def helper(self, raw: dict, path) -> Optional[Helper]:
+        try:
+            returns = cexpr.parse_type_name(raw["returns"])
+        except cexpr.CExprError as error:
+            self.error(path + ("returns",), f"bad C type {raw['returns']!r}: {error.message}")
+            return None
+        body = self.expression(raw["body"], path + ("body",))
+        return None if body is None else Helper(returns, raw["returns"], str(raw["body"]), body)
+
     def versions(self, raw: dict, path) -> VersionRange:
         since, until = self.version(raw, path, "since"), self.version(raw, path, "until")
         if since is not None and until is not None and since >= until:
@@ -701,7 +721,8 @@ def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
         defines.append(Define(name.rstrip("()"), name.endswith("()"), None if is_object else str(raw["value"]),
                               node, b.loc(path), b.condition(raw.get("when"), path + ("when",)),
                               b.versions(raw, path), bool(raw.get("in-file", False)), raw.get("header"),
-                              raw.get("runtime"), raw.get("doc", ""), data["emitter"], is_object))
+                              raw.get("runtime"), raw.get("doc", ""), data["emitter"], is_object,
+                              b.helper(raw["helper"], path + ("helper",)) if "helper" in raw else None))
     image_bases = []
     for i, raw in enumerate(data.get("image-base", [])):
         path = ("image-base", i)

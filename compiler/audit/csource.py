@@ -89,6 +89,7 @@ class ScannedFile:
     calls: List[CallSite] = field(default_factory=list)
     defines: List[FileDefine] = field(default_factory=list)
     function_lines: dict = field(default_factory=dict)  # every function defined in the file -> line
+    function_returns: dict = field(default_factory=dict)  # function -> the C of each `return EXPR;`
     problems: List[str] = field(default_factory=list)  # "file:line: message"
 
 
@@ -325,6 +326,12 @@ def _walk_tokens(scanned: ScannedFile, tokens: List[_Token], conditions: List[Pr
                 candidate = None
             i += 1
             continue
+        if token.kind == "ident" and token.text == "return" and function and depth == 1:
+            end = i + 1  # a helper's `return EXPR;`, compared with the spec's `helper` body
+            while end < len(tokens) and tokens[end].text != ";":
+                end += 1
+            text = code[tokens[i + 1].start:tokens[end - 1].end] if end > i + 1 else ""
+            scanned.function_returns.setdefault(function, []).append(" ".join(text.split()))
         if token.kind != "ident" or following is None or following.text != "(":
             i += 1
             continue

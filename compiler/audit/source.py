@@ -477,7 +477,8 @@ class _Auditor:
         """Macros the emitting file defines for its emissions against the spec's in-file defines.
 
         A function-like one may be a static function of the file as well (arm64's
-        get_tcr_el1_t1sz()); only its presence is checked."""
+        get_tcr_el1_t1sz()); its presence is checked, and for a spec `helper` its
+        `return` expression against the helper's body."""
         used = set()
         for emission in scanned.emissions:
             for arg in emission.args:
@@ -497,6 +498,16 @@ class _Auditor:
                     self.drift.append(Drift("define", name, f"an in-file function-like define, but {file} neither "
                                             f"defines nor #defines {name}()", spec_place=theirs[0].where,
                                             defines=(mine, theirs, emitter)))
+                    continue
+                helpers = [d.helper for d in theirs if d.helper is not None]
+                returns = scanned.function_returns.get(name, [])
+                if helpers and name in scanned.function_lines and not any(
+                        _same_c(r, h.body_text) for r in returns for h in helpers):
+                    shown = "; ".join(f"return {r}" for r in returns) or "no return statement"
+                    self.drift.append(Drift("define", name, f"tree {name}() has {shown}, spec helper returns "
+                                            f"{helpers[0].body_text}",
+                                            tree_place=f"{file}:{scanned.function_lines[name]}",
+                                            spec_place=theirs[0].where))
                 continue
             if mine and not theirs:
                 self.drift.append(Drift("define", name, f"{file} #defines it as {mine[0].value}; the spec has no "

@@ -11,9 +11,9 @@ import pytest
 
 from generate_support import GENERATED, config_symbols, syntax_check
 
-# the files the stubs describe: the common list, printk's hook, x86_64 and arm64
+# the files the stubs describe: the common list, printk's hook, x86_64, arm64 and riscv
 FILES = sorted(p for pattern in ("kernel/*.c", "kernel/printk/printk.c", "arch/x86/kernel/*_64.c",
-                                 "arch/arm64/kernel/*.c")
+                                 "arch/arm64/kernel/*.c", "arch/riscv/kernel/*.c")
                for p in glob.glob(os.path.join(GENERATED, "c", "*", pattern)))
 
 
@@ -29,7 +29,31 @@ def test_every_version_has_the_files_the_stubs_cover():
     for version in os.listdir(os.path.join(GENERATED, "c")):
         if os.path.isdir(os.path.join(GENERATED, "c", version)):
             covered = [p for p in FILES if p.startswith(os.path.join(GENERATED, "c", version) + os.sep)]
-            assert len(covered) == 4, (version, covered)  # common, printk, x86_64, arm64
+            # common, printk, x86_64, arm64, and riscv from 6.2 (its arch_crash_save_vmcoreinfo())
+            riscv = tuple(int(part) for part in version.split(".")) >= (6, 2)
+            assert len(covered) == 4 + riscv, (version, covered)
+
+
+def test_in_file_helpers_are_the_kernels_functions_not_their_stand_ins():
+    """riscv's get_satp_value() and arm64's get_tcr_el1_t1sz() are static inline
+    functions of their files; generated C writes their real bodies, never the value
+    resolve stands in for them (0, 64 - vabits_actual) as a #define."""
+    newest = max(os.listdir(os.path.join(GENERATED, "c")),
+                 key=lambda v: tuple(int(p) for p in v.split(".")) if v[0].isdigit() else ())
+    with open(os.path.join(GENERATED, "c", newest, "arch", "riscv", "kernel", "vmcore_info.c")) as handle:
+        riscv = handle.read()
+    assert "static inline u64 get_satp_value(void)\n{\n\treturn csr_read(CSR_SATP);\n}\n" in riscv
+    assert riscv.index("get_satp_value(void)") < riscv.index("void arch_crash_save_vmcoreinfo(void)")
+    assert 'vmcoreinfo_append_str("NUMBER(satp)=0x%llx\\n", get_satp_value());' in riscv
+    for path in glob.glob(os.path.join(GENERATED, "c", "*", "arch", "arm64", "kernel", "*.c")):
+        with open(path) as handle:
+            arm64 = handle.read()
+        assert "#define get_tcr_el1_t1sz" not in arm64, path
+        # the field macros took the sysreg-generated names in 6.18 (specs/arch/arm64.yaml)
+        mask, shift = (("TCR_EL1_T1SZ_MASK", "TCR_EL1_T1SZ_SHIFT") if f"{os.sep}7." in path
+                       else ("TCR_T1SZ_MASK", "TCR_T1SZ_OFFSET"))
+        assert ("static inline u64 get_tcr_el1_t1sz(void)\n{\n"
+                f"\treturn (read_sysreg(tcr_el1) & {mask}) >> {shift};\n}}\n") in arm64, path
 
 
 def test_the_user_space_note_builder_compiles_cleanly(tmp_path):

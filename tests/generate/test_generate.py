@@ -208,7 +208,8 @@ def test_generated_python_parses():
 # --- nothing from a spec reaches generated code unchecked -------------------------------------
 
 @pytest.mark.parametrize("bad", ["08-quote-in-name.yaml", "09-semicolon-in-name.yaml", "10-statement-in-c.yaml",
-                                 "11-string-in-c.yaml", "18-keyword-name.yaml"])
+                                 "11-string-in-c.yaml", "18-keyword-name.yaml",
+                                 "25-in-file-stand-in.yaml"])
 def test_a_spec_with_code_in_a_name_is_rejected_and_nothing_is_written(tmp_path, bad):
     specs = copy_specs(tmp_path / "specs")
     shutil.copy(os.path.join(ROOT, "tests", "data", "bad_specs", bad), os.path.join(specs, "bad.yaml"))

@@ -123,7 +123,10 @@ def defines(k):
     found['vmemmap'] = Define('vmemmap', False, '((struct page *)VMEMMAP_START) - (memstart_addr >> PAGE_SHIFT)', 'memstart_addr (PHYS_OFFSET) is the start of DRAM found at boot.')
     found['PHYS_OFFSET'] = Define('PHYS_OFFSET', False, 'memstart_addr', 'memstart_addr, the start of DRAM rounded down, set from the memory map at boot (0x40000000 on QEMU virt).')
     found['kaslr_offset'] = Define('kaslr_offset', True, '((unsigned long)&_text) - KIMAGE_VADDR', 'The KASLR slide; 0 when the kernel runs where it was linked (nokaslr).')
-    found['get_tcr_el1_t1sz'] = Define('get_tcr_el1_t1sz', True, '64 - vabits_actual', 'Read from TCR_EL1 at boot; T1SZ is 64 minus the kernel VA size the CPU runs with.')
+    if k.before(6, 18):
+        found['get_tcr_el1_t1sz'] = Define('get_tcr_el1_t1sz', True, '64 - vabits_actual', 'Read from TCR_EL1 at boot; T1SZ is 64 minus the kernel VA size the CPU runs with.')
+    else:
+        found['get_tcr_el1_t1sz'] = Define('get_tcr_el1_t1sz', True, '64 - vabits_actual', 'Read from TCR_EL1 at boot; T1SZ is 64 minus the kernel VA size the CPU runs with.')
     if k.on('CONFIG_ARM64_PTR_AUTH'):
         found['system_supports_address_auth'] = Define('system_supports_address_auth', True, '1', '1 only when the CPUs implement address authentication (FEAT_PAuth, e.g. QEMU -cpu max); 0 otherwise.')
     else:

@@ -92,6 +92,12 @@ def defines(k):
             found['KERNEL_LINK_ADDR'] = Define('KERNEL_LINK_ADDR', False, 'PAGE_OFFSET', None)
     else:
         found['KERNEL_LINK_ADDR'] = Define('KERNEL_LINK_ADDR', False, 'CONFIG_PAGE_OFFSET', None)
+    if k.since(7, 2):
+        if k.on('CONFIG_RANDOMIZE_BASE'):
+            found['kaslr_offset'] = Define('kaslr_offset', True, 'kernel_map.virt_offset', 'The KASLR slide, set at boot from the seed the bootloader gives (0 with nokaslr).')
+        else:
+            found['kaslr_offset'] = Define('kaslr_offset', True, 'kernel_map.virt_offset', None)
+        found['get_satp_value'] = Define('get_satp_value', True, '0', 'The satp CSR of the CPU writing the note: the paging mode (Sv39, Sv48 or Sv57 in bits 60-63), the ASID and the page frame of the page table root, all set at boot.')
     return found
 
 
@@ -148,6 +154,9 @@ def arch_crash_save_vmcoreinfo(k):
         f.line('NUMBER(va_kernel_pa_offset)', '0x%lx', 'kernel_map.va_kernel_pa_offset')
     if k.since(6, 11) and not k.on('CONFIG_XIP_KERNEL'):
         f.line('NUMBER(va_kernel_pa_offset)', '0x%lx', 'kernel_map.va_kernel_pa_offset')
+    if k.since(7, 2):
+        f.line('KERNELOFFSET', '%lx', 'kaslr_offset()')
+        f.line('NUMBER(satp)', '0x%llx', 'get_satp_value()')
 
 
 FUNCTIONS = {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * A stand-in for the kernel headers, for `gcc -fsyntax-only` of the generated C of the
- * common list, printk's hook, x86_64 and arm64 (tests/generate/test_c_compiles.py). Every
+ * common list, printk's hook, x86_64, arm64 and riscv (tests/generate/test_c_compiles.py). Every
  * header a generated file includes resolves to this one. It declares what those files
  * use with the kernel's types, and vmcoreinfo_append_str() with the kernel's
  * __printf(1, 2), so gcc checks each format against its argument. The kallsyms symbols
@@ -191,5 +191,25 @@ extern u64 memstart_addr;
 extern u64 vabits_actual;
 int system_supports_address_auth(void);
 #define ptrauth_kernel_pac_mask()	0xff80000000000000ULL
+/* read_sysreg() takes the register's name, as the kernel's (asm/sysreg.h) */
+u64 __read_sysreg_tcr_el1(void);
+#define read_sysreg(r)		__read_sysreg_##r()
+#define TCR_T1SZ_OFFSET		16
+#define TCR_T1SZ_MASK		(0x3fUL << TCR_T1SZ_OFFSET)
+#define TCR_EL1_T1SZ_SHIFT	16	/* the sysreg-generated names, from 6.18 */
+#define TCR_EL1_T1SZ_MASK	(0x3fUL << TCR_EL1_T1SZ_SHIFT)
+
+/* riscv (VA_BITS, VMALLOC_END, VMEMMAP_* and MODULES_* as arm64's above) */
+extern phys_addr_t phys_ram_base;
+struct kernel_mapping {
+	unsigned long virt_addr, virt_offset, page_offset, va_kernel_pa_offset;
+};
+extern struct kernel_mapping kernel_map;
+#define PAGE_OFFSET		kernel_map.page_offset
+#define KERNEL_LINK_ADDR	0xffffffff80000000UL
+/* csr_read() takes the CSR's number, as the kernel's (asm/csr.h) */
+#define CSR_SATP		0x180
+unsigned long __csr_read(int csr);
+#define csr_read(csr)		__csr_read(csr)
 
 #endif /* VMCI_STUB_H */

@@ -10,6 +10,11 @@
 #include <asm/memory.h>
 #include <asm/pgtable-hwdef.h>
 
+static inline u64 get_tcr_el1_t1sz(void)
+{
+	return (read_sysreg(tcr_el1) & TCR_T1SZ_MASK) >> TCR_T1SZ_OFFSET;
+}
+
 /* arm64's own entries, appended after the common ones. */
 void arch_crash_save_vmcoreinfo(void)
 {
@@ -23,7 +28,6 @@ void arch_crash_save_vmcoreinfo(void)
 	vmcoreinfo_append_str("NUMBER(kimage_voffset)=0x%llx\n",
 			      kimage_voffset);
 	vmcoreinfo_append_str("NUMBER(PHYS_OFFSET)=0x%llx\n", PHYS_OFFSET);
-#define get_tcr_el1_t1sz()	(64 - vabits_actual)
 	vmcoreinfo_append_str("NUMBER(TCR_EL1_T1SZ)=0x%llx\n",
 			      get_tcr_el1_t1sz());
 	vmcoreinfo_append_str("KERNELOFFSET=%lx\n", kaslr_offset());
