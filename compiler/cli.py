@@ -33,19 +33,17 @@ class UsageError(Exception):
 
 
 def _read_tree_version(tree: str) -> Optional[tuple]:
+    """The tree's version from its top Makefile (the audit's reader), None when unreadable."""
+    from .audit.tree import TreeError, version_of
     from .inputs import NotRegularFile, open_regular
 
+    path = os.path.join(tree, "Makefile")
     try:
-        with open_regular(os.path.join(tree, "Makefile"), "r", encoding="utf-8", errors="replace") as handle:
-            head = handle.read(4096)
-    except NotRegularFile as error:
+        with open_regular(path, "r", encoding="utf-8", errors="replace") as handle:
+            return version_of(handle.read(4096), path)
+    except (NotRegularFile, TreeError) as error:
         raise UsageError(str(error))
     except OSError:
-        return None
-    fields = dict(line.split("=", 1) for line in head.splitlines() if "=" in line and line.split("=")[0].strip() in ("VERSION", "PATCHLEVEL", "SUBLEVEL"))
-    try:
-        return tuple(int(fields[k].strip()) for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL") if fields.get(k, "").strip())
-    except (KeyError, ValueError):
         return None
 
 
