@@ -277,6 +277,14 @@ class KconfigTree:
         by_name: Dict[str, List[_Definition]] = {}
         for d in definitions:
             by_name.setdefault(d.name, []).append(d)
+        translated_texts: Dict[str, Optional[Tuple[str, bool]]] = {}
+
+        def translate_once(text: str) -> Optional[Tuple[str, bool]]:
+            # one arch's Kconfig repeats its dependencies thousands of times (6.12 x86:
+            # 53,000 translations of far fewer texts); the answer depends on the text alone
+            if text not in translated_texts:
+                translated_texts[text] = translate(text, types)
+            return translated_texts[text]
         rules: Dict[str, List[_Rule]] = {}
         always: Set[str] = set()
         plain_selects: Dict[str, List[str]] = {}
@@ -294,7 +302,7 @@ class KconfigTree:
                 parts = []
                 for dependency in d.depends:
                     for conjunct in _conjuncts(dependency):
-                        translated = translate(conjunct, types)
+                        translated = translate_once(conjunct)
                         if translated is not None:
                             parts.append(translated[0])
                 if not parts:
@@ -310,7 +318,7 @@ class KconfigTree:
                         add([symbol], f"!{symbol} || CONFIG_{target}")
                         plain_selects.setdefault(symbol, []).append(f"CONFIG_{target}")
                         continue
-                    translated = translate(condition_text, types)
+                    translated = translate_once(condition_text)
                     if translated is not None and translated[1]:
                         add([symbol], f"!({symbol} && {translated[0]}) || CONFIG_{target}")
             # a bool without a prompt takes its one default when its dependencies hold
@@ -321,7 +329,7 @@ class KconfigTree:
                 d = with_defaults[0]
                 default_text, default_if = d.defaults[0]
                 pieces = [default_text] + ([default_if] if default_if else []) + d.depends
-                translated = [translate(p, types) for p in pieces]
+                translated = [translate_once(p) for p in pieces]
                 if all(t is not None and t[1] for t in translated):
                     body = " && ".join(f"({t[0]})" for t in translated)
                     add([symbol], f"!({body}) || {symbol}")
