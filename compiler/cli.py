@@ -460,6 +460,7 @@ def _check_outputs(args) -> None:
     given = lambda names: [(option, getattr(args, name, None)) for name, option in names]  # noqa: E731
     check_outputs(given(_OUTPUT_OPTIONS), given(_INPUT_OPTIONS),
                   [("--specs", getattr(args, "specs", None), _is_spec_input),
+                   ("SPECS_DIR", getattr(args, "specs_positional", None), _is_spec_input),
                    ("KERNEL_TREE", getattr(args, "kernel_tree", None), _is_tree_input)])
 
 

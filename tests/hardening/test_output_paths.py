@@ -57,6 +57,7 @@ def commands(base, image):
                          f"{base}/tree/Makefile"),
         "coverage": (["coverage", "--specs", f"{base}/specs"], "-o", f"{base}/specs/common.yaml"),
         "export": (["export", "--specs", f"{base}/specs"], "-o", f"{base}/specs/arch/x86_64.yaml"),
+        "validate": (["validate", f"{base}/specs", "--format", "json"], "-o", f"{base}/specs/common.yaml"),
         "show": (["show", f"{base}/vmcoreinfo.txt"], "-o", f"{base}/vmcoreinfo.txt"),
         "diff": (["diff", f"{base}/vmcoreinfo.txt", f"{base}/other.txt"], "-o", f"{base}/other.txt"),
     }
@@ -67,7 +68,7 @@ def commands(base, image):
 
 
 COMMANDS = ["list", "note", "note --elf-core", "audit consumers", "audit source", "coverage", "diff", "export", "show",
-            "resolve"]
+            "validate", "resolve"]
 
 
 def command(inputs, name):
