@@ -176,7 +176,7 @@ def select_entries(specs: SpecSet, arch: str, kernel_version: Union[str, Sequenc
 # --- resolving a vmlinux ------------------------------------------------------------------
 
 def default_cache_dir() -> str:
-    from .cli import default_cache_dir as cache_dir
+    from .resources import default_cache_dir as cache_dir
 
     return cache_dir()
 
@@ -256,7 +256,7 @@ class Image:
     Use it as a context manager, or call close()."""
 
     def __init__(self, vmlinux: PathLike, config: ConfigArgument = None, cache: bool = True):
-        from .cli import kernel_version_from_banner
+        from .model import kernel_version_from_banner
         from .elf import ElfFormatError, open_vmlinux
         from .imageresolver import ImageResolver
 

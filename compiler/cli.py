@@ -18,8 +18,8 @@ from .inputs import NotRegularFile
 from .kconfig import ConfigError, KernelConfig, kconfig_symbols
 from .lint import check_specs, errors_in
 from .output import printable
-from .resources import PackageDataMissing
-from .model import format_version, parse_kernel_version
+from .resources import PackageDataMissing, default_cache_dir
+from .model import format_version, kernel_version_from_banner, parse_kernel_version
 from .select import SelectionError, find_target, select_entries
 from .specset import DEFAULT_SPECS_DIR, load_specs
 
@@ -184,30 +184,6 @@ def line_json(line, specs_directory: Optional[str]) -> dict:
     return {"key": line.key, "value": line.value, "kind": line.entry.kind, "value_format": line.entry.format or None,
             "source": line.source, "runtime": line.runtime is not None, "runtime_reason": line.runtime,
             "reason": line.reason, "spec": spec_location(line.entry.where, specs_directory)}
-
-
-def kernel_version_from_banner(banner: Optional[str]):
-    """The real version from linux_banner: Debian's release 6.1.0-57-cloud-amd64 hides
-    6.1.192, which the banner names after the build number (`#1 SMP ... Debian 6.1.192-3`)."""
-    import re
-    if not banner or not banner.startswith("Linux version "):
-        return None
-    release = banner.split()[2]
-    try:
-        from_release = parse_kernel_version(release)
-    except ValueError:
-        return None
-    tail = banner.split(" #", 1)[1] if " #" in banner else ""
-    for match in re.finditer(r"\b(\d+)\.(\d+)\.(\d+)\b", tail):
-        version = tuple(int(part) for part in match.groups())
-        if version[:2] == from_release[:2]:
-            return version
-    return from_release
-
-
-def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "vmci")
 
 
 class _ResolveProgress:

@@ -53,6 +53,25 @@ def parse_kernel_version(text: str) -> Version:
     return (int(major), int(minor), int(sublevel))
 
 
+def kernel_version_from_banner(banner: Optional[str]) -> Optional[Version]:
+    """The real version from linux_banner: Debian's release 6.1.0-57-cloud-amd64 hides
+    6.1.192, which the banner names after the build number (`#1 SMP ... Debian 6.1.192-3`).
+    None when the banner names no version."""
+    if not banner or not banner.startswith("Linux version "):
+        return None
+    release = banner.split()[2]
+    try:
+        from_release = parse_kernel_version(release)
+    except ValueError:
+        return None
+    tail = banner.split(" #", 1)[1] if " #" in banner else ""
+    for match in re.finditer(r"\b([0-9]{1,4})\.([0-9]{1,4})\.([0-9]{1,6})\b", tail):
+        version = tuple(int(part) for part in match.groups())
+        if version[:2] == from_release[:2]:
+            return version
+    return from_release
+
+
 @dataclass(frozen=True)
 class VersionRange:
     since: Optional[Version] = None

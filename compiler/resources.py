@@ -25,6 +25,12 @@ def _package_dir(package: str, what: str) -> str:
     return path
 
 
+def default_cache_dir() -> str:
+    """Where vmci keeps what it learned from images and specs: $XDG_CACHE_HOME/vmci."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "vmci")
+
+
 def specs_dir() -> str:
     """The embedded specs directory (common.yaml, printk.yaml, arch/, schema/, consumers.yaml)."""
     return _package_dir("vmci.specs", "embedded specs")

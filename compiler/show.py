@@ -24,7 +24,7 @@ def render_json(note: CapturedNote) -> str:
         "input_kind": note.kind,
         "where": note.where,
         "bytes": len(note.text.encode("utf-8")),
-        "lines": [{"key": line.key, "value": line.value, "line": line.line} for line in note.lines],
+        "lines": [{"key": line.key, "value": line.value, "note_line": line.line} for line in note.lines],
     })
 
 

@@ -191,7 +191,7 @@ def _read_note(path: str):
 def _cache_dir(args):
     if getattr(args, "no_cache", False):
         return None
-    from ..cli import default_cache_dir
+    from ..resources import default_cache_dir
     return default_cache_dir()
 
 

@@ -72,7 +72,7 @@ def resolve_image(specs: SpecSet, path: str, config_path: Optional[str] = None,
 def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], kernel_version: Optional[str],
                         phases, cache_dir: Optional[str], note_values: Optional[Dict[str, str]] = None
                         ) -> ResolvedImage:
-    from ..cli import kernel_version_from_banner
+    from ..model import kernel_version_from_banner
     from ..elf import ElfFormatError, LookupFailure, open_vmlinux
     from ..resolve import resolve
     from ..select import SelectionError, find_target_by_elf

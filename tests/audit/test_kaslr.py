@@ -154,7 +154,7 @@ def test_the_generated_python_moves_the_image_as_resolve_does(release, tmp_path)
     import sys
 
     from conftest import ROOT
-    from vmci.cli import kernel_version_from_banner
+    from vmci.model import kernel_version_from_banner
     from vmci.elf import open_vmlinux
     from vmci.imageresolver import ImageResolver
     from vmci.kconfig import KernelConfig

@@ -110,7 +110,7 @@ def test_versions_outside_the_specs_are_refused(vmcoreinfo):
 
 @pytest.mark.parametrize("release", GOLD_RELEASES)
 def test_equals_vmci_resolve_on_the_real_kernel(vmcoreinfo, release, tmp_path):
-    from vmci.cli import kernel_version_from_banner
+    from vmci.model import kernel_version_from_banner
     from vmci.elf import open_vmlinux
     from vmci.imageresolver import ImageResolver
     from vmci.resolve import render_text, resolve

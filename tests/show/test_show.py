@@ -64,7 +64,7 @@ def test_json_gives_the_key_value_pairs_in_kernel_order(release):
     assert payload["bytes"] == len(gold_bytes(release))
     assert [(line["key"], line["value"]) for line in payload["lines"]] == \
         [tuple(line.split("=", 1)) for line in text.splitlines()]
-    assert [line["line"] for line in payload["lines"]] == list(range(1, len(text.splitlines()) + 1))
+    assert [line["note_line"] for line in payload["lines"]] == list(range(1, len(text.splitlines()) + 1))
 
 
 def test_output_file(tmp_path):
