@@ -107,7 +107,7 @@ _SUMMARY = re.compile(r"^\d+ spec files, \d+ entries: \d+ errors, \d+ warnings$"
 _UNRESOLVED = re.compile(r"^(?P<file>.+?):(?P<line>\d+): (?P<key>\S+) not resolved: \S.*$")
 # text resolve names on stderr the lines whose values the kernel fixes at boot (--quiet
 # silences it): a note, not a problem
-_BOOT_TIME = re.compile(r"^vmci resolve: \d+ lines? holds? values fixed at boot, given as the image starts them: [^\n]*\n?$")
+_BOOT_TIME = re.compile(r"^vmci resolve: \d+ (?:line holds a value|lines hold values) fixed at boot, given as the image starts them: [^\n]*\n?$")
 _TRUNCATED = re.compile(r"^vmci resolve: warning: the text reaches VMCOREINFO_BYTES \(\d+\); [^\n]*\n$")
 _VALUE_LINE = re.compile(r"^[A-Za-z_][A-Za-z0-9_()\-.]*=[^\n]*$")
 

@@ -172,7 +172,8 @@ def specs_with(tmp_path, entries):
 
 
 def resolve_text(image, specs):
-    result = run_cli(["resolve", "--vmlinux", image, "--config", FIXTURE_CONFIG, "--specs", specs, "--no-cache"])
+    # --quiet: these tests are about the text and its guards, not the boot-time summary
+    result = run_cli(["resolve", "--vmlinux", image, "--config", FIXTURE_CONFIG, "--specs", specs, "--no-cache", "--quiet"])
     return result
 
 
