@@ -208,7 +208,7 @@ def test_show(installed):
     code, out, _ = same_as_checkout(installed, "show", os.path.join(GOLD, AMD64, "note.bin"))
     assert code == 0 and out == gold(AMD64)[1]
     code, out, _ = same_as_checkout(installed, "show", "-", "--format", "json", input=gold(AMD64)[1])
-    assert code == 0 and json.loads(out)["lines"][0] == {"key": "OSRELEASE", "value": AMD64, "line": 1}
+    assert code == 0 and json.loads(out)["lines"][0] == {"key": "OSRELEASE", "value": AMD64, "note_line": 1}
 
 
 def test_export(installed):
