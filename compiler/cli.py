@@ -17,6 +17,7 @@ from . import __version__
 from .inputs import NotRegularFile
 from .kconfig import ConfigError, KernelConfig, kconfig_symbols
 from .lint import check_specs, errors_in
+from .entry import EXIT_INTERRUPTED
 from .output import printable
 from .resources import PackageDataMissing, default_cache_dir
 from .model import format_version, kernel_version_from_banner, parse_kernel_version
@@ -482,7 +483,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
         print(f"vmci {_command_name(args)}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader stopped reading (vmci ... | head): so does vmci
         discard_stdout()
         return EXIT_OK
