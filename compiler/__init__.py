@@ -16,7 +16,7 @@ __all__ = ["__version__", *_API]
 
 def __getattr__(name):
     if name in _API:
-        from . import api
+        from vmci import api
         return getattr(api, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

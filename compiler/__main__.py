@@ -3,7 +3,7 @@ import atexit
 import os
 import sys
 
-from vmci.entry import EXIT_INTERRUPTED, main
+from vmci.cli.entry import EXIT_INTERRUPTED, main
 
 code = main()
 if code == EXIT_INTERRUPTED:

@@ -17,8 +17,8 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from .kconfig import ConfigError, KernelConfig
-from .model import SpecSet, format_version, parse_kernel_version
+from vmci.lang.kconfig import ConfigError, KernelConfig
+from vmci.spec.model import SpecSet, format_version, parse_kernel_version
 
 PathLike = Union[str, "os.PathLike[str]"]
 ConfigArgument = Union[None, PathLike, KernelConfig, Dict[str, str]]
@@ -113,8 +113,8 @@ class Note:
 
 def load_specs(directory: Optional[PathLike] = None) -> SpecSet:
     """The specs (default: the ones vmci ships), schema-valid and without errors."""
-    from .lint import errors_in
-    from .specset import load_specs as load
+    from vmci.spec.lint import errors_in
+    from vmci.spec.load import load_specs as load
 
     specs, problems = load(os.fspath(directory) if directory is not None else None)
     errors = errors_in(problems)
@@ -124,7 +124,7 @@ def load_specs(directory: Optional[PathLike] = None) -> SpecSet:
 
 
 def _place(where, specs: SpecSet) -> SpecPlace:
-    from .jsonformat import spec_location
+    from vmci.jsonformat import spec_location
 
     return SpecPlace(**spec_location(where, specs.directory))
 
@@ -156,8 +156,8 @@ def select_entries(specs: SpecSet, arch: str, kernel_version: Union[str, Sequenc
     (x86_64, aarch64, ...), `kernel_version` "6.1", "6.12.117", a release or a tuple;
     `config` a .config path, a KernelConfig or {CONFIG_NAME: value}. Without a config,
     the entries that depend on options carry their `condition`."""
-    from .emit_c import c_text
-    from .select import SelectionError, find_target, select_entries as selection
+    from vmci.emit.c import c_text
+    from vmci.select import SelectionError, find_target, select_entries as selection
 
     version, kernel_config = _version(kernel_version), _config(config)
     try:
@@ -176,7 +176,7 @@ def select_entries(specs: SpecSet, arch: str, kernel_version: Union[str, Sequenc
 # --- resolving a vmlinux ------------------------------------------------------------------
 
 def default_cache_dir() -> str:
-    from .resources import default_cache_dir as cache_dir
+    from vmci.resources import default_cache_dir as cache_dir
 
     return cache_dir()
 
@@ -188,8 +188,8 @@ def resolve_vmlinux(vmlinux: PathLike, config: Optional[PathLike] = None,
     the version from its banner (or `kernel_version`), the config from `config` or the
     one the image embeds. What the image taught is cached per build (~/.cache/vmci)
     unless `cache` is false. Lines that cannot be resolved are kept, with their reason."""
-    from .audit.image import ImageError, resolve_image
-    from .resolve import render_text, vmcoreinfo_bytes_of
+    from vmci.audit.image import ImageError, resolve_image
+    from vmci.resolve.engine import render_text, vmcoreinfo_bytes_of
 
     specs = specs if specs is not None else load_specs()
     path = os.fspath(vmlinux)
@@ -218,7 +218,7 @@ def _text_bytes(text: Union[str, bytes]) -> bytes:
 def build_note(text: Union[str, bytes], big_endian: bool = False) -> bytes:
     """The ELF note record the kernel writes for VMCOREINFO text (append_elf_note()),
     as `vmci note -o` writes it (no terminating empty note)."""
-    from .note import build_note as record
+    from vmci.note.build import build_note as record
 
     return record(_text_bytes(text), big_endian, final=False)
 
@@ -226,7 +226,7 @@ def build_note(text: Union[str, bytes], big_endian: bool = False) -> bytes:
 def build_elf_core(text: Union[str, bytes], machine: str, specs: Optional[SpecSet] = None) -> bytes:
     """A minimal ELF core of `machine` (x86_64, aarch64, s390x, ...) holding the note,
     which drgn, libkdumpfile and `vmci show` open."""
-    from .note import NoteError, _machine, build_note as record, elf_core
+    from vmci.note.build import NoteError, _machine, build_note as record, elf_core
 
     try:
         target = _machine(specs if specs is not None else load_specs(), machine)
@@ -239,7 +239,7 @@ def build_elf_core(text: Union[str, bytes], machine: str, specs: Optional[SpecSe
 def read_note(path: PathLike) -> Note:
     """The VMCOREINFO in a file: text, a raw note, an ELF vmcore, /proc/kcore, a
     kdump-compressed file or a flattened makedumpfile stream."""
-    from .audit.notefile import NoteReadError, read_captured_note
+    from vmci.note.read import NoteReadError, read_captured_note
 
     try:
         note = read_captured_note(os.fspath(path))
@@ -256,9 +256,9 @@ class Image:
     Use it as a context manager, or call close()."""
 
     def __init__(self, vmlinux: PathLike, config: ConfigArgument = None, cache: bool = True):
-        from .model import kernel_version_from_banner
-        from .elf import ElfFormatError, open_vmlinux
-        from .imageresolver import ImageResolver
+        from vmci.spec.model import kernel_version_from_banner
+        from vmci.elf import ElfFormatError, open_vmlinux
+        from vmci.resolve.image_resolver import ImageResolver
 
         path = os.fspath(vmlinux)
         if not os.path.exists(path):

@@ -71,7 +71,7 @@ def schema_name(command: str) -> str:
 def _schema_text(name: str) -> str:
     import importlib.resources
 
-    from .resources import PackageDataMissing
+    from vmci.resources import PackageDataMissing
 
     try:
         return importlib.resources.files(__package__).joinpath("schemas", name).read_text("utf-8")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple, Union
 
-from .kconfig import KernelConfig, Condition
-from .model import Define, Emitter, Entry, ImageBase, Machine, SpecSet, Version, format_version
+from vmci.lang.kconfig import KernelConfig, Condition
+from vmci.spec.model import Define, Emitter, Entry, ImageBase, Machine, SpecSet, Version, format_version
 
 ARCH_FUNCTION = "arch_crash_save_vmcoreinfo"
 COMMON_FUNCTION = "crash_save_vmcoreinfo_init"
@@ -104,7 +104,7 @@ def machine_facts(machine: Optional[Machine]) -> Dict[str, Optional[str]]:
     facts: Dict[str, Optional[str]] = {}
     if machine is None or machine.config.node is None:
         return facts
-    from . import cexpr
+    from vmci.lang import cexpr
 
     def walk(node):
         if isinstance(node, cexpr.Binary) and node.op == "&&":

@@ -14,6 +14,6 @@ command-line glue.
 
 
 def register(subparsers) -> None:
-    from .commands import register as register_commands
+    from vmci.cli.audit import register as register_commands
 
     register_commands(subparsers)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from ..kconfig import Condition, KernelConfig
-from ..model import ConsumerRead, Emitter, Machine, SpecSet, Version, format_version
-from ..select import COMMON_FUNCTION, SelectionError, Target, machine_facts, select_entries
-from .logic import any_of
+from vmci.lang.kconfig import Condition, KernelConfig
+from vmci.spec.model import ConsumerRead, Emitter, Machine, SpecSet, Version, format_version
+from vmci.select import COMMON_FUNCTION, SelectionError, Target, machine_facts, select_entries
+from vmci.audit.logic import any_of
 
 Truth = Union[bool, Condition]
 
@@ -62,7 +62,7 @@ def machine_targets(specs: SpecSet, version: Version, arch: Optional[str] = None
             return [(emitter, machine)]
     chosen = [(e, m) for e, m in pairs if e.target.arch == arch]
     if not chosen:
-        from ..select import find_target
+        from vmci.select import find_target
         find_target(specs, arch, config)  # raises the "unknown architecture" error
         raise SelectionError(f"no {arch} spec covers kernel version {format_version(version)}")
     if config is not None:

@@ -32,11 +32,11 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from ..kconfig import Condition, KernelConfig
-from ..resources import templates_dir
-from ..model import Emitter, Machine, SpecLocation, SpecSet, Version, format_version
-from ..select import COMMON_FUNCTION, SelectionError, check_version, machine_facts
-from .consumers import emitted_keys, gaps_for, is_required, reads_for, version_bounds, vmcoreinfo_facts
+from vmci.lang.kconfig import Condition, KernelConfig
+from vmci.resources import templates_dir
+from vmci.spec.model import Emitter, Machine, SpecLocation, SpecSet, Version, format_version
+from vmci.select import COMMON_FUNCTION, SelectionError, check_version, machine_facts
+from vmci.audit.consumers import emitted_keys, gaps_for, is_required, reads_for, version_bounds, vmcoreinfo_facts
 
 TEMPLATE = "coverage.html.j2"
 

@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from .. import cexpr
-from ..kconfig import TRUE, Condition, ConditionError
+from vmci.lang import cexpr
+from vmci.lang.kconfig import TRUE, Condition, ConditionError
 
 APPEND_FUNCTION = "vmcoreinfo_append_str"
 MACRO_PREFIX = "VMCOREINFO_"

@@ -22,13 +22,13 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from ..emit_c import c_text
-from ..inputs import STDIN, kind_of, local_file, named, shown
-from ..model import SpecSet, format_version
-from ..select import SelectionError, check_version, find_target, select_entries
-from .consumers import vmcoreinfo_facts
-from .image import ImageError, load_config, parse_version_argument, resolve_image
-from .notefile import NoteReadError, read_captured_note
+from vmci.emit.c import c_text
+from vmci.files.inputs import STDIN, kind_of, local_file, named, shown
+from vmci.spec.model import SpecSet, format_version
+from vmci.select import SelectionError, check_version, find_target, select_entries
+from vmci.audit.consumers import vmcoreinfo_facts
+from vmci.audit.image import ImageError, load_config, parse_version_argument, resolve_image
+from vmci.note.read import NoteReadError, read_captured_note
 
 SPEC_SIDE = re.compile(r"^([A-Za-z0-9_]+)@(\d+\.\d+(?:\.\d+)?)$")
 

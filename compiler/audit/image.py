@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from ..kconfig import ConfigError, KernelConfig
-from ..model import SpecSet, Version, parse_kernel_version
-from ..resolve import ResolvedLine, Slide
+from vmci.lang.kconfig import ConfigError, KernelConfig
+from vmci.spec.model import SpecSet, Version, parse_kernel_version
+from vmci.resolve.engine import ResolvedLine, Slide
 
 
 class ImageError(Exception):
@@ -56,7 +56,7 @@ def resolve_image(specs: SpecSet, path: str, config_path: Optional[str] = None,
     `note_values` (a captured note's key -> value), the lines as that kernel wrote them:
     the KASLR slide is read from the note's KASLR offset line (KERNELOFFSET) and applied
     to every address of the image."""
-    from ..inputs import local_file, named, shown
+    from vmci.files.inputs import local_file, named, shown
 
     with local_file(path) as actual:
         try:
@@ -72,10 +72,10 @@ def resolve_image(specs: SpecSet, path: str, config_path: Optional[str] = None,
 def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], kernel_version: Optional[str],
                         phases, cache_dir: Optional[str], note_values: Optional[Dict[str, str]] = None
                         ) -> ResolvedImage:
-    from ..model import kernel_version_from_banner
-    from ..elf import ElfFormatError, LookupFailure, open_vmlinux
-    from ..resolve import resolve
-    from ..select import SelectionError, find_target_by_elf
+    from vmci.spec.model import kernel_version_from_banner
+    from vmci.elf import ElfFormatError, LookupFailure, open_vmlinux
+    from vmci.resolve.engine import resolve
+    from vmci.select import SelectionError, find_target_by_elf
 
     if not os.path.exists(path):
         raise ImageError(f"{path}: no such file")
@@ -132,7 +132,7 @@ def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], k
 def _note_slide(lines: List[ResolvedLine], note_values: Optional[Dict[str, str]], word_bits: int) -> Optional[Slide]:
     """The slide of the kernel that wrote the note: its KASLR offset line's value against
     the same line resolved without KASLR; None without a note or such a line."""
-    from ..resolve import kaslr_offset_line, parse_value, slide_from
+    from vmci.resolve.engine import kaslr_offset_line, parse_value, slide_from
 
     line = kaslr_offset_line(lines)
     if not note_values or line is None or line.key not in note_values:

@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .. import cexpr
-from ..kconfig import TRUE, Condition
+from vmci.lang import cexpr
+from vmci.lang.kconfig import TRUE, Condition
 
 FALSE = Condition(cexpr.Num(0, "", "0"))
 

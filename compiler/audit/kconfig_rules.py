@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
-from .. import cexpr
-from ..kconfig import Condition, ConditionError
+from vmci.lang import cexpr
+from vmci.lang.kconfig import Condition, ConditionError
 
 
 @dataclass

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Optional, Sequence
 
-from .. import cexpr
-from ..kconfig import TRUE, Condition, KernelConfig
+from vmci.lang import cexpr
+from vmci.lang.kconfig import TRUE, Condition, KernelConfig
 
 MAX_SYMBOLS = 64
 

@@ -21,10 +21,10 @@ import difflib
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from ..jsonformat import spec_location
-from ..model import SpecLocation, SpecSet
-from ..resolve import ResolvedLine
-from .notefile import CapturedNote, NoteLine
+from vmci.jsonformat import spec_location
+from vmci.spec.model import SpecLocation, SpecSet
+from vmci.resolve.engine import ResolvedLine
+from vmci.note.read import CapturedNote, NoteLine
 
 STATUSES = ("match", "runtime", "differs", "missing", "unexpected", "unresolved")
 FAILING = ("differs", "missing", "unexpected", "unresolved")

@@ -14,8 +14,8 @@ import re
 import zlib
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ..inputs import NotRegularFile, kind_of, open_regular
-from .csource import MARKERS
+from vmci.files.inputs import NotRegularFile, kind_of, open_regular
+from vmci.audit.csource import MARKERS
 
 MAX_FILE_BYTES = 8 << 20
 

@@ -35,8 +35,8 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
-from ..model import Define, Emitter, Entry, SpecSet, Version, format_version
-from .source import Drift, SourceAudit, TreeItem
+from vmci.spec.model import Define, Emitter, Entry, SpecSet, Version, format_version
+from vmci.audit.source import Drift, SourceAudit, TreeItem
 
 ENTRY_FIELDS = ("kind", "key", "name", "member", "format", "function", "c", "value", "when", "since", "until",
                 "repeats", "runtime", "lint-ignore", "doc")

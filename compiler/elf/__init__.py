@@ -10,10 +10,9 @@ with bounded memory, and remembers the answers in an optional cache.
         off, t = vm.find_type("struct page").member("flags")
 """
 
-from .ctype import (ARRAY, BASE, ENUM, FUNCTION, KINDS, POINTER, STRUCT, TYPEDEF, UNION,
-                    VOID, CType, Member)
-from .errors import ElfFormatError, LookupFailure
-from .vmlinux import Vmlinux, open_vmlinux
+from vmci.elf.ctype import ARRAY, BASE, ENUM, FUNCTION, KINDS, POINTER, STRUCT, TYPEDEF, UNION, VOID, CType, Member
+from vmci.elf.errors import ElfFormatError, LookupFailure
+from vmci.elf.vmlinux import Vmlinux, open_vmlinux
 
 __all__ = [
     "open_vmlinux", "Vmlinux", "ElfFormatError", "LookupFailure", "CType", "Member",

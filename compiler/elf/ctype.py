@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from .errors import LookupFailure
+from vmci.elf.errors import LookupFailure
 
 STRUCT = "struct"
 UNION = "union"

@@ -42,7 +42,7 @@ from elftools.dwarf.dwarf_expr import DWARFExprParser
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
 from elftools.dwarf.enums import ENUM_DW_FORM, ENUM_DW_TAG
 
-from .errors import DwarfError, LookupFailure
+from vmci.elf.errors import DwarfError, LookupFailure
 
 MAX_DIE_DEPTH = 4096
 MAX_INDEXED_UNITS = 192   # top-level indexes kept (about 0.35 MB each on a kernel)

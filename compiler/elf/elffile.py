@@ -14,7 +14,7 @@ import zlib
 from bisect import bisect_right
 from typing import Dict, List, Optional, Tuple
 
-from .errors import ElfFormatError, LookupFailure
+from vmci.elf.errors import ElfFormatError, LookupFailure
 
 SHT_NULL = 0
 SHT_PROGBITS = 1
@@ -135,7 +135,7 @@ class ElfFile:
         self.path = str(path)
         self._fd = None
         self._map: Optional[mmap.mmap] = None
-        from ..inputs import NotRegularFile, open_regular
+        from vmci.files.inputs import NotRegularFile, open_regular
 
         try:  # mapped: a FIFO or device cannot be, and opening a FIFO would wait for a writer
             fd = open_regular(self.path)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Callable, Dict, Optional, Set, Tuple
 
-from . import dwarf as D
-from .ctype import (ARRAY, BASE, ENUM, FUNCTION, POINTER, STRUCT, TYPEDEF, UNION, VOID,
-                    CType, Member)
-from .errors import DwarfError, LookupFailure
+from vmci.elf import dwarf as D
+from vmci.elf.ctype import ARRAY, BASE, ENUM, FUNCTION, POINTER, STRUCT, TYPEDEF, UNION, VOID, CType, Member
+from vmci.elf.errors import DwarfError, LookupFailure
 
 MAX_NODES = 200_000       # DIEs decoded while building one type
 MAX_DEPTH = 512           # by-value nesting

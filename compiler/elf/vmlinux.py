@@ -10,10 +10,10 @@ import weakref
 import zlib
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import cache as _cache
-from .ctype import ARRAY, ENUM, STRUCT, UNION, VOID, CType
-from .elffile import ElfFile, zlib_reason
-from .errors import DwarfError, ElfFormatError, LookupFailure
+from vmci.elf import cache as _cache
+from vmci.elf.ctype import ARRAY, ENUM, STRUCT, UNION, VOID, CType
+from vmci.elf.elffile import ElfFile, zlib_reason
+from vmci.elf.errors import DwarfError, ElfFormatError, LookupFailure
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -258,8 +258,8 @@ class Vmlinux:
             return self._reader
         if not self._has_dwarf:
             raise LookupFailure(f"{self.path} has no DWARF (.debug_info); use the -dbg vmlinux")
-        from . import dwarf as D
-        from .types import TypeBuilder
+        from vmci.elf import dwarf as D
+        from vmci.elf.types import TypeBuilder
         elf = self._elf
         if elf.e_type == 1 and (elf.section(".rela.debug_info") or elf.section(".rel.debug_info")):
             raise LookupFailure(f"{self.path} is a relocatable object; its DWARF needs relocation "

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from conftest import ROOT, gold, json_document, run_vmci
-from vmci.specset import load_specs
+from vmci.spec.load import load_specs
 
 AMD64 = "6.1.0-57-cloud-amd64"
 

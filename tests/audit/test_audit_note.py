@@ -140,7 +140,7 @@ def test_crashtime_from_a_dump_is_a_runtime_line(tmp_path):
 def test_proc_kcore_of_this_host():
     """Where the host has a readable /proc/kcore its note is read; where it has none (a
     container without it, as CI's machines), the answer is one clear line, exit 2."""
-    from vmci.audit.notefile import NoteReadError, read_captured_note
+    from vmci.note.read import NoteReadError, read_captured_note
     if os.access("/proc/kcore", os.R_OK):
         note = read_captured_note("/proc/kcore")
         assert note.kind == "kcore"

@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 import pytest
 
 from conftest import ROOT, json_document, run_vmci
-from vmci.specset import load_specs
+from vmci.spec.load import load_specs
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -154,13 +154,13 @@ def test_the_generated_python_moves_the_image_as_resolve_does(release, tmp_path)
     import sys
 
     from conftest import ROOT
-    from vmci.model import kernel_version_from_banner
+    from vmci.spec.model import kernel_version_from_banner
     from vmci.elf import open_vmlinux
-    from vmci.imageresolver import ImageResolver
-    from vmci.kconfig import KernelConfig
-    from vmci.resolve import resolve_with_kaslr_offset
+    from vmci.resolve.image_resolver import ImageResolver
+    from vmci.lang.kconfig import KernelConfig
+    from vmci.resolve.engine import resolve_with_kaslr_offset
     from vmci.select import find_target_by_elf
-    from vmci.specset import load_specs
+    from vmci.spec.load import load_specs
 
     specs, _ = load_specs()
     _, text, _ = kaslr_note(release)

@@ -14,13 +14,15 @@ import pytest
 
 from generate_support import GENERATED, ROOT, copy_specs, vmci
 
-from vmci import cexpr, emit_c, render
-from vmci.generate import PINNED_VERSIONS, newest_version
-from vmci.kconfig import Condition
-from vmci.manifest import NAME as MANIFEST
-from vmci.model import AppendEntry, SpecLocation, SymbolEntry, format_version
-from vmci.render import MARKER, RenderError
-from vmci.specset import load_specs
+from vmci.lang import cexpr
+from vmci.emit import c as emit_c
+from vmci.emit import render
+from vmci.emit.generate import PINNED_VERSIONS, newest_version
+from vmci.lang.kconfig import Condition
+from vmci.emit.manifest import NAME as MANIFEST
+from vmci.spec.model import AppendEntry, SpecLocation, SymbolEntry, format_version
+from vmci.emit.render import MARKER, RenderError
+from vmci.spec.load import load_specs
 
 
 def tree(directory):
@@ -254,7 +256,7 @@ def test_preprocessor_conditions_use_defined():
 
 
 def emit_c_atoms(text):
-    from vmci.guards import conjuncts
+    from vmci.lang.guards import conjuncts
     return conjuncts(Condition.parse(text).node)
 
 

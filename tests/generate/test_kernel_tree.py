@@ -24,10 +24,10 @@ import pytest
 
 from generate_support import GENERATED, HERE, function_body, tokens, vmcoreinfo_calls
 
-from vmci import cexpr
-from vmci.model import parse_version
+from vmci.lang import cexpr
+from vmci.spec.model import parse_version
 from vmci.select import COMMON_FUNCTION, find_target
-from vmci.specset import load_specs
+from vmci.spec.load import load_specs
 
 pytestmark = pytest.mark.kernel_build  # deselected unless VMCI_KERNEL_BUILD=1 (tests/conftest.py)
 

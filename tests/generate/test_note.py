@@ -10,7 +10,7 @@ import pytest
 from conftest import GOLD, GOLD_RELEASES, gold
 from generate_support import GENERATED, HERE, vmci
 
-from vmci.note import NoteError, build_note, elf_core, parse_note, read_text
+from vmci.note.build import NoteError, build_note, elf_core, parse_note, read_text
 
 NOTE_C = os.path.join(GENERATED, "c", "vmcoreinfo_note.c")
 

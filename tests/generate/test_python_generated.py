@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from conftest import GOLD_RELEASES, gold, kernel_path
 from generate_support import GENERATED
 
-from vmci import cexpr
-from vmci.generate import version_bounds
-from vmci.kconfig import KernelConfig
+from vmci.lang import cexpr
+from vmci.emit.generate import version_bounds
+from vmci.lang.kconfig import KernelConfig
 from vmci.select import SelectionError, Target, select_entries
-from vmci.specset import load_specs
+from vmci.spec.load import load_specs
 
 SPECS, _ = load_specs()
 
@@ -110,10 +110,10 @@ def test_versions_outside_the_specs_are_refused(vmcoreinfo):
 
 @pytest.mark.parametrize("release", GOLD_RELEASES)
 def test_equals_vmci_resolve_on_the_real_kernel(vmcoreinfo, release, tmp_path):
-    from vmci.model import kernel_version_from_banner
+    from vmci.spec.model import kernel_version_from_banner
     from vmci.elf import open_vmlinux
-    from vmci.imageresolver import ImageResolver
-    from vmci.resolve import render_text, resolve
+    from vmci.resolve.image_resolver import ImageResolver
+    from vmci.resolve.engine import render_text, resolve
     from vmci.select import find_target_by_elf
 
     meta, text, config_path = gold(release)

@@ -183,7 +183,7 @@ def _many_kconfigs(_):
 
 
 def _two_notes(_):
-    from vmci.note import build_note
+    from vmci.note.build import build_note
     return build_note(b"OSRELEASE=6.1.0-99\n", final=False) + build_note(b"OSRELEASE=6.1.0-98\n")
 
 

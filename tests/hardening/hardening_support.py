@@ -4,7 +4,7 @@ limit, check the output contract, build the kernel-shaped fixture.
 The contract every input must meet (README, docs/errors.md): exit status 0 with a
 correct result, or 1/2 with problems printed one per line, each naming the file and
 place (`file:line:col: ...` for specs, `vmci COMMAND: FILE: PLACE: message` for other
-inputs), and never a traceback. Fuzz cases run through `vmci.cli.main()` in this
+inputs), and never a traceback. Fuzz cases run through `vmci.cli.main.main()` in this
 process, which is fast and shows an escaping exception with its own traceback; a sample
 runs as a real subprocess to show the same end to end.
 """
@@ -72,11 +72,11 @@ def time_limit(seconds: float, what: str = "case"):
 
 
 def run_cli(argv: Sequence[str], seconds: float = CASE_SECONDS) -> Result:
-    """vmci.cli.main(argv) in this process: exit status, stdout, stderr.
+    """vmci.cli.main.main(argv) in this process: exit status, stdout, stderr.
 
     SystemExit is an exit status like any other; every other exception is a bug (it
     would reach the user as a traceback) and fails the test with the input named."""
-    from vmci import cli
+    from vmci.cli import main as cli
 
     out, err = io.StringIO(), io.StringIO()
     try:

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from vmci import output
-from vmci.manifest import NAME as MANIFEST, digest, manifest_text
+from vmci.files import output
+from vmci.emit.manifest import NAME as MANIFEST, digest, manifest_text
 from hardening_support import (FIXTURE_CONFIG, FIXTURE_SPECS, ROOT, build_fixture, check_one_line_error, have_gcc,
                                run_cli)
 
@@ -139,7 +139,7 @@ def test_sigint_to_a_running_resolve(tmp_path):
     if process.returncode == 0:  # it finished first: then the new file is whole
         assert path.read_bytes().startswith(b"OSRELEASE=")
     else:
-        # (on a loaded machine the signal can land while vmci still imports: vmci.entry's line)
+        # (on a loaded machine the signal can land while vmci still imports: vmci.cli.entry's line)
         assert process.returncode == 130 and err in ("vmci resolve: interrupted\n", "vmci: interrupted\n"), err
         assert path.read_bytes() == PREVIOUS
     assert leftovers(tmp_path) == []

@@ -5,8 +5,8 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmci import cexpr
-from vmci.kconfig import Condition, KernelConfig, _comparison_values, _eval
+from vmci.lang import cexpr
+from vmci.lang.kconfig import Condition, KernelConfig, _comparison_values, _eval
 
 SYMBOLS = ["CONFIG_A", "CONFIG_B", "CONFIG_C", "CONFIG_D", "CONFIG_E"]
 atoms = st.one_of(

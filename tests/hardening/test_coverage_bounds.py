@@ -6,9 +6,9 @@ import pytest
 from test_bounds import COMMON, specs_dir
 
 from vmci.audit.coverage import VARIANTS, _cell, compute_coverage, coverage_versions, offered
-from vmci.kconfig import Condition
-from vmci.model import format_version
-from vmci.specset import load_specs
+from vmci.lang.kconfig import Condition
+from vmci.spec.model import format_version
+from vmci.spec.load import load_specs
 
 
 def own_ranges(count):

@@ -100,7 +100,7 @@ def test_a_fifo_spec_file_through_the_spec_cache(tmp_path, monkeypatch):
 
 def test_a_fifo_where_the_spec_cache_is(tmp_path, monkeypatch):
     """A FIFO planted where the cache file goes is not waited on; the cache is rebuilt."""
-    from vmci.specset import load_specs_cached
+    from vmci.spec.load import load_specs_cached
 
     cache = tmp_path / "cache"
     cache.mkdir()

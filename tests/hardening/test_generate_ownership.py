@@ -15,7 +15,7 @@ import shutil
 import pytest
 
 from hardening_support import FIXTURE_SPECS, ROOT, check_no_traceback, check_one_line_error, run_cli
-from vmci.render import MARKER
+from vmci.emit.render import MARKER
 
 MANIFEST = ".vmci-manifest.json"
 QUOTING = f"The header says \"{MARKER}\"; this note only quotes it.\n".encode()

@@ -209,7 +209,7 @@ def test_the_generated_reference_is_well_formed_rst():
     "A. Smith", "i) roman", ">>> doctest", ":field: value", "-o option", "--long option", "| line", "====",
     "-- attribution", "Ends in::", "::", "__ anonymous", ".. _target:", "[1] citation", "`x`_", "|sub|", "\\"])))
 def test_rst_filter_keeps_any_text_one_plain_paragraph(value):
-    from vmci.render import rst
+    from vmci.emit.render import rst
 
     plain = " ".join(value.split())
     assume_text = plain and not any(ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 for c in plain)
@@ -224,7 +224,7 @@ def test_c_comment_filter_keeps_any_text_inside_one_warning_free_comment(tmp_pat
     syntax, each inside a /* */ comment: one file, gcc -Wcomment -Werror."""
     import random
 
-    from vmci.render import c_comment, c_string
+    from vmci.emit.render import c_comment, c_string
 
     generator = random.Random(7)
     values = BREAKOUTS + ["/*", "//", "*/", "/*/", "*//*", "/**/", "a/*b", "a//b", "/", "*"] + [

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmci.note import build_note, parse_note
+from vmci.note.build import build_note, parse_note
 from hardening_support import FIXTURE_CONFIG, FIXTURE_SPECS, ROOT, build_fixture, have_gcc, run_cli
 
 LINE_BUFFER = 0x50

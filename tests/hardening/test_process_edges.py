@@ -102,15 +102,15 @@ INTERRUPT_DURING_IMPORT = textwrap.dedent('''
 
     sys.meta_path.insert(0, Interrupt())
     sys.argv[0] = "vmci"
-    from vmci.entry import main
+    from vmci.cli.entry import main
     sys.exit(main())
 ''')
 
 # the modules a command imports on its way, from the first to the last
 # (`python -X importtime -m vmci validate` lists them); each must be imported, or the
 # signal is never sent and the exit status is 0, not 130
-START_UP = ["vmci.cli", "argparse", "vmci.kconfig", "yaml", "vmci.model", "vmci.specset", "vmci.output",
-            "vmci.generate", "vmci.render", "vmci.manifest", "vmci.audit.commands", "vmci.schema", "jsonschema"]
+START_UP = ["vmci.cli.main", "argparse", "vmci.lang.kconfig", "yaml", "vmci.spec.model", "vmci.spec.load", "vmci.files.output",
+            "vmci.emit.generate", "vmci.emit.render", "vmci.emit.manifest", "vmci.cli.audit", "vmci.spec.schema", "jsonschema"]
 
 
 @pytest.mark.parametrize("module", START_UP)
@@ -124,11 +124,11 @@ def test_ctrl_c_while_importing(module):
 
 def test_the_installed_command_starts_in_vmci_entry():
     """pip writes the `vmci` script from [project.scripts]: it must import nothing but
-    vmci.entry before the guard is in place (vmci.cli imports most of vmci)."""
+    vmci.cli.entry before the guard is in place (vmci.cli.main imports most of vmci)."""
     with open(os.path.join(ROOT, "pyproject.toml")) as handle:
-        assert 'vmci = "vmci.entry:main"' in handle.read().splitlines()
+        assert 'vmci = "vmci.cli.entry:main"' in handle.read().splitlines()
     with open(os.path.join(ROOT, "compiler", "__main__.py")) as handle:
-        assert "from vmci.entry import main" in handle.read()
+        assert "from vmci.cli.entry import main" in handle.read()
 
 
 # --- a working directory that no longer exists ----------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 from hardening_support import FIXTURE_SPECS
 
-from vmci.specset import _encode, load_specs, load_specs_cached
+from vmci.spec.load import _encode, load_specs, load_specs_cached
 
 
 class Planted:

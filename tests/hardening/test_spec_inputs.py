@@ -62,7 +62,7 @@ def test_line_numbers_count_newlines_only(tmp_path):
 def test_long_operator_chain_is_refused_before_it_reaches_a_recursive_walker(tmp_path):
     """`1+1+...+1` (499 terms, under the 1,000-character limit) is a tree 498 levels deep;
     cexpr.to_c() recursed twice per level and blew Python's stack in `vmci generate`."""
-    from vmci import cexpr
+    from vmci.lang import cexpr
 
     chain = "+".join(["1"] * 499)
     text = COMMON.replace("c: NR_PAGE_ORDERS", f"c: {chain}", 1)

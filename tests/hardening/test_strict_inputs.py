@@ -10,8 +10,8 @@ import pytest
 from hardening_support import FIXTURE_SPECS, ROOT, check_one_line_error, check_validate, run_cli, run_subprocess
 from test_bounds import COMMON, specs_dir
 
-from vmci.kconfig import KernelConfig
-from vmci.note import build_note
+from vmci.lang.kconfig import KernelConfig
+from vmci.note.build import build_note
 
 MINI_TREE = os.path.join(ROOT, "tests", "data", "audit", "mini-tree")
 MINI_SPECS = os.path.join(ROOT, "tests", "data", "audit", "mini-specs")

@@ -11,7 +11,7 @@ import pytest
 from hardening_support import FIXTURE_SPECS, check_one_line_error, check_validate, run_cli
 from test_bounds import COMMON, specs_dir
 
-from vmci.render import rst
+from vmci.emit.render import rst
 
 DIRECTION_CONTROLS = [chr(c) for c in list(range(0x202A, 0x202F)) + list(range(0x2066, 0x206A))]
 ESCAPES = ["\x1b[2J", "\x1b]0;owned\x07", "\x9b31m", "\r", "\x08"]

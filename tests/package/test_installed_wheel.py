@@ -90,14 +90,14 @@ def test_sdist_holds_what_building_and_testing_needs(dist):
     for needed in ("LICENSE", "README.md", "pyproject.toml", "MANIFEST.in", "specs/common.yaml",
                    "specs/schema/vmci-1.json", "templates/c/vmcore_info.c.j2", "generated/c/vmcoreinfo_note.c",
                    "generated/python/vmcoreinfo/__init__.py", "tests/conftest.py", "docs/spec-format.md",
-                   "tools/setup.sh", "tools/test.sh", "compiler/cli.py"):
+                   "tools/setup.sh", "tools/test.sh", "compiler/cli/main.py"):
         assert needed in names, needed
     assert any(n.startswith("tests/data/gold/") and n.endswith("vmcoreinfo.txt") for n in names)
 
 
 def test_import_vmci_and_the_generated_generator(installed):
     venv, elsewhere = installed
-    code = ("import vmci, vmci.vmcoreinfo, vmci.cli; "
+    code = ("import vmci, vmci.vmcoreinfo, vmci.cli.main; "
             "print(vmci.__version__); print(vmci.__file__); print(vmci.vmcoreinfo.for_elf(62, 64, 'little').__name__)")
     result = subprocess.run([str(venv / "bin" / "python"), "-c", code], cwd=elsewhere, capture_output=True,
                             text=True, timeout=120)

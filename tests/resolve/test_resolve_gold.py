@@ -6,7 +6,7 @@ import os
 import pytest
 
 from conftest import GOLD_RELEASES, gold, json_document, kernel_path, run_vmci
-from vmci.kconfig import KernelConfig
+from vmci.lang.kconfig import KernelConfig
 from vmci.resources import specs_dir
 
 SPECS = specs_dir()

@@ -14,9 +14,9 @@ import sys
 import pytest
 
 from conftest import GOLD, GOLD_RELEASES, ROOT, gold, json_document, run_vmci
-from vmci.export import CSV_COLUMNS
-from vmci.kconfig import Condition, KernelConfig
-from vmci.model import VersionRange, parse_kernel_version, parse_version
+from vmci.emit.export import CSV_COLUMNS
+from vmci.lang.kconfig import Condition, KernelConfig
+from vmci.spec.model import VersionRange, parse_kernel_version, parse_version
 
 DOC = os.path.join(ROOT, "docs", "export.md")
 

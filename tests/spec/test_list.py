@@ -4,10 +4,10 @@ in the same order."""
 import pytest
 
 from conftest import GOLD_RELEASES, gold, json_document, run_vmci
-from vmci.kconfig import KernelConfig
-from vmci.model import parse_kernel_version
+from vmci.lang.kconfig import KernelConfig
+from vmci.spec.model import parse_kernel_version
 from vmci.select import SelectionError, find_target, select_entries
-from vmci.specset import load_specs
+from vmci.spec.load import load_specs
 
 
 def listed_keys(arch, version, config_path):

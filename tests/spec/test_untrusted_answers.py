@@ -19,8 +19,8 @@ import re
 import pytest
 
 from conftest import ROOT, gold, kernel_path, run_vmci
-from vmci.model import format_version
-from vmci.specset import load_specs
+from vmci.spec.model import format_version
+from vmci.spec.load import load_specs
 
 AUDITED_LINE = re.compile(r'^audited: "([0-9.]+)"$', re.M)
 

@@ -32,8 +32,8 @@ import stat
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .inputs import kind_of
-from .jsonformat import document, format_name
+from vmci.files.inputs import kind_of
+from vmci.jsonformat import document, format_name
 
 NAME = ".vmci-manifest.json"
 MAX_MANIFEST_BYTES = 1 << 20
@@ -219,7 +219,7 @@ class OutputDirectory:
 
     def write(self, relpath: str, data: bytes) -> Optional[Look]:
         """Replace relpath atomically (creating its directories); a Look if something is in the way."""
-        from .output import replace_in
+        from vmci.files.output import replace_in
 
         parent, name, found = self._walk(relpath, create=True)
         if parent is None:

@@ -13,16 +13,16 @@ import re
 import sys
 from typing import List, Optional
 
-from . import __version__
-from .inputs import NotRegularFile
-from .kconfig import ConfigError, KernelConfig, kconfig_symbols
-from .lint import check_specs, errors_in
-from .entry import EXIT_INTERRUPTED
-from .output import printable
-from .resources import PackageDataMissing, default_cache_dir
-from .model import format_version, kernel_version_from_banner, parse_kernel_version
-from .select import SelectionError, find_target, select_entries
-from .specset import DEFAULT_SPECS_DIR, load_specs
+from vmci import __version__
+from vmci.files.inputs import NotRegularFile
+from vmci.lang.kconfig import ConfigError, KernelConfig, kconfig_symbols
+from vmci.spec.lint import check_specs, errors_in
+from vmci.cli.entry import EXIT_INTERRUPTED
+from vmci.files.output import printable
+from vmci.resources import PackageDataMissing, default_cache_dir
+from vmci.spec.model import format_version, kernel_version_from_banner, parse_kernel_version
+from vmci.select import SelectionError, find_target, select_entries
+from vmci.spec.load import DEFAULT_SPECS_DIR, load_specs
 
 EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
 
@@ -35,8 +35,8 @@ class UsageError(Exception):
 
 def _read_tree_version(tree: str) -> Optional[tuple]:
     """The tree's version from its top Makefile (the audit's reader), None when unreadable."""
-    from .audit.tree import TreeError, version_of
-    from .inputs import NotRegularFile, open_regular
+    from vmci.audit.tree import TreeError, version_of
+    from vmci.files.inputs import NotRegularFile, open_regular
 
     path = os.path.join(tree, "Makefile")
     try:
@@ -50,7 +50,7 @@ def _read_tree_version(tree: str) -> Optional[tuple]:
 
 def _load_specs_or_fail(directory: str, cache_dir: Optional[str] = None):
     if cache_dir:
-        from .specset import load_specs_cached
+        from vmci.spec.load import load_specs_cached
         specs, problems = load_specs_cached(directory, cache_dir)
     else:
         specs, problems = load_specs(directory)
@@ -111,7 +111,7 @@ def cmd_validate(args) -> int:
     warnings = len(problems) - len(errors)
     entries = sum(1 for _ in specs.all_entries())
     if args.format == "json":
-        from .jsonformat import document, spec_location
+        from vmci.jsonformat import document, spec_location
         _write(args.output, document("validate", {
             "spec_files": len(specs.emitters), "entries": entries, "errors": len(errors), "warnings": warnings,
             "problems": [{"severity": problem.severity, "check": problem.check or None, "message": problem.message,
@@ -137,7 +137,7 @@ def cmd_list(args) -> int:
         raise UsageError(str(error))
     warn_if_unaudited("list", specs, version)
     if args.format == "json":
-        from .jsonformat import document
+        from vmci.jsonformat import document
         _write(args.output, document("list", {
             "arch": target.arch,
             "machine": target.machine.name if target.machine else None,
@@ -157,8 +157,8 @@ def cmd_list(args) -> int:
 
 
 def _entry_json(specs, item) -> dict:
-    from .emit_c import c_text
-    from .jsonformat import spec_location
+    from vmci.emit.c import c_text
+    from vmci.jsonformat import spec_location
 
     entry = item.entry
     return {
@@ -180,7 +180,7 @@ def _entry_json(specs, item) -> dict:
 
 def line_json(line, specs_directory: Optional[str]) -> dict:
     """One resolved line in the shared vocabulary (resolve, and the API's users)."""
-    from .jsonformat import spec_location
+    from vmci.jsonformat import spec_location
 
     return {"key": line.key, "value": line.value, "kind": line.entry.kind, "value_format": line.entry.format or None,
             "source": line.source, "runtime": line.runtime is not None, "runtime_reason": line.runtime,
@@ -192,7 +192,7 @@ class _ResolveProgress:
     entry the DWARF scan a cold lookup makes (progress.py)."""
 
     def __init__(self):
-        from .progress import Progress
+        from vmci.cli.progress import Progress
         self.bar = Progress("vmci resolve:")
         self.done, self.total = 0, 0
 
@@ -208,8 +208,8 @@ class _ResolveProgress:
 
 def _resolve_image(args, specs, vm, progress=None):
     """The resolve steps that question the image; damage may surface in any of them."""
-    from .resolve import resolve, resolve_with_kaslr_offset
-    from .select import find_target_by_elf
+    from vmci.resolve.engine import resolve, resolve_with_kaslr_offset
+    from vmci.select import find_target_by_elf
 
     if not vm.has_dwarf:
         raise UsageError(f"{args.vmlinux}: no DWARF (.debug_info): this looks like a stripped or boot image; "
@@ -268,7 +268,7 @@ def _kaslr_offset_argument(text: str) -> int:
 
 
 def cmd_resolve(args) -> int:
-    from .inputs import StdinTwice, check_once, local_file, named
+    from vmci.files.inputs import StdinTwice, check_once, local_file, named
 
     try:
         check_once([args.vmlinux, args.config], ["--vmlinux", "--config"])
@@ -282,9 +282,9 @@ def cmd_resolve(args) -> int:
 
 
 def _resolve_file(args, path: str) -> int:
-    from .elf import ElfFormatError, LookupFailure, open_vmlinux
-    from .inputs import shown
-    from .resolve import kernel_bytes, render_text, vmcoreinfo_bytes_of
+    from vmci.elf import ElfFormatError, LookupFailure, open_vmlinux
+    from vmci.files.inputs import shown
+    from vmci.resolve.engine import kernel_bytes, render_text, vmcoreinfo_bytes_of
 
     specs = _load_specs_or_fail(args.specs, None if args.no_cache else default_cache_dir())
     if not os.path.exists(path):
@@ -307,7 +307,7 @@ def _resolve_file(args, path: str) -> int:
     warn_if_unaudited("resolve", specs, version)
     unresolved = [line for line in lines if line.value is None]
     if args.format == "json":
-        from .jsonformat import document
+        from vmci.jsonformat import document
         _write(args.output, document("resolve", {
             "vmlinux": shown(args.vmlinux),
             "build_id": vm.build_id,
@@ -342,7 +342,7 @@ def _resolve_file(args, path: str) -> int:
 def _write(output: Optional[str], text: str) -> None:
     """The command's output to standard output or -o (output.write_output; an OutputError
     reaches main() as one line)."""
-    from .output import write_output
+    from vmci.files.output import write_output
     write_output(output or "-", text.encode("utf-8"))
 
 
@@ -409,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_resolve)
 
     # the later pipeline stages register their own subcommands
-    from .commands import register_all
+    from vmci.cli.commands import register_all
     register_all(sub)
     return parser
 
@@ -427,12 +427,12 @@ def _is_spec_input(relative: str) -> bool:
 
 
 def _is_tree_input(relative: str) -> bool:
-    from .audit.tree import wanted
+    from vmci.audit.tree import wanted
     return wanted(relative) is not None
 
 
 def _check_outputs(args) -> None:
-    from .output import check_outputs
+    from vmci.files.output import check_outputs
 
     given = lambda names: [(option, getattr(args, name, None)) for name, option in names]  # noqa: E731
     check_outputs(given(_OUTPUT_OPTIONS), given(_INPUT_OPTIONS),
@@ -458,7 +458,7 @@ def _command_name(args) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from .output import GuardedStdout, OutputError, discard_stdout
+    from vmci.files.output import GuardedStdout, OutputError, discard_stdout
 
     try:
         parser = build_parser()
@@ -494,5 +494,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 if __name__ == "__main__":  # pragma: no cover
     # run the package's copy of this module, so that the stage modules' `cli.UsageError`
     # is the class main() catches (python -m would otherwise load this file twice)
-    from vmci.cli import main as package_main
+    from vmci.cli.main import main as package_main
     sys.exit(package_main())

@@ -20,7 +20,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Dict, Iterable, Optional, Union
 
-from . import cexpr
+from vmci.lang import cexpr
 
 _CONFIG_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET_LINE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -59,7 +59,7 @@ class KernelConfig:
     @classmethod
     def from_file(cls, path: str) -> "KernelConfig":
         """The config in a file (`-`: standard input), plain or gzip-compressed."""
-        from .inputs import open_input, shown
+        from vmci.files.inputs import open_input, shown
 
         source, path = path, shown(path)
         try:
@@ -408,7 +408,7 @@ def kconfig_symbols(kernel_tree: str) -> set:
     A Kconfig file that is not a regular file (a FIFO would block the read forever) is
     inputs.NotRegularFile: the symbols would be incomplete, and every option it declares
     would be reported unknown."""
-    from .inputs import open_regular
+    from vmci.files.inputs import open_regular
 
     symbols = set()
     for root, dirs, files in os.walk(kernel_tree):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import sys
 
-from .audit.notefile import CapturedNote, NoteReadError, read_captured_note
-from .jsonformat import document
-from .output import printable
+from vmci.note.read import CapturedNote, NoteReadError, read_captured_note
+from vmci.jsonformat import document
+from vmci.files.output import printable
 
 EXIT_OK, EXIT_UNUSABLE = 0, 2
 
@@ -35,7 +35,7 @@ def cmd_show(args) -> int:
         print(printable(f"vmci show: {error}"), file=sys.stderr)
         return EXIT_UNUSABLE
     data = render_json(note).encode("utf-8") if args.format == "json" else note.text.encode("utf-8")
-    from .output import write_output
+    from vmci.files.output import write_output
     write_output(args.output or "-", data)  # an OutputError is one line from cli.main, exit 2
     return EXIT_OK
 

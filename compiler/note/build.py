@@ -20,7 +20,7 @@ import struct
 import sys
 from typing import NamedTuple, Optional
 
-from .output import printable
+from vmci.files.output import printable
 
 NOTE_NAME = "VMCOREINFO"  # VMCOREINFO_NOTE_NAME
 NOTE_TYPE = 0  # append_elf_note(buf, VMCOREINFO_NOTE_NAME, 0, ...)
@@ -112,7 +112,7 @@ def read_text(path: str, page_size: Optional[int] = None, truncate: bool = False
     KEY=VALUE lines each ending in a newline, at most VMCOREINFO_BYTES in all. The
     kernel cuts the text at VMCOREINFO_BYTES, so a text of exactly that length may end
     mid-line. A longer text is refused, or with `truncate` cut as the kernel cuts it."""
-    from .inputs import open_input, shown
+    from vmci.files.inputs import open_input, shown
 
     source, path = path, shown(path)
     try:
@@ -169,7 +169,7 @@ def _vmcoreinfo_bytes(path: str, data: bytes, page_size: Optional[int]) -> int:
 # --- the `vmci note` subcommand -------------------------------------------------------------
 
 def _machine(specs, name: Optional[str]):
-    from .select import SelectionError, find_target
+    from vmci.select import SelectionError, find_target
 
     try:
         target = find_target(specs, name)
@@ -185,7 +185,7 @@ def _machine(specs, name: Optional[str]):
 
 def cmd_note(args) -> int:
     """Bad input is one line and exit 2 (handled here: see generate.UnusableInput)."""
-    from .cli import EXIT_UNUSABLE
+    from vmci.cli.main import EXIT_UNUSABLE
 
     try:
         return _note(args)
@@ -195,8 +195,8 @@ def cmd_note(args) -> int:
 
 
 def _note(args) -> int:
-    from .cli import EXIT_OK, _load_specs_or_fail
-    from .output import write_output
+    from vmci.cli.main import EXIT_OK, _load_specs_or_fail
+    from vmci.files.output import write_output
 
     if not args.output and not args.elf_core:
         raise NoteError("give -o NOTE and/or --elf-core CORE")
@@ -223,7 +223,7 @@ def _note(args) -> int:
 
 
 def register(subparsers) -> None:
-    from .specset import DEFAULT_SPECS_DIR
+    from vmci.spec.load import DEFAULT_SPECS_DIR
 
     p = subparsers.add_parser(
         "note", help="the VMCOREINFO ELF note (and a minimal ELF core) from VMCOREINFO text",

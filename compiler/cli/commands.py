@@ -11,6 +11,6 @@ def register_all(subparsers) -> None:
 
     # A missing stage is a broken installation: let its ImportError be reported, never
     # leave a command out of --help without a word.
-    for name in ("generate", "audit", "show", "export"):
-        module = importlib.import_module(f"{__package__}.{name}")
+    for name in ("vmci.emit.generate", "vmci.audit", "vmci.note.show", "vmci.emit.export"):
+        module = importlib.import_module(name)
         module.register(subparsers)

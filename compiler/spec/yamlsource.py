@@ -109,7 +109,7 @@ def _fail(path: str, mark, message: str, places: _Places) -> SpecLoadError:
 
 def load_document(path: str, display_path: str = None) -> Document:
     """Read and parse one spec file; raise SpecLoadError with a located message."""
-    from .inputs import NotRegularFile, check_regular, open_regular
+    from vmci.files.inputs import NotRegularFile, check_regular, open_regular
 
     shown = display_path or path
     try:

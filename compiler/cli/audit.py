@@ -9,9 +9,9 @@ import argparse
 import os
 import sys
 
-from ..jsonformat import document
-from ..specset import DEFAULT_SPECS_DIR
-from ..output import printable, printable_text
+from vmci.jsonformat import document
+from vmci.spec.load import DEFAULT_SPECS_DIR
+from vmci.files.output import printable, printable_text
 
 EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
 
@@ -26,10 +26,10 @@ def _usage_error(message: str):
 
 def _guarded(run):
     """Report unusable input here rather than through cli.main: under `python -m
-    vmci.cli` the cli module is __main__, and its main() would not recognise a
-    vmci.cli.UsageError raised from this package."""
+    vmci.cli.main` the cli module is __main__, and its main() would not recognise a
+    vmci.cli.main.UsageError raised from this package."""
     def wrapper(args) -> int:
-        from ..cli import UsageError
+        from vmci.cli.main import UsageError
         try:
             return run(args)
         except (AuditInputError, UsageError) as error:
@@ -46,7 +46,7 @@ def _command_name(args) -> str:
 
 def _load_specs(directory: str):
     """The model, or the spec errors on standard error and exit status 1 (as validate)."""
-    from ..cli import _load_specs_or_fail
+    from vmci.cli.main import _load_specs_or_fail
 
     return _load_specs_or_fail(directory)
 
@@ -56,19 +56,19 @@ def _emit(args, text: str) -> None:
     for a FIFO or device, through a link; an OutputError reaches cli.main as one line).
     A report names files, members and keys read from the input: no control characters
     reach a terminal (JSON escapes them itself)."""
-    from ..output import write_output
+    from vmci.files.output import write_output
     write_output(getattr(args, "output", None) or "-", printable_text(text).encode("utf-8"))
 
 
 # --- audit source -------------------------------------------------------------------------
 
 def cmd_audit_source(args) -> int:
-    from ..select import SelectionError, check_version
-    from .source import audit_source, render_json, render_text
-    from .tree import KernelTree, TreeError
+    from vmci.select import SelectionError, check_version
+    from vmci.audit.source import audit_source, render_json, render_text
+    from vmci.audit.tree import KernelTree, TreeError
 
-    from ..progress import Progress as Bar
-    from .source import Progress
+    from vmci.cli.progress import Progress as Bar
+    from vmci.audit.source import Progress
 
     if args.update_specs and args.format == "json":
         raise _usage_error("--update-specs prints the changes as text; leave out --format json")
@@ -107,11 +107,11 @@ def _update_specs(args, specs, tree, audit) -> int:
     the result in a scratch copy first, and write nothing unless it validates."""
     import shutil
 
-    from ..lint import check_specs, errors_in
-    from ..output import write_atomically
-    from ..specset import load_specs
-    from .source import audit_source
-    from .update import UpdateError, plan_update, render_update, trial_copy
+    from vmci.spec.lint import check_specs, errors_in
+    from vmci.files.output import write_atomically
+    from vmci.spec.load import load_specs
+    from vmci.audit.source import audit_source
+    from vmci.audit.update import UpdateError, plan_update, render_update, trial_copy
 
     try:
         update = plan_update(specs, audit)
@@ -165,7 +165,7 @@ def _update_specs(args, specs, tree, audit) -> int:
 
 def _stdin_once(args, *options) -> None:
     """At most one input may be standard input."""
-    from ..inputs import StdinTwice, check_once
+    from vmci.files.inputs import StdinTwice, check_once
 
     names = [option if option.startswith("-") else option.upper() for option in options]
     try:
@@ -176,8 +176,8 @@ def _stdin_once(args, *options) -> None:
 
 def _read_note(path: str):
     """The captured note in `path` (`-`: standard input, spooled: the readers seek)."""
-    from ..inputs import local_file, named, shown
-    from .notefile import NoteReadError, read_captured_note
+    from vmci.files.inputs import local_file, named, shown
+    from vmci.note.read import NoteReadError, read_captured_note
 
     with local_file(path) as actual:
         try:
@@ -191,14 +191,14 @@ def _read_note(path: str):
 def _cache_dir(args):
     if getattr(args, "no_cache", False):
         return None
-    from ..resources import default_cache_dir
+    from vmci.resources import default_cache_dir
     return default_cache_dir()
 
 
 def cmd_audit_note(args) -> int:
-    from .image import ImageError, resolve_image
-    from .notefile import NoteReadError
-    from .noteaudit import compare_note, failed, render_text, summary
+    from vmci.audit.image import ImageError, resolve_image
+    from vmci.note.read import NoteReadError
+    from vmci.audit.noteaudit import compare_note, failed, render_text, summary
 
     specs = _load_specs(args.specs)
     try:
@@ -242,9 +242,9 @@ def kaslr_json(image):
 # --- audit consumers ----------------------------------------------------------------------
 
 def cmd_audit_consumers(args) -> int:
-    from ..select import SelectionError, check_version
-    from .consumers import audit_consumers, newest_version, render_json, render_text
-    from .image import ImageError, load_config, parse_version_argument
+    from vmci.select import SelectionError, check_version
+    from vmci.audit.consumers import audit_consumers, newest_version, render_json, render_text
+    from vmci.audit.image import ImageError, load_config, parse_version_argument
 
     specs = _load_specs(args.specs)
     try:
@@ -284,7 +284,7 @@ def _register_consumers(audit_sub) -> None:
 # --- coverage -------------------------------------------------------------------------------
 
 def cmd_coverage(args) -> int:
-    from .coverage import compute_coverage, render_html, render_json, render_text
+    from vmci.audit.coverage import compute_coverage, render_html, render_json, render_text
 
     specs = _load_specs(args.specs)
     coverage = compute_coverage(specs)
@@ -319,7 +319,7 @@ def _register_coverage(subparsers) -> None:
 # --- diff ---------------------------------------------------------------------------------------
 
 def cmd_diff(args) -> int:
-    from .diff import DiffInputError, diff_sides, is_vmlinux_side, load_side, render_text
+    from vmci.audit.diff import DiffInputError, diff_sides, is_vmlinux_side, load_side, render_text
 
     specs = _load_specs(args.specs)
     _stdin_once(args, "a", "b", "--config-a", "--config-b")

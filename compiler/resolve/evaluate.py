@@ -28,9 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
-from . import cexpr
-from .elf import ARRAY, BASE, ENUM, FUNCTION, POINTER, STRUCT, UNION, CType, LookupFailure
-from .kconfig import KernelConfig
+from vmci.lang import cexpr
+from vmci.elf import ARRAY, BASE, ENUM, FUNCTION, POINTER, STRUCT, UNION, CType, LookupFailure
+from vmci.lang.kconfig import KernelConfig
 
 MAX_DEPTH = 64
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Hashable, List, Optional, Sequence, Tuple, Union
 
-from . import cexpr
+from vmci.lang import cexpr
 
 Atom = Hashable  # a cexpr node, or an emitter's own atom (a version bound)
 

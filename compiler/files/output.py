@@ -36,7 +36,7 @@ import sys
 import threading
 from typing import Callable, Iterable, Optional, Tuple
 
-from .inputs import kind_of
+from vmci.files.inputs import kind_of
 
 MAX_LINKS = 40  # as the kernel's MAXSYMLINKS
 

@@ -19,12 +19,15 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import emit_c, emit_python, emit_rst, note
-from .manifest import (MAX_MANIFEST_BYTES, NAME as MANIFEST, Manifest, OutputDirectory, OwnershipError, digest,
+from vmci.emit import c as emit_c
+from vmci.emit import python as emit_python
+from vmci.emit import rst as emit_rst
+from vmci.note import build as note
+from vmci.emit.manifest import (MAX_MANIFEST_BYTES, NAME as MANIFEST, Manifest, OutputDirectory, OwnershipError, digest,
                        manifest_text, read_manifest)
-from .model import SpecSet, Version, format_version, parse_kernel_version
-from .render import RenderError, render
-from .output import printable
+from vmci.spec.model import SpecSet, Version, format_version, parse_kernel_version
+from vmci.emit.render import RenderError, render
+from vmci.files.output import printable
 
 # Relative to the working directory: in a checkout, its generated/; an installed vmci
 # has no checkout to write into.
@@ -268,9 +271,9 @@ def write(outputs_: Sequence[Output], directory: str, prune: bool, force: bool) 
 
 def load_checked_specs(directory: str) -> SpecSet:
     """The specs, schema-valid and without semantic errors; else each problem and exit 1."""
-    from .cli import EXIT_FOUND
-    from .lint import check_specs, errors_in
-    from .specset import load_specs
+    from vmci.cli.main import EXIT_FOUND
+    from vmci.spec.lint import check_specs, errors_in
+    from vmci.spec.load import load_specs
 
     specs, problems = load_specs(directory)
     if not errors_in(problems):
@@ -287,12 +290,12 @@ def load_checked_specs(directory: str) -> SpecSet:
 class UnusableInput(Exception):
     """A bad argument or an unwritable output: one line, exit 2.
 
-    Raised and caught here rather than as cli.UsageError: under `python -m vmci.cli`
-    the running cli module is __main__, whose UsageError is not vmci.cli's."""
+    Raised and caught here rather than as cli.UsageError: under `python -m vmci.cli.main`
+    the running cli module is __main__, whose UsageError is not vmci.cli.main's."""
 
 
 def cmd_generate(args) -> int:
-    from .cli import EXIT_UNUSABLE
+    from vmci.cli.main import EXIT_UNUSABLE
 
     try:
         return _generate(args)
@@ -317,7 +320,7 @@ def _versions(specs: SpecSet, texts: Optional[Sequence[str]]) -> List[Version]:
 
 
 def _generate(args) -> int:
-    from .cli import EXIT_FOUND, EXIT_OK
+    from vmci.cli.main import EXIT_FOUND, EXIT_OK
 
     specs = load_checked_specs(args.specs)
     try:
@@ -346,7 +349,7 @@ def _generate(args) -> int:
 
 
 def _check(found: Sequence[Output], directory: str, prune: bool) -> int:
-    from .cli import EXIT_FOUND, EXIT_OK
+    from vmci.cli.main import EXIT_FOUND, EXIT_OK
 
     problems = stale(found, directory, prune)
     for path, why in problems:
@@ -360,8 +363,8 @@ def _check(found: Sequence[Output], directory: str, prune: bool) -> int:
 
 
 def register(subparsers) -> None:
-    from .specset import DEFAULT_SPECS_DIR
-    from . import note as note_command
+    from vmci.spec.load import DEFAULT_SPECS_DIR
+    from vmci.note import build as note_command
 
     p = subparsers.add_parser(
         "generate", help="render kernel C, Python, the note builder and the reference from the specs",

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .evaluate import Evaluator, IntType, Unresolved
-from .kconfig import KernelConfig
-from .model import Entry, SpecSet, Version
-from .select import SelectedEntry, Target, defines_in_scope, image_base_in_scope, select_entries
+from vmci.resolve.evaluate import Evaluator, IntType, Unresolved
+from vmci.lang.kconfig import KernelConfig
+from vmci.spec.model import Entry, SpecSet, Version
+from vmci.select import SelectedEntry, Target, defines_in_scope, image_base_in_scope, select_entries
 
 
 @dataclass

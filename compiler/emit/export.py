@@ -16,9 +16,9 @@ import io
 import sys
 from typing import Dict, List, Optional
 
-from .jsonformat import document, spec_location
-from .model import Emitter, Entry, SpecSet, VersionRange, format_version
-from .output import printable
+from vmci.jsonformat import document, spec_location
+from vmci.spec.model import Emitter, Entry, SpecSet, VersionRange, format_version
+from vmci.files.output import printable
 
 EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
 
@@ -121,8 +121,8 @@ def render_csv(records: List[dict]) -> str:
 
 
 def cmd_export(args) -> int:
-    from .lint import errors_in
-    from .specset import load_specs
+    from vmci.spec.lint import errors_in
+    from vmci.spec.load import load_specs
 
     specs, problems = load_specs(args.specs)
     errors = errors_in(problems)
@@ -132,13 +132,13 @@ def cmd_export(args) -> int:
         return EXIT_FOUND
     records = export_records(specs)
     text = render_csv(records) if args.format == "csv" else render_json(specs, records)
-    from .output import write_output
+    from vmci.files.output import write_output
     write_output(args.output or "-", text.encode("utf-8"))  # an OutputError is one line from cli.main, exit 2
     return EXIT_OK
 
 
 def register(subparsers) -> None:
-    from .specset import DEFAULT_SPECS_DIR
+    from vmci.spec.load import DEFAULT_SPECS_DIR
 
     p = subparsers.add_parser(
         "export", help="the whole entry database as JSON or CSV, for other tools",

@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import cexpr
-from .guards import Leaf, conjuncts, nest
-from .model import (AppendEntry, BuildIdEntry, CallEntry, ConfigEntry, Emitter, Entry, Function,
+from vmci.lang import cexpr
+from vmci.lang.guards import Leaf, conjuncts, nest
+from vmci.spec.model import (AppendEntry, BuildIdEntry, CallEntry, ConfigEntry, Emitter, Entry, Function,
                     OsreleaseEntry, SpecSet, StatementEntry, Version, VersionRange)
-from .render import RenderError, c_ident, py_comment, py_string
-from .resolve import _CONVERSION
-from .select import COMMON_FUNCTION
+from vmci.emit.render import RenderError, c_ident, py_comment, py_string
+from vmci.resolve.engine import _CONVERSION
+from vmci.select import COMMON_FUNCTION
 
 INDENT = "    "
 

@@ -14,8 +14,8 @@ from typing import List
 
 import jsonschema
 
-from .load import Document, Problem
-from .resources import schema_dir
+from vmci.spec.yamlsource import Document, Problem
+from vmci.resources import schema_dir
 
 KNOWN_LEVELS = ("vmci-1",)
 

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Dict, List, Optional, Tuple
 
-from . import cexpr
-from .kconfig import TRUE, Condition, ConditionError
-from .load import Document, Problem
+from vmci.lang import cexpr
+from vmci.lang.kconfig import TRUE, Condition, ConditionError
+from vmci.spec.yamlsource import Document, Problem
 
 Version = Tuple[int, ...]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from . import cexpr
-from .resources import templates_dir
+from vmci.lang import cexpr
+from vmci.resources import templates_dir
 
 
 # Every generated file carries this phrase near its top; `generate` recognises its own

@@ -19,12 +19,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import cexpr
-from .guards import Block, Leaf, conjuncts, nest
-from .model import (AppendEntry, BuildIdEntry, CallEntry, Define, Emitter, Entry, Function, LengthEntry, Local,
+from vmci.lang import cexpr
+from vmci.lang.guards import Block, Leaf, conjuncts, nest
+from vmci.spec.model import (AppendEntry, BuildIdEntry, CallEntry, Define, Emitter, Entry, Function, LengthEntry, Local,
                     NamedEntry, OffsetEntry, OsreleaseEntry, StatementEntry, Version, format_version)
-from .render import RenderError, c_comment, c_ident, c_string
-from .select import COMMON_FUNCTION
+from vmci.emit.render import RenderError, c_comment, c_ident, c_string
+from vmci.select import COMMON_FUNCTION
 
 TAB = 8
 LINE_LIMIT = 80

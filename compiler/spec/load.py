@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-from .load import Problem
-from .model import SpecSet, build_consumers, build_emitter, spec_files
-from .resources import schema_dir, specs_dir
+from vmci.spec.yamlsource import Problem
+from vmci.spec.model import SpecSet, build_consumers, build_emitter, spec_files
+from vmci.resources import schema_dir, specs_dir
 
 # What `--specs` means when not given: the specs embedded in the package. Resolved when
 # used, so that a broken installation is reported by the command that needs them.
@@ -22,8 +22,8 @@ def load_specs(directory: Optional[str] = None) -> Tuple[SpecSet, List[Problem]]
     """The specs of `directory` (default: the embedded specs) and the problems found."""
     directory = directory or specs_dir()
     # imported here: a warm `resolve` takes the model from the cache and needs neither
-    from .load import SpecLoadError, load_document
-    from .schema import validate_document
+    from vmci.spec.yamlsource import SpecLoadError, load_document
+    from vmci.spec.schema import validate_document
 
     problems: List[Problem] = []
     if not os.path.isdir(directory):
@@ -69,7 +69,9 @@ def _model_classes() -> Dict[str, type]:
     built by plain object.__new__ (no class with a __new__ of its own, no exception)."""
     import inspect
 
-    from . import cexpr, kconfig, model
+    from vmci.lang import cexpr
+    from vmci.lang import kconfig
+    from vmci.spec import model
     found = {}
     for module in (model, kconfig, cexpr):
         for name, cls in inspect.getmembers(module, inspect.isclass):
@@ -133,7 +135,7 @@ def _read_cache(path: str, key: str) -> Optional[SpecSet]:
     """The cached model, or None when the file is absent, damaged, planted or stale."""
     import json
 
-    from .inputs import NotRegularFile, open_regular
+    from vmci.files.inputs import NotRegularFile, open_regular
 
     try:
         with open_regular(path) as handle:  # a FIFO planted there is not waited on
@@ -158,7 +160,7 @@ def load_specs_cached(directory: Optional[str], cache_dir: str) -> Tuple[SpecSet
     import hashlib
     import json
 
-    from .inputs import NotRegularFile, open_regular
+    from vmci.files.inputs import NotRegularFile, open_regular
 
     directory = directory or specs_dir()
     schema = schema_dir()
@@ -183,7 +185,7 @@ def load_specs_cached(directory: Optional[str], cache_dir: str) -> Tuple[SpecSet
         return cached, []
     specs, problems = load_specs(directory)
     if not problems:
-        from .output import write_atomically
+        from vmci.files.output import write_atomically
         try:
             os.makedirs(cache_dir, exist_ok=True)
             document = {"format": CACHE_FORMAT, "key": key, "model": _encode(specs)}

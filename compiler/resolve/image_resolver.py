@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
 
-from . import cexpr
-from .evaluate import Evaluator, Unresolved
-from .kconfig import KernelConfig
+from vmci.lang import cexpr
+from vmci.resolve.evaluate import Evaluator, Unresolved
+from vmci.lang.kconfig import KernelConfig
 
 
 @lru_cache(maxsize=4096)

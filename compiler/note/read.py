@@ -397,7 +397,7 @@ def read_captured_note(path: str) -> CapturedNote:
     when there is none."""
     if path == "-":
         import sys
-        from ..inputs import STDIN_NAME
+        from vmci.files.inputs import STDIN_NAME
         raw, name = sys.stdin.buffer, STDIN_NAME  # read as a stream, not spooled: a dump can be huge
         head = raw.read(64)
         try:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List
 
-from .emit_c import call_text, statement
-from .model import Emitter, Entry, SpecSet
+from vmci.emit.c import call_text, statement
+from vmci.spec.model import Emitter, Entry, SpecSet
 
 
 @dataclass

@@ -11,10 +11,10 @@ from contextvars import ContextVar
 from itertools import combinations
 from typing import Dict, Iterable, List, Optional, Set
 
-from . import cexpr
-from .kconfig import TRUE, Condition
-from .load import Problem
-from .model import Define, Emitter, Entry, SpecSet, Version, VersionRange
+from vmci.lang import cexpr
+from vmci.lang.kconfig import TRUE, Condition
+from vmci.spec.yamlsource import Problem
+from vmci.spec.model import Define, Emitter, Entry, SpecSet, Version, VersionRange
 
 LINT_CHECKS = ("LINE_TOO_LONG", "DOC_MISSING", "NOT_READ_BY_ANY_TOOL")
 
