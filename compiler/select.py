@@ -13,11 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple, Union
 
+from vmci.abi import COMMON_FUNCTION
 from vmci.lang.kconfig import KernelConfig, Condition
 from vmci.spec.model import Define, Emitter, Entry, ImageBase, Machine, SpecSet, Version, format_version
-
-ARCH_FUNCTION = "arch_crash_save_vmcoreinfo"
-COMMON_FUNCTION = "crash_save_vmcoreinfo_init"
 
 
 class SelectionError(Exception):

@@ -32,10 +32,11 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+from vmci.abi import COMMON_FUNCTION, PINNED_VERSIONS
 from vmci.lang.kconfig import Condition, KernelConfig
 from vmci.resources import templates_dir
 from vmci.spec.model import Emitter, Machine, SpecLocation, SpecSet, Version, format_version
-from vmci.select import COMMON_FUNCTION, SelectionError, check_version, machine_facts
+from vmci.select import SelectionError, check_version, machine_facts
 from vmci.audit.consumers import emitted_keys, gaps_for, is_required, reads_for, version_bounds, vmcoreinfo_facts
 
 TEMPLATE = "coverage.html.j2"
@@ -47,7 +48,6 @@ MEMORY_MODELS = [
     ("SPARSEMEM", ("CONFIG_SPARSEMEM",)),
     ("FLATMEM", ("CONFIG_FLATMEM", "CONFIG_FLAT_NODE_MEM_MAP")),
 ]
-FIXED_VERSIONS = [(5, 10), (6, 1), (6, 12)]
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class Coverage:
 
 def coverage_versions(specs: SpecSet) -> List[Version]:
     bounds = version_bounds(specs)
-    chosen = set(bounds) | set(FIXED_VERSIONS) | {max(bounds)}
+    chosen = set(bounds) | set(PINNED_VERSIONS) | {max(bounds)}
     return sorted(v for v in chosen if _covered(specs, v))
 
 

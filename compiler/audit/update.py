@@ -35,6 +35,7 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
+from vmci.abi import COMMON_FUNCTION
 from vmci.spec.model import Define, Emitter, Entry, SpecSet, Version, format_version
 from vmci.audit.source import Drift, SourceAudit, TreeItem
 
@@ -498,7 +499,7 @@ class _Planner:
             self.change(text, op, f"audited: {format_version(carrier.audited)} -> {self.shown}")
             return
         common = next((e for e in self.specs.general_emitters()
-                       if any(f.name == "crash_save_vmcoreinfo_init" for f in e.functions)), None)
+                       if any(f.name == COMMON_FUNCTION for f in e.functions)), None)
         if common is None:
             return
         text = self.text(common.path)

@@ -19,16 +19,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from vmci.abi import APPEND_FORMATS, COMMON_FUNCTION
 from vmci.lang import cexpr
 from vmci.lang.guards import Block, Leaf, conjuncts, nest
 from vmci.spec.model import (AppendEntry, BuildIdEntry, CallEntry, Define, Emitter, Entry, Function, LengthEntry, Local,
                     NamedEntry, OffsetEntry, OsreleaseEntry, StatementEntry, Version, format_version)
 from vmci.emit.render import RenderError, c_comment, c_ident, c_string
-from vmci.select import COMMON_FUNCTION
 
 TAB = 8
 LINE_LIMIT = 80
-FORMAT = re.compile(r"^(0x)?%(s|(l|ll)?[dux])$")
 
 
 @dataclass
@@ -82,7 +81,7 @@ def statement(entry: Entry) -> Tuple[str, List[str]]:
     if isinstance(entry, StatementEntry):
         return "", [expression(entry.c_node, entry)]
     if isinstance(entry, AppendEntry):
-        if not FORMAT.match(entry.format):
+        if entry.format not in APPEND_FORMATS:
             raise RenderError(f"{entry.where}: {entry.key}: {entry.format!r} is not a printf conversion")
         literal = c_string(entry.key.replace("%", "%%") + "=" + entry.format + "\n")
         return entry.macro, [literal, expression(entry.c_node, entry)]

@@ -19,10 +19,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from vmci.abi import DEFAULT_VMCOREINFO_BYTES, LINE_BUFFER_TEXT, NOTE_NAME, NOTE_TYPE, PINNED_VERSIONS
 from vmci.emit import c as emit_c
 from vmci.emit import python as emit_python
 from vmci.emit import rst as emit_rst
-from vmci.note import build as note
 from vmci.emit.manifest import (MAX_MANIFEST_BYTES, NAME as MANIFEST, Manifest, OutputDirectory, OwnershipError, digest,
                        manifest_text, read_manifest)
 from vmci.spec.model import SpecSet, Version, format_version, parse_kernel_version
@@ -33,11 +33,6 @@ from vmci.files.output import printable
 # has no checkout to write into.
 DEFAULT_OUTPUT_DIR = "generated"
 
-# Kernel C is written for these versions besides the newest the specs describe: the
-# long-term releases Debian ships as linux-source-<version>, whose trees the tests build.
-PINNED_VERSIONS = ((5, 10), (6, 1), (6, 12))
-
-LINE_BUFFER = "0x50"  # char buf[0x50] in vmcoreinfo_append_str(); lint.py's LINE_BUFFER_BYTES
 
 
 @dataclass(frozen=True)
@@ -100,7 +95,7 @@ def c_outputs(specs: SpecSet, version: Version, paths: Dict[str, str]) -> List[O
             raise GenerateError(f"{emitter.path}: {path} is also the file of another spec in {format_version(version)}")
         view = emit_c.file_view(emitter, version, paths[emitter.path])
         template = "c/vmcore_info.c.j2" if view.is_common else "c/arch_vmcore_info.c.j2"
-        outputs[path] = Output(path, render(template, file=view, note_type=note.NOTE_TYPE, line_buffer=LINE_BUFFER))
+        outputs[path] = Output(path, render(template, file=view, note_type=NOTE_TYPE, line_buffer=LINE_BUFFER_TEXT))
     return list(outputs.values())
 
 
@@ -115,7 +110,7 @@ def python_outputs(specs: SpecSet, paths: Dict[str, str]) -> List[Output]:
                                                        elf_machines=emit_python.elf_machines(modules))),
                Output(f"{package}/_runtime.py", render("python/_runtime.py.j2", specs=all_specs,
                                                        conversions=emit_python.CONVERSION_TYPES,
-                                                       line_buffer=LINE_BUFFER))]
+                                                       line_buffer=LINE_BUFFER_TEXT))]
     outputs.append(Output(f"{package}/_general.py", render("python/_general.py.j2",
                                                            general=emit_python.general_view(specs, paths))))
     outputs += [Output(f"{package}/{m.module}.py", render("python/module.py.j2", module=m)) for m in modules]
@@ -128,9 +123,9 @@ def outputs(specs: SpecSet, versions: Sequence[Version]) -> List[Output]:
     try:
         for version in versions:
             found += c_outputs(specs, version, paths)
-        found.append(Output("c/vmcoreinfo_note.c", render("c/vmcoreinfo_note.c.j2", note_name=note.NOTE_NAME,
-                                                          note_type=note.NOTE_TYPE,
-                                                          vmcoreinfo_bytes=note.DEFAULT_VMCOREINFO_BYTES)))
+        found.append(Output("c/vmcoreinfo_note.c", render("c/vmcoreinfo_note.c.j2", note_name=NOTE_NAME,
+                                                          note_type=NOTE_TYPE,
+                                                          vmcoreinfo_bytes=DEFAULT_VMCOREINFO_BYTES)))
         found += python_outputs(specs, paths)
         found.append(Output("rst/vmcoreinfo.rst", render("rst/vmcoreinfo.rst.j2", specs=sorted(paths.values()),
                                                          sections=emit_rst.reference_view(specs, paths))))

@@ -21,15 +21,12 @@ from vmci.lang.guards import Leaf, conjuncts, nest
 from vmci.spec.model import (AppendEntry, BuildIdEntry, CallEntry, ConfigEntry, Emitter, Entry, Function,
                     OsreleaseEntry, SpecSet, StatementEntry, Version, VersionRange)
 from vmci.emit.render import RenderError, c_ident, py_comment, py_string
-from vmci.resolve.engine import _CONVERSION
-from vmci.select import COMMON_FUNCTION
+from vmci.abi import COMMON_FUNCTION, CONVERSIONS
 
 INDENT = "    "
 
-# printf conversion -> the C type its argument is read as (resolve.py's table, in C words)
-_C_TYPE_NAMES = {"INT": "int", "UINT": "unsigned int", "LONG": "long", "ULONG": "unsigned long",
-                 "LLONG": "long long", "ULLONG": "unsigned long long"}
-CONVERSION_TYPES = {conversion: _C_TYPE_NAMES[name] for conversion, name in sorted(_CONVERSION.items())}
+# printf conversion -> the C type its argument is read as (the generated _runtime's C_TYPES)
+CONVERSION_TYPES = {text: conversion.c_type for text, conversion in sorted(CONVERSIONS.items())}
 
 
 @dataclass

@@ -20,16 +20,13 @@ import struct
 import sys
 from typing import NamedTuple, Optional
 
+from vmci.abi import DEFAULT_VMCOREINFO_BYTES, MAX_PAGE_SIZE, NOTE_NAME, NOTE_TYPE
 from vmci.files.output import printable
 
-NOTE_NAME = "VMCOREINFO"  # VMCOREINFO_NOTE_NAME
-NOTE_TYPE = 0  # append_elf_note(buf, VMCOREINFO_NOTE_NAME, 0, ...)
 NOTE_HEADER_BYTES = 12  # struct elf_note: n_namesz, n_descsz, n_type
-# VMCOREINFO_BYTES is PAGE_SIZE (include/linux/vmcore_info.h): the kernel's text never
-# holds more, because vmcoreinfo_append_str() stops there. The text's PAGESIZE line gives
-# it; without one, --page-size does, else the smallest PAGE_SIZE of any architecture.
-DEFAULT_VMCOREINFO_BYTES = 4096
-MAX_PAGE_SIZE = 1 << 18  # the largest PAGE_SIZE of any architecture (hexagon's 256K)
+# VMCOREINFO_BYTES is PAGE_SIZE (abi.py): the kernel's text never holds more, because
+# vmcoreinfo_append_str() stops there. The text's PAGESIZE line gives it; without one,
+# --page-size does, else abi.DEFAULT_VMCOREINFO_BYTES.
 
 ET_CORE, EV_CURRENT = 4, 1
 PT_LOAD, PT_NOTE = 1, 4

@@ -32,7 +32,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-NOTE_NAME = b"VMCOREINFO"
+from vmci.abi import NOTE_NAME_BYTES
+
 MAX_NOTE_BYTES = 16 << 20
 MAX_PROGRAM_HEADERS = 65536
 # A piped dump is kept only this far: the headers, notes and VMCOREINFO of a vmcore, a
@@ -120,7 +121,7 @@ def _vmcoreinfo_in_notes(data: bytes, order: str, place: str, base: int = 0) -> 
     seen = []
     found = None
     for offset, name, _, desc in iter_notes(data, order, place, base):
-        if name == NOTE_NAME:
+        if name == NOTE_NAME_BYTES:
             found = _one_vmcoreinfo(found, (offset, desc), place)
         else:
             seen.append(name.decode("ascii", "replace"))

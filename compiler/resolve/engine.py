@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
-from vmci.resolve.evaluate import Evaluator, IntType, Unresolved
+from vmci.abi import CONVERSIONS, LINE_BUFFER_BYTES
+from vmci.resolve.evaluate import Evaluator, Unresolved
 from vmci.lang.kconfig import KernelConfig
 from vmci.spec.model import Entry, SpecSet, Version
 from vmci.select import SelectedEntry, Target, defines_in_scope, image_base_in_scope, select_entries
@@ -32,14 +33,6 @@ class ResolvedLine:
     @property
     def text(self) -> str:
         return f"{self.key}={self.value}\n"
-
-
-# The C type each printf conversion reads its argument as, by name of Evaluator type.
-_CONVERSION = {
-    "%ld": "LONG", "%lu": "ULONG", "%lx": "ULONG", "0x%lx": "ULONG",
-    "%d": "INT", "%u": "UINT", "%x": "UINT", "0x%x": "UINT",
-    "%lld": "LLONG", "%llu": "ULLONG", "%llx": "ULLONG", "0x%llx": "ULLONG",
-}
 
 
 def format_value(conversion: str, number: int) -> str:
@@ -108,7 +101,8 @@ def resolve_entry(item: SelectedEntry, evaluator: Evaluator, vm) -> ResolvedLine
         expression = entry.value_expression()
         if expression is None:
             raise Unresolved("the spec gives no expression for the value")
-        itype: IntType = getattr(evaluator, _CONVERSION[entry.format])
+        itype = evaluator.int_type(CONVERSIONS[entry.format].c_type)
+        assert itype is not None, entry.format  # every conversion's C type is a base type
         number, runtime = evaluator.integer(expression, itype)
     except Unresolved as error:
         return ResolvedLine(entry, None, "unresolved", reason=error.reason)
@@ -126,9 +120,8 @@ def resolve_entry(item: SelectedEntry, evaluator: Evaluator, vm) -> ResolvedLine
 
 
 # kernel/vmcore_info.c vmcoreinfo_append_str(): each line is formatted into
-# `char buf[0x50]` by vscnprintf (at most 79 bytes: a longer line loses its end and its
-# newline), and the text stops at VMCOREINFO_BYTES (PAGE_SIZE) with a WARN_ONCE.
-LINE_BUFFER_BYTES = 0x50
+# `char buf[0x50]` by vscnprintf (abi.LINE_BUFFER_BYTES: a longer line loses its end and
+# its newline), and the text stops at VMCOREINFO_BYTES (PAGE_SIZE) with a WARN_ONCE.
 
 
 def kernel_bytes(lines: List[ResolvedLine], vmcoreinfo_bytes: Optional[int] = None) -> Tuple[bytes, bool]:

@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from itertools import combinations
 from typing import Dict, Iterable, List, Optional, Set
 
+from vmci.abi import ARCH_FUNCTION, DEFAULT_WIDTH, FORMAT_WIDTH, LINE_BUFFER_BYTES
 from vmci.lang import cexpr
 from vmci.lang.kconfig import TRUE, Condition
 from vmci.spec.yamlsource import Problem
@@ -18,16 +19,6 @@ from vmci.spec.model import Define, Emitter, Entry, SpecSet, Version, VersionRan
 
 LINT_CHECKS = ("LINE_TOO_LONG", "DOC_MISSING", "NOT_READ_BY_ANY_TOOL")
 
-# The kernel formats each line into `char buf[0x50]` with vscnprintf, so a line of more
-# than 79 bytes including its newline is cut (kernel/vmcore_info.c vmcoreinfo_append_str).
-LINE_BUFFER_BYTES = 0x50
-# The widest value each format can print (64-bit words, the worst case).
-FORMAT_WIDTH = {
-    "%s": 64,  # __NEW_UTS_LEN, the longest release string
-    "%20phN": 40, "y": 1,
-    "%d": 11, "%u": 10, "%ld": 20, "%lu": 20, "%lld": 20, "%llu": 20,
-    "%x": 8, "%lx": 16, "%llx": 16, "0x%x": 10, "0x%lx": 18, "0x%llx": 18,
-}
 
 
 # Entries that emit one key, and definitions of one macro, are compared pair by pair;
@@ -159,7 +150,7 @@ def _check_calls(specs: SpecSet) -> List[Problem]:
     problems = []
     for emitter in specs.emitters:
         for entry in emitter.entries():
-            if entry.kind == "call" and entry.callee not in defined and entry.callee != "arch_crash_save_vmcoreinfo":
+            if entry.kind == "call" and entry.callee not in defined and entry.callee != ARCH_FUNCTION:
                 problems.append(_problem(entry.where, f"call to {entry.callee}() but no spec defines that function"))
     return problems + _check_call_cycles(specs)
 
@@ -418,7 +409,7 @@ def _check_kconfig_symbols(specs: SpecSet, known: Set[str], version: Optional[Ve
 # --- named lint checks ----------------------------------------------------------------------
 
 def max_line_bytes(entry: Entry) -> int:
-    return len(entry.key) + 1 + FORMAT_WIDTH.get(entry.format, 20) + 1
+    return len(entry.key) + 1 + FORMAT_WIDTH.get(entry.format, DEFAULT_WIDTH) + 1
 
 
 def _lint(specs: SpecSet) -> List[Problem]:

@@ -17,7 +17,8 @@ from generate_support import GENERATED, ROOT, copy_specs, vmci
 from vmci.lang import cexpr
 from vmci.emit import c as emit_c
 from vmci.emit import render
-from vmci.emit.generate import PINNED_VERSIONS, newest_version
+from vmci.abi import PINNED_VERSIONS
+from vmci.emit.generate import newest_version
 from vmci.lang.kconfig import Condition
 from vmci.emit.manifest import NAME as MANIFEST
 from vmci.spec.model import AppendEntry, SpecLocation, SymbolEntry, format_version

@@ -28,11 +28,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vmci.abi import DEFAULT_VMCOREINFO_BYTES as PAGE_SIZE, LINE_BUFFER_BYTES as LINE_BUFFER
 from vmci.note.build import build_note, parse_note
 from hardening_support import FIXTURE_CONFIG, FIXTURE_SPECS, ROOT, build_fixture, have_gcc, run_cli
 
-LINE_BUFFER = 0x50
-PAGE_SIZE = 4096
 
 
 def kernel_text(lines, vmcoreinfo_bytes=PAGE_SIZE):
