@@ -77,9 +77,9 @@ def kernel_tree_like(directory):
 def checkout_like(directory):
     """`vmci generate -o .` at the root of a checkout used to remove 45 files."""
     shutil.copytree(os.path.join(ROOT, "generated"), directory / "generated")
-    (directory / "compiler").mkdir()
-    shutil.copy(os.path.join(ROOT, "compiler", "render.py"), directory / "compiler" / "render.py")
-    assert MARKER.encode() in (directory / "compiler" / "render.py").read_bytes()
+    (directory / "compiler" / "emit").mkdir(parents=True)
+    shutil.copy(os.path.join(ROOT, "compiler", "emit", "render.py"), directory / "compiler" / "emit" / "render.py")
+    assert MARKER.encode() in (directory / "compiler" / "emit" / "render.py").read_bytes()
 
 
 @pytest.mark.parametrize("make", [kernel_tree_like, checkout_like])

@@ -72,10 +72,11 @@ def test_wheel_holds_the_whole_product(dist):
     for module in os.listdir(os.path.join(ROOT, "generated", "python", "vmcoreinfo")):
         if module.endswith(".py"):
             assert f"vmci/vmcoreinfo/{module}" in names, module
-    for sub in ("audit", "elf"):
-        for module in os.listdir(os.path.join(ROOT, "compiler", sub)):
+    for folder, _, files in os.walk(os.path.join(ROOT, "compiler")):  # every stage package
+        for module in files:
             if module.endswith(".py"):
-                assert f"vmci/{sub}/{module}" in names, module
+                relative = os.path.relpath(os.path.join(folder, module), os.path.join(ROOT, "compiler"))
+                assert f"vmci/{relative}" in names, relative
     assert any(n.startswith("vmci/schemas/") and n.endswith(".json") for n in names)
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
