@@ -189,7 +189,7 @@ def resolve_vmlinux(vmlinux: PathLike, config: Optional[PathLike] = None,
     one the image embeds. What the image taught is cached per build (~/.cache/vmci)
     unless `cache` is false. Lines that cannot be resolved are kept, with their reason."""
     from vmci.audit.image import ImageError, resolve_image
-    from vmci.resolve.engine import render_text, vmcoreinfo_bytes_of
+    from vmci.runtime import render
 
     specs = specs if specs is not None else load_specs()
     path = os.fspath(vmlinux)
@@ -201,7 +201,7 @@ def resolve_vmlinux(vmlinux: PathLike, config: Optional[PathLike] = None,
                               cache_dir=default_cache_dir() if cache else None)
     except ImageError as error:
         raise VmciError(str(error))
-    text = render_text(image.lines, vmcoreinfo_bytes_of(image.lines)).encode("utf-8")
+    text = render(image.lines, partial=True).encode("utf-8")  # the unresolved lines keep their reason
     return Resolution(vmlinux=image.path, build_id=image.build_id, arch=image.arch, machine=image.machine,
                       kernel_version=format_version(image.version), config=image.config.source,
                       lines=tuple(Line(line.key, line.value, line.entry.kind, line.source, line.runtime, line.reason,

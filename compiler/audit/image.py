@@ -132,7 +132,8 @@ def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], k
 def _note_slide(lines: List[ResolvedLine], note_values: Optional[Dict[str, str]], word_bits: int) -> Optional[Slide]:
     """The slide of the kernel that wrote the note: its KASLR offset line's value against
     the same line resolved without KASLR; None without a note or such a line."""
-    from vmci.resolve.engine import kaslr_offset_line, parse_value, slide_from
+    from vmci.resolve.engine import kaslr_offset_line, slide_from
+    from vmci.runtime import parse_value
 
     line = kaslr_offset_line(lines)
     if not note_values or line is None or line.key not in note_values:

@@ -284,7 +284,7 @@ def cmd_resolve(args) -> int:
 def _resolve_file(args, path: str) -> int:
     from vmci.elf import ElfFormatError, LookupFailure, open_vmlinux
     from vmci.files.inputs import shown
-    from vmci.resolve.engine import kernel_bytes, render_text, vmcoreinfo_bytes_of
+    from vmci.runtime import describe_unresolved, kernel_bytes, render, vmcoreinfo_bytes
 
     specs = _load_specs_or_fail(args.specs, None if args.no_cache else default_cache_dir())
     if not os.path.exists(path):
@@ -322,8 +322,8 @@ def _resolve_file(args, path: str) -> int:
             "unresolved": len(unresolved),
         }))
     else:
-        limit = vmcoreinfo_bytes_of(lines)
-        _write(args.output, render_text(lines, limit))
+        limit = vmcoreinfo_bytes(lines)
+        _write(args.output, render(lines, limit, partial=True))  # the unresolved are told below
         if kernel_bytes(lines, limit)[1]:
             print(f"vmci resolve: warning: the text reaches VMCOREINFO_BYTES ({limit}); the kernel truncates it there "
                   f"(WARN_ONCE \"vmcoreinfo data exceeds allocated size, truncating\"), and so does this output",
@@ -335,7 +335,7 @@ def _resolve_file(args, path: str) -> int:
                             f"fixed at boot, given as the image starts them: {', '.join(runtime)} "
                             f"(--format json gives each reason)"), file=sys.stderr)
     for line in unresolved:
-        print(printable(f"{line.entry.where}: {line.key} not resolved: {line.reason}"), file=sys.stderr)
+        print(printable(f"{line.entry.where}: {describe_unresolved(line)}"), file=sys.stderr)
     return EXIT_FOUND if unresolved else EXIT_OK
 
 

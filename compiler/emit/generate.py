@@ -99,6 +99,19 @@ def c_outputs(specs: SpecSet, version: Version, paths: Dict[str, str]) -> List[O
     return list(outputs.values())
 
 
+# The generated package's runtime and the ABI table it imports are vmci's own modules,
+# copied byte for byte (vmci/runtime.py says why), not rendered: --check compares the
+# copies like any other output.
+COPIED_MODULES = {"_runtime.py": "runtime.py", "abi.py": "abi.py"}
+
+
+def module_source(name: str) -> str:
+    """The text of one of vmci's own modules, as installed."""
+    import importlib.resources
+
+    return importlib.resources.files("vmci").joinpath(name).read_bytes().decode("utf-8")
+
+
 def python_outputs(specs: SpecSet, paths: Dict[str, str]) -> List[Output]:
     modules = [emit_python.module_view(specs, e, paths) for e in specs.emitters if e.target is not None]
     names = [m.module for m in modules]
@@ -108,9 +121,7 @@ def python_outputs(specs: SpecSet, paths: Dict[str, str]) -> List[Output]:
     package = "python/vmcoreinfo"
     outputs = [Output(f"{package}/__init__.py", render("python/__init__.py.j2", modules=modules, specs=all_specs,
                                                        elf_machines=emit_python.elf_machines(modules))),
-               Output(f"{package}/_runtime.py", render("python/_runtime.py.j2", specs=all_specs,
-                                                       conversions=emit_python.CONVERSION_TYPES,
-                                                       line_buffer=LINE_BUFFER_TEXT))]
+               *(Output(f"{package}/{copy}", module_source(source)) for copy, source in COPIED_MODULES.items())]
     outputs.append(Output(f"{package}/_general.py", render("python/_general.py.j2",
                                                            general=emit_python.general_view(specs, paths))))
     outputs += [Output(f"{package}/{m.module}.py", render("python/module.py.j2", module=m)) for m in modules]

@@ -8,8 +8,10 @@ emission order, each under the version bounds and Kconfig condition it has, with
 entries calling the other functions by name (`k.call`: the architecture's function, or
 nothing, the kernel's __weak default, where no spec defines it). The macro definitions
 in scope are a function of the same shape. Values are left to the resolver (the C
-expression, the type printf reads it as); the module formats them. The package imports
-nothing from vmci, so it can be read, vendored and tested on its own.
+expression, the type printf reads it as); the runtime (vmci/runtime.py, which the
+package holds as a verbatim copy, `_runtime.py`) formats, cuts and orders them as
+`vmci resolve` does. The package imports nothing from vmci, so it can be read, vendored
+and tested on its own.
 """
 from __future__ import annotations
 
@@ -24,9 +26,6 @@ from vmci.emit.render import RenderError, c_ident, py_comment, py_string
 from vmci.abi import COMMON_FUNCTION, CONVERSIONS
 
 INDENT = "    "
-
-# printf conversion -> the C type its argument is read as (the generated _runtime's C_TYPES)
-CONVERSION_TYPES = {text: conversion.c_type for text, conversion in sorted(CONVERSIONS.items())}
 
 
 @dataclass
@@ -184,7 +183,7 @@ def entry_call(entry: Entry) -> str:
         return f"f.string({key}, {expression_text(entry.value_expression(), entry)})"
     if isinstance(entry, AppendEntry) and entry.format == "%s":
         return f"f.string({key}, {expression_text(entry.value_expression(), entry)})"
-    if entry.format not in CONVERSION_TYPES:
+    if entry.format not in CONVERSIONS:
         raise RenderError(f"{entry.where}: {entry.key}: no C type for the conversion {entry.format!r}")
     return f"f.line({key}, {py_string(entry.format)}, {expression_text(entry.value_expression(), entry)})"
 

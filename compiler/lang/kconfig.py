@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, Optional, Union
 
 from vmci.lang import cexpr
+from vmci.runtime import config_enabled, config_number, config_set  # the generated package reads .config the same way
 
 _CONFIG_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET_LINE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -86,20 +87,11 @@ class KernelConfig:
 
     def is_enabled(self, name: str) -> bool:
         """#ifdef semantics: true for y and for any value; false for m and unset."""
-        value = self.values.get(name)
-        return value is not None and value != "m" and value != "n"
+        return config_set(self.values, name)
 
     def int_value(self, name: str) -> int:
         """#if semantics: y is 1, numbers are themselves, anything else is 0."""
-        value = self.values.get(name)
-        if value is None or value in ("m", "n"):
-            return 0
-        if value == "y":
-            return 1
-        try:
-            return int(value, 0)
-        except ValueError:
-            return 0
+        return config_number(self.values, name)
 
     def with_changes(self, changes: Dict[str, Optional[str]]) -> "KernelConfig":
         values = dict(self.values)
@@ -323,7 +315,7 @@ def _atom_value(node: cexpr.Node, config: KernelConfig):
     if isinstance(node, cexpr.Call):
         name = node.args[0].id
         if node.function == "IS_ENABLED":
-            return config.values.get(name) in ("y", "m")
+            return config_enabled(config.values, name)
         return config.is_enabled(name)
     return None
 

@@ -2,17 +2,19 @@
 
 For each entry that applies to the kernel (select.py), evaluate its value expression
 (evaluate.py) with the defines, locals and config in scope, convert it to the type the
-kernel's printf conversion takes, and format it exactly as the kernel does. Nothing is
-dropped silently: an entry that applies but cannot be resolved stays in the result with
-the reason, and the caller's exit status says so.
+kernel's printf conversion takes, and format it exactly as the kernel does (vmci.runtime,
+which the generated Python package runs too: formatting, the build ID's check, cutting
+the text). Nothing is dropped silently: an entry that applies but cannot be resolved stays
+in the result with the reason, and the caller's exit status says so.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
-from vmci.abi import CONVERSIONS, LINE_BUFFER_BYTES
+from vmci.abi import FLAG_VALUE
 from vmci.resolve.evaluate import Evaluator, Unresolved
+from vmci.runtime import build_id_value, c_type, format_value, parse_value
 from vmci.lang.kconfig import KernelConfig
 from vmci.spec.model import Entry, SpecSet, Version
 from vmci.select import SelectedEntry, Target, defines_in_scope, image_base_in_scope, select_entries
@@ -33,12 +35,6 @@ class ResolvedLine:
     @property
     def text(self) -> str:
         return f"{self.key}={self.value}\n"
-
-
-def format_value(conversion: str, number: int) -> str:
-    if conversion.endswith("x"):
-        return ("0x" if conversion.startswith("0x") else "") + format(number, "x")
-    return str(number)
 
 
 def resolve(specs: SpecSet, vm, target: Target, version: Version, config: KernelConfig,
@@ -84,13 +80,9 @@ def resolve_entry(item: SelectedEntry, evaluator: Evaluator, vm) -> ResolvedLine
     entry = item.entry
     try:
         if entry.kind == "build-id":
-            if not vm.build_id:
-                raise Unresolved("the vmlinux has no NT_GNU_BUILD_ID note")
-            if len(vm.build_id) != 40:
-                raise Unresolved(f"the build ID has {len(vm.build_id) // 2} bytes; the kernel prints 20 (%20phN)")
-            return ResolvedLine(entry, vm.build_id, "elf-note")
+            return ResolvedLine(entry, build_id_value(vm.build_id), "elf-note")
         if entry.kind == "config":
-            return ResolvedLine(entry, "y", "config")
+            return ResolvedLine(entry, FLAG_VALUE, "config")
         if entry.kind == "osrelease" or entry.format == "%s":
             text, runtime = evaluator.string(entry.value_expression())
             if entry.kind == "osrelease":
@@ -101,8 +93,8 @@ def resolve_entry(item: SelectedEntry, evaluator: Evaluator, vm) -> ResolvedLine
         expression = entry.value_expression()
         if expression is None:
             raise Unresolved("the spec gives no expression for the value")
-        itype = evaluator.int_type(CONVERSIONS[entry.format].c_type)
-        assert itype is not None, entry.format  # every conversion's C type is a base type
+        itype = evaluator.int_type(c_type(entry.format))
+        assert itype is not None, entry.format  # every conversion reads a base type
         number, runtime = evaluator.integer(expression, itype)
     except Unresolved as error:
         return ResolvedLine(entry, None, "unresolved", reason=error.reason)
@@ -119,43 +111,6 @@ def resolve_entry(item: SelectedEntry, evaluator: Evaluator, vm) -> ResolvedLine
                         runtime="; ".join(dict.fromkeys(reasons)) if reasons else None)
 
 
-# kernel/vmcore_info.c vmcoreinfo_append_str(): each line is formatted into
-# `char buf[0x50]` by vscnprintf (abi.LINE_BUFFER_BYTES: a longer line loses its end and
-# its newline), and the text stops at VMCOREINFO_BYTES (PAGE_SIZE) with a WARN_ONCE.
-
-
-def kernel_bytes(lines: List[ResolvedLine], vmcoreinfo_bytes: Optional[int] = None) -> Tuple[bytes, bool]:
-    """The bytes vmcoreinfo_append_str() leaves for these lines, and whether the text
-    reached VMCOREINFO_BYTES (the kernel's "exceeds allocated size, truncating")."""
-    data = bytearray()
-    for line in lines:
-        if line.value is None:
-            continue
-        text = line.text.encode("utf-8", "replace")
-        size = min(len(text), LINE_BUFFER_BYTES - 1)
-        if vmcoreinfo_bytes is not None:
-            size = min(size, vmcoreinfo_bytes - len(data))
-        data += text[:size]
-    return bytes(data), vmcoreinfo_bytes is not None and len(data) >= vmcoreinfo_bytes
-
-
-def render_text(lines: List[ResolvedLine], vmcoreinfo_bytes: Optional[int] = None) -> str:
-    """The VMCOREINFO text, cut as the kernel cuts it (see kernel_bytes)."""
-    return kernel_bytes(lines, vmcoreinfo_bytes)[0].decode("utf-8", "replace")
-
-
-def vmcoreinfo_bytes_of(lines: List[ResolvedLine]) -> Optional[int]:
-    """VMCOREINFO_BYTES is PAGE_SIZE, which the PAGESIZE line gives."""
-    for line in lines:
-        if line.entry.kind == "pagesize" and line.value is not None:
-            try:
-                size = int(line.value)
-            except ValueError:
-                return None
-            return size if size > 0 else None
-    return None
-
-
 # --- KASLR ------------------------------------------------------------------------------------
 
 @dataclass
@@ -170,15 +125,6 @@ class Slide:
         mask = (1 << word_bits) - 1
         return (f"{self.line.key}={format_value(self.line.entry.format, self.offset)}: every address of the image "
                 f"moved by {self.slide & mask:#x} from where it runs without KASLR ({self.line.key}={self.line.value})")
-
-
-def parse_value(conversion: str, text: str) -> Optional[int]:
-    """The number a line's value prints, read back by its printf conversion; None when
-    the text is not such a number."""
-    try:
-        return int(text, 16) if conversion.endswith("x") else int(text, 10)
-    except (TypeError, ValueError):
-        return None
 
 
 def kaslr_offset_line(lines: List[ResolvedLine]) -> Optional[ResolvedLine]:

@@ -31,16 +31,9 @@ from typing import Dict, List, Optional, Set, Tuple
 from vmci.lang import cexpr
 from vmci.elf import ARRAY, BASE, ENUM, FUNCTION, POINTER, STRUCT, UNION, CType, LookupFailure
 from vmci.lang.kconfig import KernelConfig
+from vmci.runtime import Unresolved  # the runtime's, so the generated package reports the same reasons
 
 MAX_DEPTH = 64
-
-
-class Unresolved(Exception):
-    """The value cannot be computed from the vmlinux and config; `reason` says why."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

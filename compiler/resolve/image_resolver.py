@@ -2,8 +2,10 @@
 one vmlinux and its config, through the same evaluator `vmci resolve` uses.
 
 The generated module decides which lines a kernel writes, in which order, under which
-conditions, and formats them; this object only answers "what is this C expression in
-this image" for one scope of macros and local variables.
+conditions, and formats them (vmci.runtime, copied into the package); this object only
+answers "what is this C expression in this image" for one scope of macros and local
+variables. A value it cannot give raises Unresolved with the reason `vmci resolve` gives,
+and the generated module keeps that reason on the line.
 """
 from __future__ import annotations
 
@@ -68,23 +70,18 @@ class ImageResolver:
         return number + self.slide
 
     def build_id(self) -> Optional[str]:
-        build_id = self.vm.build_id
-        return build_id if build_id and len(build_id) == 40 else None
+        """The image's build ID as hex (the runtime checks its length)."""
+        build_id: Optional[str] = self.vm.build_id
+        return build_id
 
-    def string(self, expression: str, scope) -> Optional[str]:
-        try:
-            text, _ = self._evaluator(scope).string(_parse(expression))
-        except Unresolved:
-            return None
+    def string(self, expression: str, scope) -> str:
+        text, _ = self._evaluator(scope).string(_parse(expression))
         return text
 
-    def integer(self, expression: str, c_type: str, scope) -> Optional[int]:
+    def integer(self, expression: str, c_type: str, scope) -> int:
         evaluator = self._evaluator(scope)
         itype = evaluator.int_type(c_type)
         if itype is None:
             raise ValueError(f"{c_type!r} is not an integer type")
-        try:
-            number, _ = evaluator.integer(_parse(expression), itype)
-        except Unresolved:
-            return None
+        number, _ = evaluator.integer(_parse(expression), itype)
         return number

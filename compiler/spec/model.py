@@ -15,6 +15,7 @@ from typing import ClassVar, Dict, List, Optional, Tuple
 from vmci.lang import cexpr
 from vmci.lang.kconfig import TRUE, Condition, ConditionError
 from vmci.spec.yamlsource import Document, Problem
+from vmci.runtime import compare_version
 
 Version = Tuple[int, ...]
 
@@ -102,14 +103,10 @@ class VersionRange:
 
 
 def _cmp(version: Version, bound: Version) -> int:
-    """Compare a version with a range bound; a shorter version compares on its prefix."""
-    length = min(len(version), len(bound))
-    a, b = version[:length], bound[:length]
-    if a != b:
-        return -1 if a < b else 1
-    if len(bound) > len(version):
-        return 0  # 6.1 against 6.1.50: the series straddles the bound; count it in
-    return 0
+    """Compare a version with a range bound; a shorter version compares on its prefix
+    (6.1 against 6.1.50: the series straddles the bound; count it in). The runtime's
+    comparison, which the generated package uses too."""
+    return compare_version(version, bound)
 
 
 @dataclass(frozen=True)

@@ -176,5 +176,5 @@ def test_the_generated_python_moves_the_image_as_resolve_does(release, tmp_path)
         theirs, slide = resolve_with_kaslr_offset(specs, vm, target, version, config, int(values(text)["KERNELOFFSET"], 16))
         module = vmcoreinfo.for_elf(vm.e_machine, vm.elf_class, vm.endianness)
         ours = module.vmcoreinfo(ImageResolver(vm, config, slide.slide), version, config.values)
-    assert ours == [(line.key, line.value) for line in theirs]
-    assert dict(ours)["KERNELOFFSET"] == values(text)["KERNELOFFSET"]
+    assert ours == [(line.key, line.value, line.reason) for line in theirs]
+    assert {line.key: line.value for line in ours}["KERNELOFFSET"] == values(text)["KERNELOFFSET"]

@@ -1,7 +1,9 @@
 """The generated Python (generated/python/vmcoreinfo) is the specs' second implementation
 of the emission program: for every architecture, version and config it emits the same
 keys in the same order as `vmci list`/`vmci resolve` select, and on the real Debian
-kernels it produces exactly the text `vmci resolve` produces."""
+kernels it produces exactly the text `vmci resolve` produces. What formats, cuts and
+orders the lines is one module, vmci/runtime.py, which the package holds byte for byte;
+a value it cannot resolve it reports with `vmci resolve`'s reason."""
 import importlib
 import os
 import sys
@@ -11,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import GOLD_RELEASES, gold, kernel_path
-from generate_support import GENERATED
+from generate_support import GENERATED, copy_specs, vmci
 
 from vmci.lang import cexpr
 from vmci.emit.generate import version_bounds
@@ -55,7 +57,7 @@ def selected_keys(emitter, version, config, at_crash):
 
 def generated_keys(vmcoreinfo, emitter, version, config, at_crash):
     module = vmcoreinfo.module(emitter.name.replace("-", "_"))
-    return [key for key, _ in module.vmcoreinfo(ConstantResolver(), version, config.values, at_crash)]
+    return [line.key for line in module.vmcoreinfo(ConstantResolver(), version, config.values, at_crash)]
 
 
 ARCH_EMITTERS = [e for e in SPECS.emitters if e.target is not None]
@@ -113,7 +115,8 @@ def test_equals_vmci_resolve_on_the_real_kernel(vmcoreinfo, release, tmp_path):
     from vmci.spec.model import kernel_version_from_banner
     from vmci.elf import open_vmlinux
     from vmci.resolve.image_resolver import ImageResolver
-    from vmci.resolve.engine import render_text, resolve
+    from vmci.resolve.engine import resolve
+    from vmci.runtime import render
     from vmci.select import find_target_by_elf
 
     meta, text, config_path = gold(release)
@@ -123,11 +126,76 @@ def test_equals_vmci_resolve_on_the_real_kernel(vmcoreinfo, release, tmp_path):
         target = find_target_by_elf(SPECS, vm.e_machine, vm.elf_class, vm.endianness)
         module = vmcoreinfo.for_elf(vm.e_machine, vm.elf_class, vm.endianness)
         assert module.EMITTER == target.emitters[0].name
-        for at_crash in (False, True):
+        for at_crash in (True, False):
             ours = module.vmcoreinfo(ImageResolver(vm, config), version, config.values, at_crash)
             theirs = resolve(SPECS, vm, target, version, config, ("boot", "crash") if at_crash else ("boot",))
-            assert [(line.key, line.value) for line in theirs] == ours
-            assert module.render(ours) == render_text(theirs)
-        # and the text is the booted kernel's but for the values fixed at run time
+            assert [(line.key, line.value, line.reason) for line in theirs] == ours
+            assert module.render(ours, partial=True) == render(theirs, partial=True)
+        # and at boot every value resolves, and the text is the booted kernel's but for
+        # the values fixed at run time
         differing = {a.split("=")[0] for a, b in zip(module.render(ours).splitlines(), text.splitlines()) if a != b}
         assert differing <= set(meta["runtime_keys"])
+
+
+def test_the_runtime_and_abi_are_vmcis_modules_byte_for_byte():
+    import vmci
+    from vmci.emit.generate import COPIED_MODULES
+
+    source = os.path.dirname(vmci.__file__)
+    for copy, original in COPIED_MODULES.items():
+        with open(os.path.join(GENERATED, "python", "vmcoreinfo", copy), "rb") as a, \
+                open(os.path.join(source, original), "rb") as b:
+            assert a.read() == b.read(), copy
+
+
+def test_an_unresolved_value_is_reported_with_resolves_reason_not_dropped(tmp_path):
+    """A spec naming a member the kernel lacks: `vmci resolve` reports the line with
+    its reason, and the package generated from the same specs keeps the line, with the
+    same reason, and will not render the text without saying so."""
+    from vmci.spec.model import kernel_version_from_banner
+    from vmci.elf import open_vmlinux
+    from vmci.resolve.engine import resolve
+    from vmci.resolve.image_resolver import ImageResolver
+    from vmci.runtime import render
+    from vmci.select import find_target_by_elf
+
+    release = "6.1.0-57-cloud-amd64"
+    specs = copy_specs(tmp_path / "specs")
+    path = os.path.join(specs, "printk.yaml")
+    with open(path) as handle:
+        text = handle.read()
+    assert "name: latched_seq\n        member: val" in text
+    with open(path, "w") as handle:
+        handle.write(text.replace("name: latched_seq\n        member: val", "name: latched_seq\n        member: nope"))
+    code, _, err = vmci("generate", "--specs", specs, "-o", str(tmp_path / "gen"))
+    assert code == 0, err
+    broken, _ = load_specs(specs)
+    key = "OFFSET(latched_seq.nope)"
+    reason = "member 'nope' not found in struct latched_seq"
+    package = str(tmp_path / "gen" / "python")
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules) if name.split(".")[0] == "vmcoreinfo"}
+    sys.path.insert(0, package)
+    try:
+        generated = importlib.import_module("vmcoreinfo")
+        config = KernelConfig.from_file(gold(release)[2])
+        with open_vmlinux(kernel_path(release), cache_dir=str(tmp_path / "cache")) as vm:
+            version = kernel_version_from_banner(vm.linux_banner())
+            theirs = resolve(broken, vm, find_target_by_elf(broken, vm.e_machine, vm.elf_class, vm.endianness),
+                             version, config)
+            module = generated.for_elf(vm.e_machine, vm.elf_class, vm.endianness)
+            ours = module.vmcoreinfo(ImageResolver(vm, config), version, config.values)
+        assert [line for line in theirs if line.value is None][0].reason == reason
+        assert [(line.key, line.value, line.reason) for line in theirs] == ours
+        assert module.Line(key, None, reason) in ours
+        with pytest.raises(module.Unresolved) as raised:
+            module.render(ours)
+        assert raised.value.reason == f"{key} not resolved: {reason}"
+        assert [line.key for line in raised.value.lines] == [key]
+        partial = module.render(ours, partial=True)
+        assert partial == render(theirs, partial=True)
+        assert key not in partial and "SIZE(latched_seq)=" in partial
+    finally:
+        sys.path.remove(package)
+        for name in [name for name in sys.modules if name.split(".")[0] == "vmcoreinfo"]:
+            del sys.modules[name]
+        sys.modules.update(saved)

@@ -299,7 +299,7 @@ def generated_runtime():
 
 def test_generated_python_render_cuts_like_the_kernel():
     runtime = generated_runtime()
-    lines = [("NUMBER(" + "k" * 72 + ")", "1")]
+    lines = [runtime.Line("NUMBER(" + "k" * 72 + ")", "1")]
     assert runtime.render(lines).encode() == kernel_text([b"NUMBER(" + b"k" * 72 + b")=1\n"])[0]
 
 
@@ -309,6 +309,14 @@ def test_generated_python_render_cuts_like_the_kernel():
        st.sampled_from([4096, 16384]))
 def test_generated_python_render_equals_the_kernel_model(lines, page_size):
     runtime = generated_runtime()
-    lines = [("PAGESIZE", str(page_size))] + lines
-    expected, _ = kernel_text([f"{key}={value}\n".encode() for key, value in lines if value is not None], page_size)
-    assert runtime.render(lines).encode() == expected
+    lines = [runtime.Line("PAGESIZE", str(page_size))] + \
+        [runtime.Line(key, value, None if value is not None else "no such member") for key, value in lines]
+    expected, _ = kernel_text([f"{key}={value}\n".encode() for key, value, _ in lines if value is not None], page_size)
+    assert runtime.render(lines, partial=True).encode() == expected
+    missing = [line.key for line in lines if line.value is None]
+    if missing:  # the whole text is refused, naming every line without a value
+        with pytest.raises(runtime.UnresolvedLines) as raised:
+            runtime.render(lines)
+        assert [line.key for line in raised.value.lines] == missing
+    else:
+        assert runtime.render(lines).encode() == expected

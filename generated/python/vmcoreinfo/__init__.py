@@ -6,6 +6,9 @@
     from vmcoreinfo import for_elf
     module = for_elf(62, 64, "little")            # e_machine, ELF class, byte order
     text = module.render(module.vmcoreinfo(resolver, (6, 12), config))
+
+_runtime.py (what formats, cuts and orders the lines) and abi.py (the kernel's ABI
+facts) are copies of vmci's own vmci/runtime.py and vmci/abi.py, byte for byte.
 """
 import importlib
 

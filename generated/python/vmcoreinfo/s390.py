@@ -3,11 +3,12 @@
 # Do not edit: change the specs and run `vmci generate`.
 """VMCOREINFO of s390 kernels: The s390 entries: the per-CPU lowcore pointers, high_memory, the relocated amode31 section, the identity mapping base and the KASLR offsets; and it records the note's address in the absolute lowcore.
 
-    lines = vmcoreinfo(resolver, (6, 12), config)    # [(key, value or None)] in order
-    text = render(lines)
+    lines = vmcoreinfo(resolver, (6, 12), config)    # [Line(key, value, reason)] in order
+    text = render(lines)   # raises Unresolved naming each line without a value
 
 `config` maps CONFIG_ names to their .config values ("y", "m", "12"). `resolver`
-answers for one vmlinux, None when it cannot:
+answers for one vmlinux, and raises LookupError (vmci's Unresolved) with the reason
+when it cannot; the line then has no value and keeps that reason:
 
     resolver.build_id() -> str
     resolver.string(expression, scope) -> str
@@ -18,7 +19,7 @@ variables it may use ({name: Define}, {name: Local}); `scope.image_base` is C fo
 far from its link addresses the image runs without KASLR (None: where it was linked).
 """
 from . import _general
-from ._runtime import Define, Kernel, Local, Machine, render  # noqa: F401
+from ._runtime import Define, Kernel, Line, Local, Machine, Unresolved, UnresolvedLines, render  # noqa: F401
 
 EMITTER = 's390'
 ARCH = 's390'
