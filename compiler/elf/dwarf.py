@@ -33,7 +33,7 @@ from __future__ import annotations
 import inspect
 import struct
 from bisect import bisect_right
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from elftools.common.exceptions import DWARFError, ELFError
 from elftools.construct.core import ConstructError
@@ -43,10 +43,12 @@ from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFI
 from elftools.dwarf.enums import ENUM_DW_FORM, ENUM_DW_TAG
 
 from vmci.elf.errors import DwarfError, LookupFailure
+from vmci.elf.skim import AT_NAMES, DW_AT_name, DW_AT_specification, Skimmer, pyelftools_table, read_abbrevs
 
 MAX_DIE_DEPTH = 4096
 MAX_INDEXED_UNITS = 192   # top-level indexes kept (about 0.35 MB each on a kernel)
 MAX_LIVE_DIES = 100_000   # DIE decodes (~1.3 KB each, cached) before the caches go
+MAX_SKIMMERS = 256        # units whose abbreviation plans are kept for skimming
 LOOKALIKE_SPAN = 4096     # bytes a would-be DIE may extend past the verified hit
 
 # the sections handed to pyelftools (DWARFInfo keyword -> ELF section)
@@ -189,14 +191,17 @@ class CUIndex:
 
     def __init__(self):
         self.tops: List[int] = []                            # offsets of all top-level DIEs
-        self.names: Dict[str, List[Tuple[int, str]]] = {}   # name -> [(die offset, tag)]
+        self.names: Dict[str, List[Tuple[int, Union[str, int]]]] = {}   # name -> [(die offset, tag)]
         self.specs: Dict[int, int] = {}                      # decl DIE -> defining variable DIE
 
 
 class DwarfReader:
     def __init__(self, sections: Dict[str, Optional[Section]], endian: str, addr_size: int):
         self.sections = sections
-        self.info = sections[".debug_info"]
+        info = sections[".debug_info"]
+        if info is None:
+            raise DwarfError(".debug_info", "section missing or empty")
+        self.info: Section = info
         self.strs = sections.get(".debug_str")
         self.little = endian == "little"
         self._config = DwarfConfig(little_endian=self.little, machine_arch="",
@@ -208,6 +213,8 @@ class DwarfReader:
         self._prefix_cache: Dict[tuple, Optional[List[Tuple[bytes, int]]]] = {}
         self._form_sizes: Dict[tuple, Optional[int]] = {}
         self._expr_parsers: Dict[int, DWARFExprParser] = {}
+        self._skimmers: Dict[int, Optional[Skimmer]] = {}  # unit offset -> its skimmer (None: none)
+        self._tables: Dict[int, Optional[dict]] = {}  # .debug_abbrev offset -> skim.read_abbrevs
         self.indexed: List[Unit] = []  # CUs whose top level has been indexed, in order
         self.verify_errors = 0
         self._new_dwarfinfo()
@@ -237,7 +244,10 @@ class DwarfReader:
         if self._live > MAX_LIVE_DIES:
             self._new_dwarfinfo()
 
-    def _cu(self, u: Unit):
+    def _cu(self, u: Unit, pyelftools_abbrevs: bool = True):
+        """pyelftools' CompileUnit of `u`; unless pyelftools_abbrevs is False, with
+        the abbreviation table read here handed to pyelftools (the DIEs it is
+        about to decode need it)."""
         if u.gen != self._gen:
             self._stream.stop = self.info.size
             try:
@@ -245,7 +255,45 @@ class DwarfReader:
             except DECODE_ERRORS:  # it was decoded before, from the same bytes
                 raise DwarfError(u.place, "the unit header can no longer be decoded") from None
             u.gen = self._gen
+        tables = self._di._abbrevtable_cache  # pyelftools keeps no public way to add one
+        if pyelftools_abbrevs and u.abbrev_offset not in tables:
+            table = self._abbrev_table(u)
+            sec = self._di.debug_abbrev_sec
+            if table is not None and sec is not None:
+                tables[u.abbrev_offset] = pyelftools_table(u.cu.structs, sec.stream, u.abbrev_offset, table)
         return u.cu
+
+    def _abbrev_table(self, u: Unit):
+        """The unit's abbreviation table read by skim.read_abbrevs (pyelftools' own
+        parser is slow); None when pyelftools must read it (it then fails on it)."""
+        if u.abbrev_offset in self._tables:
+            return self._tables[u.abbrev_offset]
+        sec = self.sections[".debug_abbrev"]
+        table = None
+        if sec is not None and u.abbrev_offset < sec.size:
+            table = read_abbrevs(sec.buf, sec.base + u.abbrev_offset, sec.base + sec.size)
+        if len(self._tables) >= MAX_SKIMMERS:
+            self._tables.pop(next(iter(self._tables)))
+        self._tables[u.abbrev_offset] = table
+        return table
+
+    def skimmer(self, u: Unit) -> Optional[Skimmer]:
+        """What walks past the unit's DIEs without decoding them (skim.py); None
+        when its abbreviation table is not read plainly."""
+        if u.offset in self._skimmers:
+            return self._skimmers[u.offset]
+        table = self._abbrev_table(u)
+        sk = None
+        if table is not None:
+            def sec(name):
+                s = self.sections.get(name)
+                return None if s is None else (s.buf, s.base, s.size)
+            sk = Skimmer(self.info.buf, self.info.base, table, self.little, u.offset_size, u.addr_size, u.version,
+                         (u.offset, u.die_offset, u.end), sec(".debug_str"), sec(".debug_line_str"))
+        if len(self._skimmers) >= MAX_SKIMMERS:
+            self._skimmers.pop(next(iter(self._skimmers)))  # bounded memory: forget the oldest
+        self._skimmers[u.offset] = sk
+        return sk
 
     # ---------------------------------------------------------------- CUs
     def cus(self) -> List[Unit]:
@@ -415,15 +463,21 @@ class DwarfReader:
                 forms.append(name)
             table.setdefault(code, (TAG_NAMES.get(tag, f"tag {tag:#x}"), forms))
 
-    def _lookalike(self, cu: Unit, start: int, hit: int) -> Optional[DIE]:
-        """Decode a DIE at `start`, which may be garbage: not cached, reads
-        end shortly after `hit`, failures are counted, not raised."""
+    def _top_die(self, cu: Unit):
+        """pyelftools' CU of `cu`, its top DIE decoded (pyelftools needs it before
+        other DIEs: str_offsets_base); a damaged top DIE is named."""
         pcu = self._cu(cu)
         self._stream.stop = cu.end
         try:
-            pcu.get_top_DIE()  # pyelftools needs it before other DIEs (str_offsets_base)
+            pcu.get_top_DIE()
         except DECODE_ERRORS:
             raise self._undecodable(cu, cu.die_offset) from None
+        return pcu
+
+    def _lookalike(self, cu: Unit, start: int, hit: int) -> Optional[DIE]:
+        """Decode a DIE at `start`, which may be garbage: not cached, reads
+        end shortly after `hit`, failures are counted, not raised."""
+        pcu = self._top_die(cu)
         self._stream.stop = min(cu.end, hit + LOOKALIKE_SPAN)
         try:
             return DIE(cu=pcu, stream=self._stream, offset=start)
@@ -601,6 +655,99 @@ class DwarfReader:
         index is what lets later questions skip scanning)."""
         if cu.index_data is not None:
             return cu.index_data
+        idx = self._index_skimmed(cu)
+        if idx is None:
+            idx = self._index_decoded(cu)
+        cu.index_data = idx
+        self.indexed.append(cu)
+        if len(self.indexed) > MAX_INDEXED_UNITS:
+            self.indexed.pop(0).index_data = None  # bounded memory: forget the oldest
+        return idx
+
+    def _index_skimmed(self, cu: Unit) -> Optional[CUIndex]:
+        """index_cu without decoding a DIE (skim.py); None where the skimmer
+        cannot read the unit plainly (_index_decoded then reads it, and names
+        any damage)."""
+        sk = self.skimmer(cu)
+        if sk is None:
+            return None
+        end = cu.end
+        top = sk.skim(cu.die_offset, end)
+        if top is None or top[0] is None:
+            return None
+        idx = CUIndex()
+        if not top[0][1]:  # a unit DIE without children
+            return idx
+        names, tops, specs = idx.names, idx.tops, idx.specs
+        off = top[1]
+        while True:
+            if off >= end:
+                return None
+            got = sk.skim(off, end)
+            if got is None:
+                return None
+            abbrev, after, wanted = got
+            if abbrev is None:
+                return idx
+            tops.append(off)
+            tag = abbrev[0]
+            if DW_AT_name in wanted:
+                name = sk.name(wanted)
+                if name is None:
+                    return None
+                lst = names.get(name)
+                if lst is None:
+                    names[name] = [(off, tag)]
+                else:
+                    lst.append((off, tag))
+            if tag == "DW_TAG_variable" and DW_AT_specification in wanted:
+                plain, spec = sk.ref(wanted, DW_AT_specification)
+                if not plain:
+                    return None
+                if spec is not None:
+                    specs.setdefault(spec, off)
+            if abbrev[1]:
+                nxt = self._skip_children(sk, off, after, wanted)
+                if nxt is None:
+                    return None
+                after = nxt
+            off = after
+
+    def _skip_children(self, sk: Skimmer, off: int, end: int, wanted) -> Optional[int]:
+        """Offset after the children of the skimmed DIE at `off` (which has
+        children and ends at `end`), as _after finds it; None where it cannot
+        be skimmed."""
+        plain, s = sk.sibling(wanted, off, end)
+        if not plain:
+            return None
+        if s is not None:
+            return s
+        depth = 1
+        pos = end
+        unit_end = sk.unit_end
+        while depth:
+            if pos >= unit_end:
+                return None
+            got = sk.skim(pos, unit_end)
+            if got is None:
+                return None
+            abbrev, after, w = got
+            if abbrev is None:
+                depth -= 1
+            elif abbrev[1]:
+                plain, s = sk.sibling(w, pos, after)
+                if not plain:
+                    return None
+                if s is not None:
+                    pos = s
+                    continue
+                depth += 1
+                if depth > MAX_DIE_DEPTH:
+                    return None
+            pos = after
+        return pos
+
+    def _index_decoded(self, cu: Unit) -> CUIndex:
         idx = CUIndex()
         names = idx.names
         for d in self.children(self.unit_die(cu), cu):
@@ -616,10 +763,6 @@ class DwarfReader:
                 spec = self.ref(d, "DW_AT_specification")
                 if spec is not None:
                     idx.specs.setdefault(spec, d.offset)
-        cu.index_data = idx
-        self.indexed.append(cu)
-        if len(self.indexed) > MAX_INDEXED_UNITS:
-            self.indexed.pop(0).index_data = None  # bounded memory: forget the oldest
         return idx
 
     def is_top_level(self, cu: Unit, off: int) -> bool:
@@ -635,6 +778,9 @@ class DwarfReader:
         i = bisect_right(idx.tops, h) - 1
         if i < 0:
             return []
+        offsets = self._locate_skimmed(cu, idx.tops[i], h)
+        if offsets is not None:
+            return [self.die(off, cu) for off in offsets]
         d = self.die(idx.tops[i], cu)
         path = [d]
         while True:
@@ -656,6 +802,48 @@ class DwarfReader:
             if len(path) > MAX_DIE_DEPTH:
                 raise DwarfError(cu.place, "DIE tree too deep")
 
+    def _locate_skimmed(self, cu: Unit, top: int, h: int) -> Optional[List[int]]:
+        """locate's walk from the top-level DIE at `top`, skimming (skim.py):
+        the offsets of the path; None where the skimmer cannot read plainly."""
+        sk = self.skimmer(cu)
+        if sk is None:
+            return None
+        end = cu.end
+        got = sk.skim(top, end)
+        if got is None or got[0] is None:
+            return None
+        d = top
+        path = [d]
+        while True:
+            abbrev, d_end, wanted = got
+            if d <= h < d_end:
+                return path
+            if abbrev is None or not abbrev[1] or h < d:
+                return []
+            found = None
+            off = d_end
+            while True:  # the children of d
+                if off >= end:
+                    return None
+                c = sk.skim(off, end)
+                if c is None:
+                    return None
+                if c[0] is None or off > h:
+                    break
+                after = c[1] if not c[0][1] else self._skip_children(sk, off, c[1], c[2])
+                if after is None:
+                    return None
+                if h < after:
+                    found = (off, c)
+                    break
+                off = after
+            if found is None:
+                return []
+            d, got = found
+            path.append(d)
+            if len(path) > MAX_DIE_DEPTH:
+                return None
+
     # ------------------------------------------------ verifying raw hits
     def name_prefixes(self, cu: Unit, tags) -> Optional[List[Tuple[bytes, int]]]:
         """For the abbreviations of `cu` with a tag in `tags` (None: any tag)
@@ -667,21 +855,28 @@ class DwarfReader:
         key = (cu.abbrev_offset, cu.offset_size, cu.addr_size, cu.version, tags)
         if key in self._prefix_cache:
             return self._prefix_cache[key]
-        pcu = self._cu(cu)
-        try:
-            table = pcu.get_abbrev_table()
-        except DECODE_ERRORS:
-            self.abbreviations(cu)  # names the damaged declaration
-            raise DwarfError(cu.place, f"abbreviation table at .debug_abbrev offset {cu.abbrev_offset:#x} "
-                                       f"cannot be decoded") from None
-        decls = getattr(table, "_abbrev_map", None)  # pyelftools keeps no public list
+        pcu = self._cu(cu, pyelftools_abbrevs=False)
+        raw = self._abbrev_table(cu)
+        decls: Optional[Dict[int, Tuple[Any, List[Tuple[Any, Any]]]]]
+        if raw is not None:  # the declarations pyelftools would read, without building them
+            decls = {code: (tag, [(AT_NAMES.get(at, at), FORM_NAMES.get(form, form)) for at, form, _ in attrs])
+                     for code, (tag, _children, attrs) in raw.items() if tags is None or tag in tags}
+        else:
+            try:
+                table = pcu.get_abbrev_table()
+            except DECODE_ERRORS:
+                self.abbreviations(cu)  # names the damaged declaration
+                raise DwarfError(cu.place, f"abbreviation table at .debug_abbrev offset {cu.abbrev_offset:#x} "
+                                           f"cannot be decoded") from None
+            pydecls = getattr(table, "_abbrev_map", None)  # pyelftools keeps no public list
+            decls = {code: (decl["tag"], list(decl.iter_attr_specs())) for code, decl in pydecls.items()} \
+                if isinstance(pydecls, dict) else None
         out: Optional[List[Tuple[bytes, int]]] = None
-        if isinstance(decls, dict):
+        if decls is not None:
             out = []
-            for code, decl in decls.items():
-                if tags is not None and decl["tag"] not in tags:
+            for code, (tag, specs) in decls.items():
+                if tags is not None and tag not in tags:
                     continue
-                specs = list(decl.iter_attr_specs())
                 pre = 0
                 for at, form in specs:
                     if at == "DW_AT_name":
@@ -719,10 +914,19 @@ class DwarfReader:
         decoding the bytes before `h` as a DIE of one of `tags`, finds that
         name there -- else None.  No unit index is needed."""
         buf, base = self.info.buf, self.info.base
+        sk = self.skimmer(cu)
         for code, pre in prefixes:
             s = h - pre - len(code)
             if s < cu.die_offset or buf[base + s:base + s + len(code)] != code:
                 continue
+            if sk is not None:
+                if sk.skim(cu.die_offset, cu.end) is None:
+                    self._top_die(cu)  # pyelftools decodes the top DIE, and names damage
+                got = sk.skim(s, min(cu.end, h + LOOKALIKE_SPAN))
+                # what the skimmer reads plainly and rules out, pyelftools would decode and rule out
+                if got is not None and (got[0] is None or (tags is not None and got[0][0] not in tags)
+                                        or DW_AT_name not in got[2] or got[2][DW_AT_name][2] != h):
+                    continue
             d = self._lookalike(cu, s, h)
             if d is None or d.is_null() or (tags is not None and d.tag not in tags):
                 continue

@@ -329,7 +329,7 @@ class Vmlinux:
         info = r.info
         buf, base, size = info.buf, info.base, info.size
         end = base + size
-        nxt = {n: buf.find(n, base, end) for n in needles}
+        nxt = {n: _find(buf, n, base, end) for n in needles}
         total = size
         while True:
             live = [h for h in nxt.values() if h >= 0]
@@ -344,7 +344,7 @@ class Vmlinux:
                 p = nxt[n]
                 while 0 <= p < cu_end:
                     hits.append(p - base)
-                    p = buf.find(n, p + 1, end)
+                    p = _find(buf, n, p + 1, end)
                 nxt[n] = p
             hits.sort()
             self._report(h - base, total, what)
@@ -692,6 +692,26 @@ class Vmlinux:
         if got is None:
             raise LookupFailure(f"no enumerator named '{name}'")
         return got
+
+
+def _find(buf, needle: bytes, start: int, end: int) -> int:
+    """buf.find(needle, start, end), faster for needles that begin or end in NUL
+    bytes (a .debug_str offset, an inline name): NUL is the commonest byte in
+    .debug_info, and CPython's search skips ahead only past bytes that are not in
+    the needle -- a search for the needle without its outer NULs, checking each
+    find, takes a third of the time."""
+    key = needle.strip(b"\0")
+    if len(key) < 2 or len(key) == len(needle):
+        return buf.find(needle, start, end)
+    lead = needle.index(key)
+    n = len(needle)
+    i = buf.find(key, start + lead, end)
+    while i >= 0:
+        s = i - lead
+        if s + n <= end and buf[s:s + n] == needle:
+            return s
+        i = buf.find(key, i + 1, end)
+    return -1
 
 
 _TAGGED = ("DW_TAG_structure_type", "DW_TAG_class_type", "DW_TAG_union_type",
