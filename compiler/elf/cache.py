@@ -206,7 +206,8 @@ def save(path: str, data: Dict[str, Any]) -> bool:
         return False
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, separators=(",", ":"), sort_keys=True)
+            # dumps, not dump: only the one-shot encoder is CPython's C one (10x faster)
+            f.write(json.dumps(data, separators=(",", ":"), sort_keys=True))
         os.replace(tmp, path)
         return True
     except (OSError, TypeError, ValueError):

@@ -534,26 +534,25 @@ class ElfFile:
         # names are read from the mapping in place: copying a (possibly huge) string table
         # would make memory grow with it
         strbase, strlen, names = strsec.offset, strsec.size, self._map
+        strend = strbase + strlen
         symdata = self.section_data(symtab)[:count * entsize]
         is64 = self.elf_class == 64
         local: Dict[str, Tuple[int, int]] = {}
+        find = names.find
         for f in struct.iter_unpack(self._sym_fmt, symdata):
             if is64:
                 st_name, st_info, _other, shndx, value, size = f
             else:
                 st_name, value, size, st_info, _other, shndx = f
-            if not st_name or shndx == 0:
-                continue
-            stype = st_info & 0xF
-            if stype > STT_FUNC:
+            if not st_name or shndx == 0 or st_info & 0xF > STT_FUNC:
                 continue
             if st_name >= strlen:
                 raise self.error(place, f"symbol name offset {st_name:#x} past the string table")
             start = strbase + st_name
-            stop = min(strbase + strlen, start + MAX_SYMBOL_NAME + 1)
-            end = names.find(b"\0", start, stop)
+            stop = start + MAX_SYMBOL_NAME + 1
+            end = find(b"\0", start, stop if stop < strend else strend)
             if end < 0:
-                if stop < strbase + strlen:
+                if stop < strend:
                     continue  # longer than any kernel symbol name
                 raise self.error(place, "unterminated symbol name")
             name = names[start:end].decode("latin-1")
