@@ -65,8 +65,8 @@ class ImageResolver:
         evaluator = Evaluator(self.vm, self.config, self._defines)
         try:
             number, _ = evaluator.integer(_parse(image_base), evaluator.ULONG)
-        except Unresolved as error:
-            return error
+        except Unresolved as error:  # worded as resolve words it (which adds the spec's place)
+            return Unresolved(f"the image base {image_base}: {error.reason}")
         return number + self.slide
 
     def build_id(self) -> Optional[str]:
