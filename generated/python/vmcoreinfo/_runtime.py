@@ -20,7 +20,8 @@ What it holds, each as the kernel does it:
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Callable, NamedTuple
 
 from .abi import BUILD_ID_WIDTH, CONVERSIONS, FLAG_VALUE, LINE_BUFFER_BYTES
 
@@ -92,7 +93,7 @@ def format_value(conversion: str, number: int) -> str:
     return str(number)
 
 
-def parse_value(conversion: str, text: str) -> Optional[int]:
+def parse_value(conversion: str, text: str) -> int | None:
     """The number a value prints, read back by its conversion; None when the text is
     not such a number."""
     try:
@@ -101,7 +102,7 @@ def parse_value(conversion: str, text: str) -> Optional[int]:
         return None
 
 
-def build_id_value(build_id: Optional[str]) -> str:
+def build_id_value(build_id: str | None) -> str:
     """The build ID as VMCOREINFO_BUILD_ID()'s %20phN prints it: 20 bytes in hex."""
     if not build_id:
         raise Unresolved("the vmlinux has no NT_GNU_BUILD_ID note")
@@ -118,8 +119,8 @@ class Line(NamedTuple):
     known, None and the reason."""
 
     key: str
-    value: Optional[str]
-    reason: Optional[str] = None
+    value: str | None
+    reason: str | None = None
 
     @property
     def text(self) -> str:
@@ -140,7 +141,7 @@ def describe_unresolved(line: Any) -> str:
     return f"{line.key} not resolved: {line.reason}"
 
 
-def unresolved(lines: Iterable[Any]) -> List[Any]:
+def unresolved(lines: Iterable[Any]) -> list[Any]:
     """The lines whose value is unknown, in order."""
     return [line for line in lines if line.value is None]
 
@@ -150,7 +151,7 @@ def unresolved(lines: Iterable[Any]) -> List[Any]:
 PAGESIZE_KEY = "PAGESIZE"
 
 
-def vmcoreinfo_bytes(lines: Iterable[Any]) -> Optional[int]:
+def vmcoreinfo_bytes(lines: Iterable[Any]) -> int | None:
     """VMCOREINFO_BYTES: the PAGESIZE line's value; None without one."""
     for line in lines:
         if line.key == PAGESIZE_KEY and line.value is not None:
@@ -162,7 +163,7 @@ def vmcoreinfo_bytes(lines: Iterable[Any]) -> Optional[int]:
     return None
 
 
-def kernel_bytes(lines: Iterable[Any], limit: Optional[int] = None) -> Tuple[bytes, bool]:
+def kernel_bytes(lines: Iterable[Any], limit: int | None = None) -> tuple[bytes, bool]:
     """The bytes vmcoreinfo_append_str() leaves for these lines (anything with `key`
     and `value`), in their order, and whether the text reached `limit`
     (VMCOREINFO_BYTES: the kernel's WARN_ONCE "exceeds allocated size, truncating").
@@ -180,7 +181,7 @@ def kernel_bytes(lines: Iterable[Any], limit: Optional[int] = None) -> Tuple[byt
     return bytes(data), limit is not None and len(data) >= limit
 
 
-def render(lines: Sequence[Any], limit: Optional[int] = None, partial: bool = False) -> str:
+def render(lines: Sequence[Any], limit: int | None = None, partial: bool = False) -> str:
     """The VMCOREINFO text the kernel writes for these lines, cut as kernel_bytes()
     cuts it at `limit` (default: VMCOREINFO_BYTES from the PAGESIZE line). A line
     whose value is unresolved raises UnresolvedLines, naming each with its reason;
@@ -200,7 +201,7 @@ class Machine(NamedTuple):
     """A machine of an architecture's spec: its name, aliases and ELF identity."""
 
     name: str
-    aliases: Tuple[str, ...]
+    aliases: tuple[str, ...]
     elf_machine: int
     elf_class: int
     endianness: str
@@ -213,7 +214,7 @@ class Define(NamedTuple):
     name: str
     function_like: bool
     value: str
-    runtime: Optional[str]
+    runtime: str | None
 
 
 class Local(NamedTuple):
@@ -221,7 +222,7 @@ class Local(NamedTuple):
 
     name: str
     type: str
-    init: Optional[str]
+    init: str | None
 
 
 class Kernel:
@@ -234,10 +235,10 @@ class Kernel:
         self.version = tuple(version)
         self.config = config
         self.at_crash = at_crash
-        self.lines: List[Line] = []
-        self.defines: Dict[str, Any] = {}
-        self.image_base: Optional[str] = None  # C: how far from its link addresses the image runs (None: 0)
-        self.functions: Dict[str, Callable[["Kernel"], None]] = {}  # the general and the architecture's
+        self.lines: list[Line] = []
+        self.defines: dict[str, Any] = {}
+        self.image_base: str | None = None  # C: how far from its link addresses the image runs (None: 0)
+        self.functions: dict[str, Callable[[Kernel], None]] = {}  # the general and the architecture's
 
     def call(self, name: str) -> None:
         """A call to a kernel function; one no spec defines is the kernel's empty __weak
@@ -253,7 +254,7 @@ class Kernel:
     def before(self, *bound: int) -> bool:
         return compare_version(self.version, bound) < 0
 
-    def within(self, since: Optional[Version], until: Optional[Version]) -> bool:
+    def within(self, since: Version | None, until: Version | None) -> bool:
         return (since is None or self.since(*since)) and (until is None or self.before(*until))
 
     def on(self, name: str) -> bool:  # #ifdef CONFIG_X
@@ -265,7 +266,7 @@ class Kernel:
     def number(self, name: str) -> int:  # #if CONFIG_X == 4
         return config_number(self.config, name)
 
-    def enter(self, local: Dict[str, Any]) -> "Scope":
+    def enter(self, local: dict[str, Any]) -> Scope:
         return Scope(self, local)
 
 
@@ -274,11 +275,11 @@ class Scope:
     the resolver cannot give (it raises LookupError, such as Unresolved, or answers
     None) becomes a line with no value and the reason."""
 
-    def __init__(self, kernel: Kernel, local: Dict[str, Any]):
+    def __init__(self, kernel: Kernel, local: dict[str, Any]):
         self.kernel = kernel
         self.local = local
 
-    def _append(self, key: str, value: Callable[[], Optional[str]], asked: str) -> None:
+    def _append(self, key: str, value: Callable[[], str | None], asked: str) -> None:
         try:
             text = value()
         except LookupError as error:
@@ -292,7 +293,7 @@ class Scope:
     def line(self, key: str, conversion: str, expression: str) -> None:
         read_as = c_type(conversion)
 
-        def value() -> Optional[str]:
+        def value() -> str | None:
             number = self.kernel.resolver.integer(expression, read_as, self)
             return None if number is None else format_value(conversion, number)
         self._append(key, value, expression)
@@ -310,9 +311,9 @@ class Scope:
         """A statement of the kernel's that appends nothing."""
 
     @property
-    def defines(self) -> Dict[str, Any]:
+    def defines(self) -> dict[str, Any]:
         return self.kernel.defines
 
     @property
-    def image_base(self) -> Optional[str]:
+    def image_base(self) -> str | None:
         return self.kernel.image_base
