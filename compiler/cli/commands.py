@@ -6,11 +6,23 @@ cli.UsageError for unusable input.
 """
 
 
-def register_all(subparsers) -> None:
+# The module that registers each command. A command line that names one of them
+# imports that module only (its stage and libraries load when the command runs); any
+# other (--help, no command, a typo) registers them all.
+STAGE_OF_COMMAND = {
+    "generate": "vmci.emit.generate", "note": "vmci.emit.generate",
+    "audit": "vmci.audit", "coverage": "vmci.audit", "diff": "vmci.audit",
+    "show": "vmci.note.show", "export": "vmci.emit.export",
+}
+STAGES = ("vmci.emit.generate", "vmci.audit", "vmci.note.show", "vmci.emit.export")
+
+
+def register_all(subparsers, command=None) -> None:
     import importlib
 
     # A missing stage is a broken installation: let its ImportError be reported, never
     # leave a command out of --help without a word.
-    for name in ("vmci.emit.generate", "vmci.audit", "vmci.note.show", "vmci.emit.export"):
+    stage = STAGE_OF_COMMAND.get(command) if command else None
+    for name in (stage,) if stage else STAGES:
         module = importlib.import_module(name)
         module.register(subparsers)

@@ -48,10 +48,12 @@ def _read_tree_version(tree: str) -> Optional[tuple]:
         return None
 
 
-def _load_specs_or_fail(directory: str, cache_dir: Optional[str] = None):
-    if cache_dir:
+def _load_specs_or_fail(directory: Optional[str], use_cache: bool = True):
+    """The model (from vmci's spec cache unless use_cache is false), or the spec errors on
+    standard error and exit status 1."""
+    if use_cache:
         from vmci.spec.load import load_specs_cached
-        specs, problems = load_specs_cached(directory, cache_dir)
+        specs, problems = load_specs_cached(directory, default_cache_dir())
     else:
         specs, problems = load_specs(directory)
     errors = errors_in(problems)
@@ -94,9 +96,15 @@ def warn_if_unaudited(command: str, specs, version) -> None:
 def cmd_validate(args) -> int:
     if args.specs_positional and args.specs and args.specs_positional != args.specs:
         raise UsageError(f"two specs directories given: {args.specs_positional} and --specs {args.specs}")
-    specs, problems = load_specs(args.specs or args.specs_positional)
+    directory = args.specs or args.specs_positional
     symbols = version = None
-    if args.kernel_src:
+    if not args.kernel_src:
+        from vmci.spec.load import load_checked_specs
+        specs, problems, checks, _ = load_checked_specs(directory, default_cache_dir())
+        problems += checks
+    else:
+        from vmci.spec.load import load_specs_cached
+        specs, problems = load_specs_cached(directory, default_cache_dir())
         if not os.path.isdir(args.kernel_src):
             raise UsageError(f"{args.kernel_src}: not a directory (--kernel-src takes a kernel source tree)")
         try:
@@ -106,7 +114,7 @@ def cmd_validate(args) -> int:
         if not symbols:
             raise UsageError(f"{args.kernel_src}: no Kconfig files found; is it a kernel source tree?")
         version = _read_tree_version(args.kernel_src)
-    problems += check_specs(specs, symbols, version)
+        problems += check_specs(specs, symbols, version)
     errors = errors_in(problems)
     warnings = len(problems) - len(errors)
     entries = sum(1 for _ in specs.all_entries())
@@ -286,7 +294,7 @@ def _resolve_file(args, path: str) -> int:
     from vmci.files.inputs import shown
     from vmci.runtime import describe_unresolved, kernel_bytes, render, vmcoreinfo_bytes
 
-    specs = _load_specs_or_fail(args.specs, None if args.no_cache else default_cache_dir())
+    specs = _load_specs_or_fail(args.specs, use_cache=not args.no_cache)
     if not os.path.exists(path):
         raise UsageError(f"{path}: no such file")
     progress = _ResolveProgress()
@@ -352,10 +360,11 @@ def _write(output: Optional[str], text: str) -> None:
 OWN_COMMANDS = ("validate", "list", "resolve")
 
 
-def build_parser(later_stages: bool = True) -> argparse.ArgumentParser:
+def build_parser(later_stages: bool = True, command: Optional[str] = None) -> argparse.ArgumentParser:
     """The whole command line; without later_stages, only OWN_COMMANDS (what running
     one of them needs: importing every stage to list its commands costs a warm
-    `vmci resolve` a third of its time)."""
+    `vmci resolve` a third of its time). A `command` of a later stage imports that
+    stage only (cli/commands.py)."""
     parser = argparse.ArgumentParser(
         prog="vmci", description="A declarative spec compiler for the Linux kernel's VMCOREINFO.",
         epilog="Exit status: 0 ok, 1 problems found (spec errors, unresolved entries, drift), 2 unusable input.")
@@ -418,7 +427,7 @@ def build_parser(later_stages: bool = True) -> argparse.ArgumentParser:
     # the later pipeline stages register their own subcommands
     if later_stages:
         from vmci.cli.commands import register_all
-        register_all(sub)
+        register_all(sub, command)
     return parser
 
 
@@ -470,7 +479,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     words = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser(later_stages=not words or words[0] not in OWN_COMMANDS)
+        parser = build_parser(later_stages=not words or words[0] not in OWN_COMMANDS,
+                              command=words[0] if words else None)
     except ImportError as error:  # a stage module missing from a broken installation
         print(printable(f"vmci: this installation of vmci is incomplete ({error}); reinstall vmci"), file=sys.stderr)
         return EXIT_UNUSABLE

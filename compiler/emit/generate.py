@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from vmci.abi import DEFAULT_VMCOREINFO_BYTES, LINE_BUFFER_TEXT, NOTE_NAME, NOTE_TYPE, PINNED_VERSIONS
-from vmci.emit import c as emit_c
-from vmci.emit import python as emit_python
-from vmci.emit import rst as emit_rst
 from vmci.emit.manifest import (MAX_MANIFEST_BYTES, NAME as MANIFEST, Manifest, OutputDirectory, OwnershipError, digest,
                        manifest_text, read_manifest)
 from vmci.spec.model import SpecSet, Version, format_version, parse_kernel_version
-from vmci.emit.render import RenderError, render
 from vmci.files.output import printable
+
+# The emitters and Jinja2 (vmci.emit.c, .python, .rst, .render) are imported by the
+# functions that render: `generate --check` whose outputs' digests are remembered renders
+# nothing and needs none of them.
 
 # Relative to the working directory: in a checkout, its generated/; an installed vmci
 # has no checkout to write into.
@@ -86,6 +86,9 @@ def default_versions(specs: SpecSet) -> List[Version]:
 
 
 def c_outputs(specs: SpecSet, version: Version, paths: Dict[str, str]) -> List[Output]:
+    from vmci.emit import c as emit_c
+    from vmci.emit.render import render
+
     outputs: Dict[str, Output] = {}
     for emitter in specs.emitters:
         path = emit_c.output_path(emitter, version)
@@ -113,6 +116,9 @@ def module_source(name: str) -> str:
 
 
 def python_outputs(specs: SpecSet, paths: Dict[str, str]) -> List[Output]:
+    from vmci.emit import python as emit_python
+    from vmci.emit.render import render
+
     modules = [emit_python.module_view(specs, e, paths) for e in specs.emitters if e.target is not None]
     names = [m.module for m in modules]
     if len(set(names)) != len(names):
@@ -129,6 +135,9 @@ def python_outputs(specs: SpecSet, paths: Dict[str, str]) -> List[Output]:
 
 
 def outputs(specs: SpecSet, versions: Sequence[Version]) -> List[Output]:
+    from vmci.emit import rst as emit_rst
+    from vmci.emit.render import RenderError, render
+
     paths = spec_paths(specs)
     found: List[Output] = []
     try:
@@ -186,22 +195,24 @@ def _shown(directory: str) -> str:
 
 def stale(outputs_: Sequence[Output], directory: str, prune: bool) -> List[Tuple[str, str]]:
     """(path, why) for each file that differs from what the specs give."""
+    return stale_digests({o.path: digest(o.text.encode("utf-8")) for o in outputs_}, directory, prune)
+
+
+def stale_digests(wanted: Dict[str, str], directory: str, prune: bool) -> List[Tuple[str, str]]:
+    """stale() of the outputs with these digests ({path: digest})."""
     opened, manifest = _open_directory(directory, create=False, force=True)
     if opened is None:
-        return sorted([(o.path, "missing") for o in outputs_] + ([(MANIFEST, "missing")] if prune else []))
+        return sorted([(path, "missing") for path in wanted] + ([(MANIFEST, "missing")] if prune else []))
     problems = []
     with opened:
-        wanted = {}
-        for output in outputs_:
-            data = output.text.encode("utf-8")
-            wanted[output.path] = digest(data)
-            found = opened.look(output.path)
+        for path, wanted_digest in wanted.items():
+            found = opened.look(path)
             if found.state == "missing":
-                problems.append((output.path, "missing"))
+                problems.append((path, "missing"))
             elif found.state == "blocked":
                 problems.append((found.blocked_at, found.reason))
-            elif found.digest != wanted[output.path]:
-                problems.append((output.path, "differs"))
+            elif found.digest != wanted_digest:
+                problems.append((path, "differs"))
         if prune:
             for path in sorted(set(manifest.files) | set(manifest.pending)):
                 if path not in wanted and opened.look(path).state != "missing":
@@ -275,22 +286,100 @@ def write(outputs_: Sequence[Output], directory: str, prune: bool, force: bool) 
 
 # --- the subcommand ------------------------------------------------------------------------------
 
-def load_checked_specs(directory: str) -> SpecSet:
-    """The specs, schema-valid and without semantic errors; else each problem and exit 1."""
+def load_checked_specs(directory: str) -> Tuple[SpecSet, str]:
+    """The specs, schema-valid and without semantic errors, and the key of their inputs
+    (spec/load.py); else each problem and exit 1."""
     from vmci.cli.main import EXIT_FOUND
-    from vmci.spec.lint import check_specs, errors_in
-    from vmci.spec.load import load_specs
+    from vmci.resources import default_cache_dir
+    from vmci.spec.lint import errors_in
+    from vmci.spec.load import load_checked_specs as load
 
-    specs, problems = load_specs(directory)
+    specs, problems, checks, key = load(directory, default_cache_dir())
     if not errors_in(problems):
-        problems += check_specs(specs)
+        problems += checks
     errors = errors_in(problems)
     if errors:
         for problem in errors:
             print(printable(str(problem)), file=sys.stderr)
         print(f"vmci generate: {len(errors)} errors in the specs; nothing generated", file=sys.stderr)
         raise SystemExit(EXIT_FOUND)
-    return specs
+    return specs, key
+
+
+# What `generate --check` compares the output directory with is the SHA-256 of each output,
+# so they are remembered (in vmci's cache directory) under a key of everything the outputs
+# are rendered from: the specs' key (their files, vmci's modules, the schema), the
+# templates and the kernel versions. A hit renders nothing; a file changed by hand still
+# differs from its remembered digest, and an edited spec or template is another key.
+OUTPUTS_CACHE_FORMAT = "vmci-generate-cache/1"
+
+
+def _outputs_key(specs_key: str, versions: Sequence[Version]) -> str:
+    import hashlib
+
+    from vmci.resources import templates_dir
+
+    key = hashlib.sha256(f"{OUTPUTS_CACHE_FORMAT}\0{specs_key}\0{versions!r}\0".encode())
+    base = templates_dir()
+    for root, dirs, files in os.walk(base):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            key.update(os.path.relpath(path, base).encode("utf-8", "surrogateescape") + b"\0")
+            with open(path, "rb") as handle:
+                key.update(handle.read())
+    return key.hexdigest()
+
+
+def _read_output_digests(path: str, key: str) -> Optional[Dict[str, str]]:
+    """The remembered digests, or None when the file is absent, damaged or of another key."""
+    import json
+
+    from vmci.files.inputs import NotRegularFile, open_regular
+
+    try:
+        with open_regular(path) as handle:  # a FIFO planted there is not waited on
+            document = json.loads(handle.read(1 << 20))
+    except (OSError, ValueError, RecursionError, NotRegularFile):
+        return None
+    if not isinstance(document, dict) or document.get("format") != OUTPUTS_CACHE_FORMAT or \
+            document.get("key") != key or not isinstance(document.get("outputs"), dict):
+        return None
+    found = document["outputs"]
+    for name, value in found.items():
+        parts = name.split("/")
+        if not (isinstance(value, str) and name and ".." not in parts and "" not in parts and "\0" not in name):
+            return None
+    return found
+
+
+def output_digests(specs: SpecSet, specs_key: str, versions: Sequence[Version]) -> Dict[str, str]:
+    """{path: digest} of what outputs(specs, versions) gives, rendered only when no cache
+    file remembers it; GenerateError as outputs() raises it."""
+    import json
+
+    from vmci.files.output import write_atomically
+    from vmci.resources import default_cache_dir
+
+    import hashlib
+
+    key = _outputs_key(specs_key, versions) if specs_key else ""
+    cache_dir = default_cache_dir()
+    # one file per specs directory and working directory, replaced when the key changes
+    place = hashlib.sha256(f"{os.getcwd()}\0{os.path.abspath(specs.directory)}".encode("utf-8", "surrogateescape"))
+    path = os.path.join(cache_dir, f"generate-{place.hexdigest()[:32]}.json")
+    found = _read_output_digests(path, key) if key else None
+    if found is not None:
+        return found
+    wanted = {output.path: digest(output.text.encode("utf-8")) for output in outputs(specs, versions)}
+    if key:
+        try:
+            os.makedirs(cache_dir, exist_ok=True)
+            write_atomically(path, json.dumps({"format": OUTPUTS_CACHE_FORMAT, "key": key, "outputs": wanted},
+                                              separators=(",", ":")).encode("utf-8"))
+        except (OSError, ValueError):
+            pass  # a read-only cache is no reason to fail
+    return wanted
 
 
 class UnusableInput(Exception):
@@ -328,10 +417,13 @@ def _versions(specs: SpecSet, texts: Optional[Sequence[str]]) -> List[Version]:
 def _generate(args) -> int:
     from vmci.cli.main import EXIT_FOUND, EXIT_OK
 
-    specs = load_checked_specs(args.specs)
+    specs, specs_key = load_checked_specs(args.specs)
     try:
         versions = _versions(specs, args.kernel_version)
-        found = outputs(specs, versions)
+        if args.check:
+            wanted = output_digests(specs, specs_key, versions)
+        else:
+            found = outputs(specs, versions)
     except GenerateError as error:
         print(printable(f"vmci generate: {error}"), file=sys.stderr)
         return EXIT_FOUND
@@ -339,7 +431,7 @@ def _generate(args) -> int:
     prune = not args.kernel_version  # a chosen version writes a part; the rest stays as it is
     try:
         if args.check:
-            return _check(found, directory, prune)
+            return _check(wanted, directory, prune)
         report = write(found, directory, prune=prune, force=args.force)
     except OwnershipError as error:
         raise UnusableInput(str(error))
@@ -354,10 +446,10 @@ def _generate(args) -> int:
     return EXIT_FOUND if report.left_alone else EXIT_OK
 
 
-def _check(found: Sequence[Output], directory: str, prune: bool) -> int:
+def _check(found: Dict[str, str], directory: str, prune: bool) -> int:
     from vmci.cli.main import EXIT_FOUND, EXIT_OK
 
-    problems = stale(found, directory, prune)
+    problems = stale_digests(found, directory, prune)
     for path, why in problems:
         print(printable(f"{_shown(directory)}/{path}: {why}"))
     if problems:

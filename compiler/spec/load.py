@@ -2,16 +2,17 @@
 
 This is the front of the pipeline every subcommand starts with. Files that fail the
 schema are reported and left out of the model, so one broken file does not hide the
-problems of the others.
+problems of the others. load_specs_cached and load_checked_specs remember what each file
+gave, by its contents, in one JSON file per specs directory (docs/limits.md).
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from vmci.spec.yamlsource import Problem
-from vmci.spec.model import SpecSet, build_consumers, build_emitter, spec_files
 from vmci.resources import schema_dir, specs_dir
+from vmci.spec.model import ConsumerRead, Emitter, SpecSet, build_consumers, build_emitter, spec_files
+from vmci.spec.yamlsource import MAX_SPEC_BYTES, Problem
 
 # What `--specs` means when not given: the specs embedded in the package. Resolved when
 # used, so that a broken installation is reported by the command that needs them.
@@ -20,11 +21,12 @@ DEFAULT_SPECS_DIR = None
 
 def load_specs(directory: Optional[str] = None) -> Tuple[SpecSet, List[Problem]]:
     """The specs of `directory` (default: the embedded specs) and the problems found."""
-    directory = directory or specs_dir()
-    # imported here: a warm `resolve` takes the model from the cache and needs neither
-    from vmci.spec.yamlsource import SpecLoadError, load_document
-    from vmci.spec.schema import validate_document
+    return _load(directory, _Memo())
 
+
+def _load(directory: Optional[str], memo: "_Memo") -> Tuple[SpecSet, List[Problem]]:
+    """load_specs, taking each spec file from `memo` when its contents are those it knows."""
+    directory = directory or specs_dir()
     problems: List[Problem] = []
     if not os.path.isdir(directory):
         return SpecSet([], directory=directory), [Problem(directory, 1, 1, "no such specs directory")]
@@ -41,44 +43,74 @@ def load_specs(directory: Optional[str] = None) -> Tuple[SpecSet, List[Problem]]
                                     "the file name is not valid UTF-8; generated files name their spec, so spec "
                                     "file names must be text"))
             continue
-        try:
-            document = load_document(path, shown)
-        except SpecLoadError as error:
-            problems.append(error.problem)
-            continue
-        found = validate_document(document)
+        emitter, found = memo.spec_file(path, shown)
         problems += found
-        if not found:
-            emitters.append(build_emitter(document, problems))
+        if emitter is not None:
+            emitters.append(emitter)
     specs = SpecSet(emitters, directory=directory)
     consumers_path = os.path.join(directory, "consumers.yaml")
     if os.path.lexists(consumers_path):  # a broken link is reported, not taken for no file
-        try:
-            document = load_document(consumers_path, os.path.relpath(consumers_path))
-            specs.consumers, specs.tools = build_consumers(document, problems)
-        except SpecLoadError as error:
-            problems.append(error.problem)
+        specs.consumers, specs.tools, found = memo.consumers_file(consumers_path, os.path.relpath(consumers_path))
+        problems += found
     return specs, problems
 
 
-CACHE_FORMAT = "vmci-specs-cache/1"
+def _load_spec_file(path: str, shown: str) -> Tuple[Optional[Emitter], List[Problem]]:
+    """One emitter file read, checked against the schema and built (None when it fails)."""
+    # imported here: a command that takes the model from the cache needs neither
+    from vmci.spec.schema import validate_document
+    from vmci.spec.yamlsource import SpecLoadError, load_document
+
+    try:
+        document = load_document(path, shown)
+    except SpecLoadError as error:
+        return None, [error.problem]
+    problems = validate_document(document)
+    if problems:
+        return None, problems
+    return build_emitter(document, problems), problems
+
+
+def _load_consumers_file(path: str, shown: str) -> Tuple[List[ConsumerRead], Dict[str, dict], List[Problem]]:
+    from vmci.spec.yamlsource import SpecLoadError, load_document
+
+    problems: List[Problem] = []
+    try:
+        document = load_document(path, shown)
+    except SpecLoadError as error:
+        return [], {}, [error.problem]
+    consumers, tools = build_consumers(document, problems)
+    return consumers, tools, problems
+
+
+CACHE_FORMAT = "vmci-specs-cache/2"
+# Only the classes of these packages may be named by a cache file (the model, its
+# conditions and C expressions).
+_MODEL_PACKAGES = ("vmci.spec.", "vmci.lang.")
 
 
 def _model_classes() -> Dict[str, type]:
     """The classes a cached model may hold: those of the model's own modules that are
-    built by plain object.__new__ (no class with a __new__ of its own, no exception)."""
+    built by plain object.__new__ (no class with a __new__ of its own, no exception).
+    A name two modules share is left out, so a cache naming it is refused."""
     import inspect
+    import sys
 
-    from vmci.lang import cexpr
-    from vmci.lang import kconfig
-    from vmci.spec import model
-    found = {}
-    for module in (model, kconfig, cexpr):
+    from vmci.spec import model  # noqa: F401 - the modules the model is built from, loaded
+
+    found: Dict[str, type] = {}
+    shared = set()
+    for module_name, module in sorted(sys.modules.items()):
+        if not module_name.startswith(_MODEL_PACKAGES) or module is None:
+            continue
         for name, cls in inspect.getmembers(module, inspect.isclass):
-            if cls.__module__ == module.__name__ and cls.__new__ is object.__new__ and \
+            if cls.__module__ == module_name and cls.__new__ is object.__new__ and \
                     not issubclass(cls, BaseException):
-                found[f"{module.__name__.rsplit('.', 1)[-1]}.{name}"] = cls
-    return found
+                tag = f"{module_name.rsplit('.', 1)[-1]}.{name}"
+                if found.get(tag, cls) is not cls:
+                    shared.add(tag)
+                found[tag] = cls
+    return {tag: cls for tag, cls in found.items() if tag not in shared}
 
 
 def _encode(value: Any) -> Any:
@@ -122,17 +154,98 @@ def _decode(value: Any, classes: Dict[str, type]) -> Any:
         if not all(isinstance(pair, list) and len(pair) == 2 for pair in value["d"]):
             raise _BadCache("a damaged mapping")
         return {_decode(k, classes): _decode(v, classes) for k, v in value["d"]}
-    cls = classes.get(value.get("c")) if isinstance(value.get("c"), str) else None
+    tag = value.get("c")
+    cls = classes.get(tag) if isinstance(tag, str) else None
     attributes = value.get("a")
     if cls is None or not isinstance(attributes, dict):
-        raise _BadCache(f"an object of unknown class {value.get('c')!r}")
-    built = object.__new__(cls)
+        raise _BadCache(f"an object of unknown class {tag!r}")
+    built: Any = object.__new__(cls)
     built.__dict__.update({name: _decode(item, classes) for name, item in attributes.items()})
     return built
 
 
-def _read_cache(path: str, key: str) -> Optional[SpecSet]:
-    """The cached model, or None when the file is absent, damaged, planted or stale."""
+def _decode_as(value: Any, classes: Dict[str, type], expected: type) -> Any:
+    decoded = _decode(value, classes)
+    if not isinstance(decoded, expected):
+        raise _BadCache(f"a {type(decoded).__name__} where the cache holds a {expected.__name__}")
+    return decoded
+
+
+_PROBLEM_FIELDS = (str, int, int, str, str, str)
+
+
+def _encode_problems(problems: List[Problem]) -> List[list]:
+    return [[p.file, p.line, p.col, p.message, p.severity, p.check] for p in problems]
+
+
+def _decode_problems(value: Any) -> List[Problem]:
+    if not isinstance(value, list):
+        raise _BadCache("problems are not a list")
+    problems = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == len(_PROBLEM_FIELDS) and
+                all(type(field) is kind for field, kind in zip(item, _PROBLEM_FIELDS))):
+            raise _BadCache("a damaged problem")
+        problems.append(Problem(*item))
+    return problems
+
+
+def _content_digest(path: str) -> Optional[str]:
+    """The SHA-256 of a spec file's bytes; None when it is not a regular file that can be
+    read, or is too large to be a spec (loading it reports why, every time)."""
+    import hashlib
+
+    from vmci.files.inputs import NotRegularFile, open_regular
+
+    try:
+        with open_regular(path) as handle:  # a FIFO planted there is not waited on
+            data = handle.read(MAX_SPEC_BYTES + 1)
+    except (OSError, NotRegularFile):
+        return None
+    return hashlib.sha256(data).hexdigest() if len(data) <= MAX_SPEC_BYTES else None
+
+
+class _Memo:
+    """What loading each spec file gave, by its name as shown and the SHA-256 of its
+    contents: a cache file's entries are offered (`known`), and every file loaded is
+    recorded (`files`), so that an edit to one file reloads that file only."""
+
+    def __init__(self, known: Optional[Dict[str, Any]] = None, remember: bool = False):
+        self.known: Dict[str, Any] = known or {}
+        self.remember = remember
+        self.files: Dict[str, Any] = {}  # shown -> [digest, encoded result, encoded problems]
+        self.loaded = 0  # files read from YAML in this run
+
+    def _digest(self, path: str) -> Optional[str]:
+        return _content_digest(path) if self.remember else None
+
+    def spec_file(self, path: str, shown: str) -> Tuple[Optional[Emitter], List[Problem]]:
+        digest = self._digest(path)
+        hit = self.known.get(shown)
+        if digest is not None and hit is not None and hit[0] == digest:
+            self.files[shown] = hit[1]
+            return hit[2], list(hit[3])
+        emitter, problems = _load_spec_file(path, shown)
+        self.loaded += 1
+        self.files[shown] = [digest, _encode(emitter), _encode_problems(problems)] if digest else [None]
+        return emitter, problems
+
+    def consumers_file(self, path: str, shown: str) -> Tuple[List[ConsumerRead], Dict[str, dict], List[Problem]]:
+        digest = self._digest(path)
+        hit = self.known.get(shown)
+        if digest is not None and hit is not None and hit[0] == digest:
+            self.files[shown] = hit[1]
+            consumers, tools = hit[2]
+            return consumers, tools, list(hit[3])
+        consumers, tools, problems = _load_consumers_file(path, shown)
+        self.loaded += 1
+        self.files[shown] = [digest, _encode([consumers, tools]), _encode_problems(problems)] if digest else [None]
+        return consumers, tools, problems
+
+
+def _read_cache(path: str) -> Optional[Dict[str, Any]]:
+    """The cache file's document with every file entry decoded and checked, or None when
+    the file is absent, damaged or planted."""
     import json
 
     from vmci.files.inputs import NotRegularFile, open_regular
@@ -140,56 +253,130 @@ def _read_cache(path: str, key: str) -> Optional[SpecSet]:
     try:
         with open_regular(path) as handle:  # a FIFO planted there is not waited on
             document = json.loads(handle.read(64 << 20))
-        if not isinstance(document, dict) or document.get("format") != CACHE_FORMAT or document.get("key") != key:
+        if not isinstance(document, dict) or document.get("format") != CACHE_FORMAT or \
+                not isinstance(document.get("key"), str) or not isinstance(document.get("files"), dict):
             return None
-        specs = _decode(document.get("model"), _model_classes())
+        classes = _model_classes()
+        known = {}
+        for shown, entry in document["files"].items():
+            if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)):
+                raise _BadCache("a damaged file entry")
+            digest, result, problems = entry
+            if os.path.basename(shown) == "consumers.yaml":
+                consumers, tools = _decode_as(result, classes, list)
+                if not (isinstance(consumers, list) and all(isinstance(c, ConsumerRead) for c in consumers) and
+                        isinstance(tools, dict)):
+                    raise _BadCache("damaged consumers")
+                decoded: Any = (consumers, tools)
+            else:
+                decoded = None if result is None else _decode_as(result, classes, Emitter)
+            known[shown] = (digest, entry, decoded, _decode_problems(problems))
+        checks = document.get("checks")
+        document["known"] = known
+        document["checks"] = None if checks is None else _decode_problems(checks)
+        return document
     except (OSError, ValueError, RecursionError, _BadCache, TypeError, NotRegularFile):
         return None
-    return specs if isinstance(specs, SpecSet) else None
+
+
+def _code_digest() -> Any:
+    """A hash of everything besides the specs that decides what loading and checking them
+    gives: vmci's version, its Python modules and the spec schema."""
+    import hashlib
+
+    from vmci import __version__
+
+    digest = hashlib.sha256(f"vmci {__version__}\0".encode())
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for root, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
+        for name in sorted(files):
+            if name.endswith(".py"):
+                _hash_file(digest, os.path.join(root, name))
+    schema = schema_dir()
+    for name in sorted(os.listdir(schema)):
+        _hash_file(digest, os.path.join(schema, name))
+    return digest
+
+
+def _hash_file(digest: Any, path: str) -> None:
+    from vmci.files.inputs import NotRegularFile, open_regular
+
+    digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
+    try:
+        with open_regular(path) as handle:
+            digest.update(handle.read())
+    except (OSError, NotRegularFile):
+        digest.update(b"<absent>")
 
 
 def load_specs_cached(directory: Optional[str], cache_dir: str) -> Tuple[SpecSet, List[Problem]]:
-    """load_specs, remembered across runs: schema validation dominates a warm `resolve`.
+    """load_specs, remembered across runs (a warm `resolve`, `list` and `coverage` read
+    no YAML). See load_checked_specs."""
+    specs, problems, _, _ = _load_cached(directory, cache_dir, checks=False)
+    return specs, problems
 
-    The cache key hashes every spec file, the schema and the modules that build the model,
-    so an edit to any of them rebuilds it. Only specs without problems are remembered. The
-    cache is JSON that names only the model's own classes (never a pickle, whose loading
-    runs whatever code the file names): a damaged, planted or stale file is ignored and
+
+class CheckedSpecs(NamedTuple):
+    specs: SpecSet
+    problems: List[Problem]  # loading them (YAML, schema, model)
+    checks: List[Problem]  # lint.check_specs on the model
+    key: str  # a SHA-256 of every input of the above (spec files, vmci, the schema)
+
+
+def load_checked_specs(directory: Optional[str], cache_dir: str) -> CheckedSpecs:
+    """load_specs and then lint.check_specs on the model, both remembered across runs.
+
+    One cache file per specs directory (and working directory, as spec places are shown
+    relative to it) holds, for every spec file by the SHA-256 of its contents, the model
+    built from it and the problems found in it, and the checks' problems under a key
+    that hashes all of the specs. An edit to one file reloads that file only; the checks
+    then run again over the whole model. Everything is keyed by vmci's version, its
+    modules and the schema too, so a changed vmci never reads an older answer. The file
+    is JSON that names only the model's own classes (never a pickle, whose loading runs
+    whatever code the file names): a damaged, planted or stale file is ignored and
     rewritten.
     """
+    specs, problems, checks, key = _load_cached(directory, cache_dir, checks=True)
+    assert checks is not None
+    return CheckedSpecs(specs, problems, checks, key)
+
+
+def _load_cached(directory: Optional[str], cache_dir: str,
+                 checks: bool) -> Tuple[SpecSet, List[Problem], Optional[List[Problem]], str]:
     import hashlib
     import json
 
-    from vmci.files.inputs import NotRegularFile, open_regular
-
     directory = directory or specs_dir()
-    schema = schema_dir()
-    digest = hashlib.sha256()
-    # spec places are shown relative to the working directory, so it is part of the key
-    digest.update(os.getcwd().encode("utf-8", "surrogateescape") + b"\0")
-    here = os.path.dirname(os.path.abspath(__file__))
-    inputs = spec_files(directory) + [os.path.join(directory, "consumers.yaml")] + \
-        sorted(os.path.join(schema, n) for n in os.listdir(schema)) + \
-        [os.path.join(here, n) for n in ("model.py", "kconfig.py", "cexpr.py", "load.py", "schema.py", "specset.py")]
-    for path in inputs:
-        digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
-        try:
-            with open_regular(path) as handle:  # load_specs reports what is not a regular file
-                digest.update(handle.read())
-        except (OSError, NotRegularFile):
-            digest.update(b"<absent>")
-    key = digest.hexdigest()
-    cache_path = os.path.join(cache_dir, f"specs-{key[:32]}.json")
-    cached = _read_cache(cache_path, key)
-    if cached is not None:
-        return cached, []
-    specs, problems = load_specs(directory)
-    if not problems:
+    # one file per specs directory and working directory (spec places are shown relative
+    # to it): a newer vmci or an edited spec replaces the file rather than adding one
+    place = hashlib.sha256()
+    for part in (os.getcwd(), os.path.abspath(directory)):
+        place.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    cache_path = os.path.join(cache_dir, f"specs-{place.hexdigest()[:32]}.json")
+    code = _code_digest().hexdigest()
+    cached = _read_cache(cache_path) or {}
+    memo = _Memo(cached.get("known") if cached.get("code") == code else None, remember=True)
+    specs, problems = _load(directory, memo)
+    if not os.path.isdir(directory):
+        return specs, problems, ([] if checks else None), ""
+    key = hashlib.sha256(f"{code}\0{place.hexdigest()}\0".encode())
+    for shown, entry in sorted(memo.files.items()):
+        key.update(json.dumps([shown, entry[0]]).encode("utf-8", "surrogateescape") + b"\0")
+    whole = key.hexdigest()
+    found = cached.get("checks") if cached.get("key") == whole else None
+    computed = False
+    if checks and found is None:
+        from vmci.spec.lint import check_specs
+        found, computed = check_specs(specs), True
+    if computed or memo.loaded or cached.get("key") != whole:
         from vmci.files.output import write_atomically
+        remembered = {shown: entry for shown, entry in memo.files.items() if entry[0] is not None}
+        document = {"format": CACHE_FORMAT, "code": code, "key": whole, "files": remembered,
+                    "checks": None if found is None else _encode_problems(found)}
         try:
             os.makedirs(cache_dir, exist_ok=True)
-            document = {"format": CACHE_FORMAT, "key": key, "model": _encode(specs)}
             write_atomically(cache_path, json.dumps(document, separators=(",", ":")).encode("utf-8"))
         except (OSError, ValueError, RecursionError):
             pass  # a read-only cache is no reason to fail
-    return specs, problems
+    return specs, problems, found, whole

@@ -14,14 +14,27 @@ import os
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, NamedTuple, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Tuple
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
-try:  # libyaml is much faster; both give the same marks
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader
+# PyYAML is imported by the first parse_document: a command that takes the model from
+# vmci's spec cache (spec/load.py) reads no YAML and does not pay for the import.
+_Loader: Any = None
+_constructor: Any = None
+
+
+def _import_yaml() -> None:
+    global yaml, _Loader, _constructor
+    if _Loader is not None:
+        return
+    import yaml
+    try:  # libyaml is much faster; both give the same marks
+        _Loader = yaml.CSafeLoader
+    except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+        _Loader = yaml.SafeLoader
+    _constructor = yaml.constructor.SafeConstructor()
 
 MAX_SPEC_BYTES = 1 << 20
 MAX_NESTING = 32
@@ -131,6 +144,7 @@ def load_document(path: str, display_path: str = None) -> Document:
 
 
 def parse_document(text: str, path: str) -> Document:
+    _import_yaml()
     places = _Places(text)
     _check_events(text, path, places)
     try:
@@ -227,7 +241,6 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null", "tag:yaml.org,2002:float",
 }
-_constructor = yaml.constructor.SafeConstructor()
 
 
 def _convert(node, path: Path, document: Document, places: _Places) -> Any:

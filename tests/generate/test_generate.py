@@ -389,3 +389,35 @@ def test_before_5_14_the_common_file_appends_the_build_id_from_its_note_scan():
         init.index("VMCOREINFO_PAGESIZE(")
     assert "#include <crypto/sha.h>" in old and "#include <linux/buildid.h>" not in old
     assert "add_build_id_vmcoreinfo" not in new and "\tVMCOREINFO_BUILD_ID();\n" in new
+
+
+def test_check_from_remembered_digests_still_finds_every_change(tmp_path):
+    """generate --check remembers the outputs' digests (issue 15): run warm, it still
+    finds a file changed by hand, and an edited spec gives new outputs, not the old ones."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def check(out_dir, specs):
+        import subprocess
+        result = subprocess.run([sys.executable, "-m", "vmci", "generate", "--check", "-o", str(out_dir),
+                                 "--specs", specs], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+        return result.returncode, result.stdout
+
+    specs = copy_specs(tmp_path / "specs")
+    out_dir = tmp_path / "gen"
+    assert vmci("generate", "-o", str(out_dir), "--specs", specs)[0] == 0
+    assert check(out_dir, specs) == (0, "")
+    assert os.listdir(tmp_path / "cache" / "vmci")  # the digests are remembered
+    note_c = out_dir / "c" / "vmcoreinfo_note.c"
+    original = note_c.read_text()
+    note_c.write_text(original + "/* edited by hand */\n")
+    assert check(out_dir, specs) == (1, f"{out_dir}/c/vmcoreinfo_note.c: differs\n")
+    note_c.write_text(original)
+    assert check(out_dir, specs) == (0, "")
+    common = os.path.join(specs, "common.yaml")
+    with open(common, encoding="utf-8") as handle:
+        text = handle.read()
+    assert "doc: The kernel release" in text
+    with open(common, "w", encoding="utf-8") as handle:
+        handle.write(text.replace("doc: The kernel release", "doc: Edited. The kernel release", 1))
+    code, out = check(out_dir, specs)
+    assert code == 1 and f"{out_dir}/rst/vmcoreinfo.rst: differs\n" in out, out
