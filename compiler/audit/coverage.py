@@ -139,9 +139,12 @@ def _covered(specs: SpecSet, version: Version) -> bool:
         return False
 
 
-def cell_config(specs: SpecSet, machine: Machine, version: Version, variant: Variant) -> KernelConfig:
+def cell_config(specs: SpecSet, machine: Machine, version: Version, variant: Variant,
+                facts: Optional[Dict[str, Optional[str]]] = None) -> KernelConfig:
+    """The config of one cell; `facts`: vmcoreinfo_facts(specs, version), when known."""
     values = {name: "y" for name in BASE_OPTIONS}
-    values.update({k: v for k, v in vmcoreinfo_facts(specs, version).items() if v is not None})
+    facts = vmcoreinfo_facts(specs, version) if facts is None else facts
+    values.update({k: v for k, v in facts.items() if v is not None})
     values.update(variant.options())
     for name, value in machine_facts(machine).items():
         if value is None:
@@ -160,23 +163,28 @@ def compute_coverage(specs: SpecSet) -> Coverage:
     names = [format_version(v) for v in versions]
     index = _VersionIndex(versions)
     groups: Dict[tuple, int] = {}  # the facts every kernel of a version has -> its versions
+    facts_of = {version: vmcoreinfo_facts(specs, version) for version in versions}
     for position, version in enumerate(versions):
-        facts = tuple(sorted(vmcoreinfo_facts(specs, version).items(), key=lambda item: item[0]))
+        facts = tuple(sorted(facts_of[version].items(), key=lambda item: item[0]))
         groups[facts] = groups.get(facts, 0) | index.bit(position)
     general = specs.general_emitters()
+    general_program = _Program(general, index)
+    crash_functions = sorted({f.name for e in general for f in e.functions if f.phase == "crash"})
     rows = []
     for emitter, machine in specs.machines():
         row = Row(emitter.target.arch, machine.name, kconfig_allows="; ".join(
             condition.text + (f" ({versions})" if str(versions) != "all versions" else "")
             for versions, condition in machine.kconfig_allows))
         present = index.mask(emitter.versions) & _first_source_masks(emitter, index)[1]
-        by_variant = {variant.name: _variant_cells(specs, emitter, machine, variant, index, groups, present)
+        functions = general_program.joined(_Program([emitter], index))
+        by_variant = {variant.name: _variant_cells(specs, machine, variant, index, groups, present, functions,
+                                                   crash_functions)
                       for variant in VARIANTS}
         for position, (version, name) in enumerate(zip(versions, names)):
             source = emitter.source_for(version) if emitter.versions.contains(version) else None
             row.sources[name] = [source.where] if source is not None else []
             for variant in VARIANTS:
-                if offered(specs, machine, version, variant):
+                if offered(specs, machine, version, variant, facts_of[version]):
                     row.cells[(name, variant.name)] = by_variant[variant.name][position]
         row.variants = [v.name for v in VARIANTS if any(name == v.name for _, name in row.cells)]
         rows.append(row)
@@ -186,9 +194,10 @@ def compute_coverage(specs: SpecSet) -> Coverage:
     return Coverage(names, rows, sorted(specs.tools), general_sources)
 
 
-def offered(specs: SpecSet, machine: Machine, version: Version, variant: Variant) -> bool:
+def offered(specs: SpecSet, machine: Machine, version: Version, variant: Variant,
+            facts: Optional[Dict[str, Optional[str]]] = None) -> bool:
     """Does the machine's Kconfig at `version` let a config choose this variant (its `kconfig-allows`)?"""
-    return machine.allows(version).evaluate(cell_config(specs, machine, version, variant))
+    return machine.allows(version).evaluate(cell_config(specs, machine, version, variant, facts))
 
 
 class _VersionIndex:
@@ -209,6 +218,7 @@ class _VersionIndex:
         self.keys = [self._key(versions[i]) for i in order]
         self.full = (1 << len(versions)) - 1
         self.memo: Dict[object, int] = {}
+        self.by_id: Dict[int, Tuple[object, int]] = {}
 
     @classmethod
     def _key(cls, version: Version) -> tuple:
@@ -225,6 +235,12 @@ class _VersionIndex:
         return self.full & ~((1 << start) - 1)
 
     def mask(self, versions) -> int:
+        # by identity first (the model's ranges live as long as the index; the range is
+        # kept with its mask, so its id is never another's): hashing a range costs more
+        # than the walk that asks
+        known = self.by_id.get(id(versions))
+        if known is not None and known[0] is versions:
+            return known[1]
         found = self.memo.get(versions)
         if found is None:
             found = self.full
@@ -233,6 +249,7 @@ class _VersionIndex:
             if versions.until is not None:
                 found &= ~self._at_least(versions.until)
             self.memo[versions] = found
+        self.by_id[id(versions)] = (versions, found)
         return found
 
 
@@ -247,43 +264,67 @@ def _first_source_masks(emitter: Emitter, index: _VersionIndex) -> Tuple[List[in
     return masks, taken
 
 
-def _emitted_key_masks(specs: SpecSet, emitter: Emitter, config: KernelConfig, index: _VersionIndex,
+class _Program:
+    """The emission program of some emitters as bit masks over the coverage versions:
+    per function name, (phase, [(gate, versions it is the source of)], [(versions of the
+    entry, its `when`, callee or None, key or None, entry)]). Built once per emitter, so
+    the walks per machine, variant and config group only test conditions and masks."""
+
+    def __init__(self, owners: List[Emitter], index: _VersionIndex):
+        self.functions: Dict[str, list] = {}
+        for owner in owners:
+            owner_mask = index.mask(owner.versions)
+            sources = [(source.gate, mask & owner_mask)
+                       for source, mask in zip(owner.sources, _first_source_masks(owner, index)[0])]
+            for function in owner.functions:
+                entries = [(index.mask(entry.versions), entry.when, entry.callee if entry.kind == "call" else None,
+                            entry.key if entry.emits else None, entry) for entry in function.entries]
+                self.functions.setdefault(function.name, []).append((function.phase, sources, entries))
+
+    def joined(self, other: "_Program") -> Dict[str, list]:
+        functions = {name: list(found) for name, found in self.functions.items()}
+        for name, found in other.functions.items():
+            functions.setdefault(name, []).extend(found)
+        return functions
+
+
+def _emitted_key_masks(functions: Dict[str, list], crash_functions: List[str], config: KernelConfig,
                        versions: int, phases=("boot", "crash")) -> Dict[str, int]:
     """key -> the versions (of `versions`) whose kernel with `config` emits it: select.py's
     walk, done once for a set of versions that share the config."""
-    functions: Dict[str, list] = {}
-    for owner in specs.general_emitters() + [emitter]:
-        mask = versions & index.mask(owner.versions)
-        if mask:
-            sources = list(zip(owner.sources, _first_source_masks(owner, index)[0]))
-            for function in owner.functions:
-                functions.setdefault(function.name, []).append((function, sources, mask))
     keys: Dict[str, int] = {}
+    # A call is walked only where its caller's condition holds, so the condition of an
+    # entry (caller's && gate && when) holds exactly where its gate and its `when` do:
+    # each condition is evaluated once against this config, no conjunction is built.
+    holds: Dict[int, bool] = {}
 
-    def walk(name: str, inherited: Condition, mask: int, depth: int, caller=None) -> None:
+    def held_by_config(condition: Condition) -> bool:
+        found = holds.get(id(condition))
+        if found is None:
+            found = holds[id(condition)] = condition.evaluate(config)
+        return found
+
+    def walk(name: str, mask: int, depth: int, caller=None) -> None:
         if depth > 8:
             where = f"{caller.where}: " if caller is not None else ""
             raise SelectionError(f"{where}calls nest deeper than 8 levels at {name}() (does it call itself?)")
-        for function, sources, owner_mask in functions.get(name, []):
-            for source, source_mask in sources:
-                held = mask & owner_mask & source_mask
-                if not held:
+        for phase, sources, entries in functions.get(name, []):
+            for gate, source_mask in sources:
+                held = mask & source_mask
+                if not held or not held_by_config(gate):
                     continue
-                for entry in function.entries:
-                    entry_mask = held & index.mask(entry.versions)
-                    if not entry_mask:
+                for entry_versions, when, callee, key, entry in entries:
+                    entry_mask = held & entry_versions
+                    if not entry_mask or not held_by_config(when):
                         continue
-                    condition = inherited & source.gate & entry.when
-                    if not condition.evaluate(config):
-                        continue
-                    if entry.kind == "call":
-                        walk(entry.callee, condition, entry_mask, depth + 1, entry)
-                    elif entry.emits and function.phase in phases:
-                        keys[entry.key] = keys.get(entry.key, 0) | entry_mask
+                    if callee is not None:
+                        walk(callee, entry_mask, depth + 1, entry)
+                    elif key is not None and phase in phases:
+                        keys[key] = keys.get(key, 0) | entry_mask
 
-    walk(COMMON_FUNCTION, Condition(None), versions, 0)
-    for name in sorted({f.name for e in specs.general_emitters() for f in e.functions if f.phase == "crash"}):
-        walk(name, Condition(None), versions, 0)
+    walk(COMMON_FUNCTION, versions, 0)
+    for name in crash_functions:
+        walk(name, versions, 0)
     return keys
 
 
@@ -306,10 +347,12 @@ def _bit_counts(masks, width: int) -> List[int]:
     return counts
 
 
-def _variant_cells(specs: SpecSet, emitter: Emitter, machine: Machine, variant: Variant, index: _VersionIndex,
-                   groups: Dict[tuple, int], present: int) -> List[Optional[Cell]]:
+def _variant_cells(specs: SpecSet, machine: Machine, variant: Variant, index: _VersionIndex,
+                   groups: Dict[tuple, int], present: int, functions: Dict[str, list],
+                   crash_functions: List[str]) -> List[Optional[Cell]]:
     """The cells of one machine and variant, one per coverage version (None where the
-    machine's spec does not cover it)."""
+    machine's spec does not cover it); `functions`: the program of the general emitters
+    and the machine's (_Program)."""
     width = len(index.position_bit)
     cells: List[Optional[Cell]] = [None] * width
     reads = reads_for(specs, machine)
@@ -319,14 +362,18 @@ def _variant_cells(specs: SpecSet, emitter: Emitter, machine: Machine, variant: 
             continue
         positions = [p for p in range(width) if versions >> index.position_bit[p] & 1]
         config = cell_config(specs, machine, index.versions[positions[0]], variant)
-        keys = _emitted_key_masks(specs, emitter, config, index, versions)
+        keys = _emitted_key_masks(functions, crash_functions, config, versions)
         counts = _bit_counts(keys.values(), width)
-        required = {tool: [(r, is_required(r, config)) for r in tool_reads] for tool, tool_reads in reads.items()}
+        # per tool, the reads some version of the group misses: (key, required, versions emitting it)
+        missable = {tool: [(r.key, is_required(r, config), keys.get(r.key, 0)) for r in tool_reads
+                           if keys.get(r.key, 0) & versions != versions]
+                    for tool, tool_reads in reads.items()}
         for position in positions:
             bit = index.position_bit[position]
-            missing = {tool: [(r, needed) for r, needed in tool_reads if not keys.get(r.key, 0) >> bit & 1]
-                       for tool, tool_reads in required.items()}
-            cells[position] = Cell(counts[bit], {tool: [r.key for r, needed in gone if needed] for tool, gone in missing.items()},
+            missing = {tool: [(key, needed) for key, needed, emitted in tool_reads if not emitted >> bit & 1]
+                       for tool, tool_reads in missable.items()}
+            cells[position] = Cell(counts[bit],
+                                   {tool: [key for key, needed in gone if needed] for tool, gone in missing.items()},
                                    {tool: sum(1 for _, needed in gone if not needed) for tool, gone in missing.items()})
     return cells
 
