@@ -2,10 +2,16 @@
 """Every everyday vmci command beside its peer, in one run: CPU seconds and peak RSS.
 
     bench/everyday.py [--release 6.1.0-57-cloud-amd64] [--repeat 5] [--tarball PATH] [--no-audit]
+                      [--baseline REV]
 
-Each command runs REPEAT times as a child process; the figures are the median CPU
-seconds (user + system, from the child's rusage: whole process, imports included) and
-the largest peak RSS. Peers, in the same run:
+Each command runs REPEAT times as a child process (after one run that fills vmci's
+caches, not counted); the figures are the median CPU seconds (user + system, from the
+child's rusage: whole process, imports included) and the largest peak RSS. With
+--baseline REV (a commit, tag or branch, e.g. safe-106ca43), REV is exported with `git
+archive` into a scratch directory with a virtualenv of its own (its vmci installed
+editable; the libraries are this environment's), and every vmci row runs for both, in
+the same run, each in its own checkout and with its own cache directory: before, after
+and their ratio. Peers, in the same run:
   - `vmci resolve` cold: drgn answering the same SIZE/OFFSET/LENGTH/NUMBER/SYMBOL lookups
     (bench/drgn_lookups.py under Debian's python3), and `makedumpfile -g`;
   - `vmci audit source TARBALL`: `xz -dc TARBALL` (the decompression floor).
@@ -37,27 +43,95 @@ def measure(argv, env=None, cwd=ROOT, ok=(0, 1)):
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def vmci(*args):
-    return [sys.executable, "-m", "vmci", *args]
+class Side:
+    """One vmci to measure: its checkout, its Python and its cache directory."""
+
+    def __init__(self, name, root, python, scratch):
+        self.name, self.root, self.python = name, root, python
+        self.env = dict(os.environ, XDG_CACHE_HOME=os.path.join(scratch, f"cache-{name}"))
+        self.env.pop("PYTHONPATH", None)
+
+    def vmci(self, *args):
+        return [self.python, "-m", "vmci", *args]
+
+    def measure(self, *args, env=None):
+        return measure(self.vmci(*args), env=env or self.env, cwd=self.root)
+
+
+def baseline_side(rev, scratch):
+    """REV exported from this repository, with a virtualenv that imports its vmci."""
+    import sysconfig
+
+    root = os.path.join(scratch, "baseline")
+    os.makedirs(root)
+    archive = subprocess.run(["git", "-C", ROOT, "archive", "--format=tar", rev], capture_output=True)
+    if archive.returncode != 0:
+        raise SystemExit(f"--baseline {rev}: {archive.stderr.decode(errors='replace').strip()}")
+    subprocess.run(["tar", "-x", "-C", root], input=archive.stdout, check=True)
+    venv = os.path.join(root, ".venv")
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True)
+    python = os.path.join(venv, "bin", "python")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(site, "vmci-bench-libraries.pth"), "w") as handle:
+        handle.write(sysconfig.get_paths()["purelib"] + "\n")  # jsonschema, PyYAML, Jinja2, pyelftools
+    # pip builds it as tools/setup.sh does (its build backend from pip's configured index)
+    installed = subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+                                "-e", root], capture_output=True, text=True)
+    if installed.returncode != 0:
+        raise SystemExit(f"--baseline {rev}: installing it failed: {installed.stderr.strip()[-500:]}")
+    return Side("before", root, python, scratch)
 
 
 class Table:
     def __init__(self, repeat):
         self.repeat = repeat
-        self.rows = {}
+        self.rows = {}  # (side, name) -> (median CPU s, largest peak RSS MB)
 
-    def run(self, name, argv_or_callable, **kwargs):
-        runs = []
-        for _ in range(self.repeat):
-            if callable(argv_or_callable):
-                runs.append(argv_or_callable())
-            else:
-                runs.append(measure(argv_or_callable, **kwargs))
-        self.rows[name] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
-        return self.rows[name]
+    def run(self, side, name, measure_once):
+        runs = [measure_once() for _ in range(self.repeat)]
+        self.rows[(side, name)] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
+        return self.rows[(side, name)]
 
-    def cpu(self, name):
-        return self.rows[name][0]
+    def cpu(self, side, name):
+        return self.rows[(side, name)][0]
+
+    def names(self, side):
+        return [name for s, name in self.rows if s == side]
+
+
+def vmci_rows(table, side, vmlinux, config, scratch, args):
+    """Every row of one vmci; the row names carry no side (Table keys them by side)."""
+    def run(name, *argv):
+        side.measure(*argv)  # fills the caches this command keeps
+        table.run(side.name, name, lambda: side.measure(*argv))
+
+    # the spec-editing loop
+    run("validate", "validate")
+    edited = os.path.join(scratch, f"specs-{side.name}")
+    shutil.copytree(os.path.join(side.root, "specs"), edited)
+    spec = os.path.join(edited, "arch", "x86_64.yaml")
+
+    def validate_after_an_edit():
+        with open(spec, "a") as handle:  # a new comment: the file's contents change
+            handle.write(f"# edited {os.urandom(4).hex()}\n")
+        return side.measure("validate", "--specs", edited)
+    validate_after_an_edit()
+    table.run(side.name, "validate, one spec edited", validate_after_an_edit)
+    run("generate --check", "generate", "--check")
+    run("coverage --format json", "coverage", "--format", "json")
+    run("list --arch x86_64 --kernel-version 6.1", "list", "--arch", "x86_64", "--kernel-version", "6.1")
+
+    # resolve, cold and warm
+    def resolve_cold():
+        env = dict(side.env, XDG_CACHE_HOME=tempfile.mkdtemp(dir=scratch))
+        return side.measure("resolve", "--vmlinux", vmlinux, "--config", config, env=env)
+    table.run(side.name, "resolve cold", resolve_cold)
+    run("resolve warm", "resolve", "--vmlinux", vmlinux, "--config", config)
+    if not args.no_audit:
+        repeat, table.repeat = table.repeat, max(1, min(args.repeat, 3))
+        table.run(side.name, "audit source", lambda: side.measure("audit", "source", args.tarball))
+        table.repeat = repeat
 
 
 def main():
@@ -66,6 +140,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--tarball", default="/usr/src/linux-source-6.12.tar.xz")
     parser.add_argument("--no-audit", action="store_true", help="leave out the audit row (it takes minutes)")
+    parser.add_argument("--baseline", metavar="REV", help="measure vmci at REV too, in the same run (before/after)")
     args = parser.parse_args()
     vmlinux = os.path.join(CACHE, args.release, "vmlinux")
     config = os.path.join(CACHE, args.release, "config")
@@ -74,67 +149,63 @@ def main():
     table = Table(args.repeat)
     scratch = tempfile.mkdtemp(prefix="vmci-bench-")
     try:
-        cache_env = dict(os.environ, XDG_CACHE_HOME=os.path.join(scratch, "cache"))
-        # the spec-editing loop
-        table.run("validate", vmci("validate"), env=cache_env)
-        edited = os.path.join(scratch, "specs")
-        shutil.copytree(os.path.join(ROOT, "specs"), edited)
-        spec = os.path.join(edited, "arch", "x86_64.yaml")
+        sides = [Side("after", ROOT, sys.executable, scratch)]
+        if args.baseline:
+            sides.insert(0, baseline_side(args.baseline, scratch))
+        for side in sides:
+            vmci_rows(table, side, vmlinux, config, scratch, args)
 
-        def validate_after_an_edit():
-            with open(spec, "a") as handle:  # a new comment: the file's contents change
-                handle.write(f"# edited {os.urandom(4).hex()}\n")
-            return measure(vmci("validate", "--specs", edited), env=cache_env)
-        table.run("validate, one spec edited", validate_after_an_edit)
-        table.run("generate --check", vmci("generate", "--check"), env=cache_env)
-        table.run("coverage --format json", vmci("coverage", "--format", "json"), env=cache_env)
-        table.run("list --arch x86_64 --kernel-version 6.1",
-                  vmci("list", "--arch", "x86_64", "--kernel-version", "6.1"), env=cache_env)
-
-        # resolve, cold and warm, beside drgn and makedumpfile -g
-        def resolve_cold():
-            env = dict(os.environ, XDG_CACHE_HOME=tempfile.mkdtemp(dir=scratch))
-            return measure(vmci("resolve", "--vmlinux", vmlinux, "--config", config), env=env)
-        table.run("resolve cold", resolve_cold)
-        warm_env = dict(os.environ, XDG_CACHE_HOME=os.path.join(scratch, "warm"))
-        measure(vmci("resolve", "--vmlinux", vmlinux, "--config", config), env=warm_env)
-        table.run("resolve warm", vmci("resolve", "--vmlinux", vmlinux, "--config", config), env=warm_env)
+        # the peers, once: drgn answering the same lookups, makedumpfile -g, xz -dc
+        after = sides[-1]
         lookups = os.path.join(scratch, "lookups.json")
         with open(lookups, "w") as handle:
-            subprocess.run(vmci("resolve", "--vmlinux", vmlinux, "--config", config, "--format", "json"),
-                           stdout=handle, env=warm_env, cwd=ROOT, check=False)
-        table.run("drgn, the same lookups", [DEBIAN_PYTHON, os.path.join(ROOT, "bench", "drgn_lookups.py"),
-                                             vmlinux, lookups])
+            subprocess.run(after.vmci("resolve", "--vmlinux", vmlinux, "--config", config, "--format", "json"),
+                           stdout=handle, env=after.env, cwd=ROOT, check=False)
+        table.run("peer", "drgn, the same lookups",
+                  lambda: measure([DEBIAN_PYTHON, os.path.join(ROOT, "bench", "drgn_lookups.py"), vmlinux, lookups]))
         mdf = os.path.join(scratch, "mdf.out")
-        table.run("makedumpfile -g", ["makedumpfile", "-g", mdf, "-x", vmlinux], ok=(0,))
-
-        # audit source beside the decompression floor
+        table.run("peer", "makedumpfile -g", lambda: measure(["makedumpfile", "-g", mdf, "-x", vmlinux], ok=(0,)))
         if not args.no_audit:
             table.repeat = max(1, min(args.repeat, 3))
-            table.run("audit source", vmci("audit", "source", args.tarball), env=cache_env)
-            table.run("xz -dc", ["sh", "-c", f"xz -dc '{args.tarball}' > /dev/null"], ok=(0,))
+            table.run("peer", "xz -dc",
+                      lambda: measure(["sh", "-c", f"xz -dc '{args.tarball}' > /dev/null"], ok=(0,)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
+    drgn = table.cpu("peer", "drgn, the same lookups")
     targets = {
         "validate": "<= 0.30 s", "validate, one spec edited": "<= 0.30 s", "generate --check": "<= 0.30 s",
         "coverage --format json": "<= 0.30 s", "list --arch x86_64 --kernel-version 6.1": "<= 0.15 s",
-        "resolve cold": f"<= 2.5x drgn ({2.5 * table.cpu('drgn, the same lookups'):.2f} s)",
-        "resolve warm": "<= 0.10 s",
+        "resolve cold": f"<= 2.5x drgn ({2.5 * drgn:.2f} s)", "resolve warm": "<= 0.10 s",
     }
-    if "audit source" in table.rows:
-        targets["audit source"] = f"<= 1.3x xz -dc ({1.3 * table.cpu('xz -dc'):.1f} s), <= 300 MB"
+    if not args.no_audit:
+        targets["audit source"] = f"<= 1.3x xz -dc ({1.3 * table.cpu('peer', 'xz -dc'):.1f} s), <= 300 MB"
     print(f"vmci bench, {args.release} ({os.path.getsize(vmlinux) / 1e6:.0f} MB vmlinux), "
-          f"median CPU seconds of {args.repeat} runs, peak RSS; {os.cpu_count()} CPUs")
-    print(f"  {'command':<42} {'CPU s':>7} {'RSS MB':>7}  target")
-    for name, (cpu, rss) in table.rows.items():
-        print(f"  {name:<42} {cpu:7.3f} {rss:7.0f}  {targets.get(name, '(peer)')}")
-    drgn_cpu, mdf_cpu = table.cpu("drgn, the same lookups"), table.cpu("makedumpfile -g")
-    print(f"  ratios: resolve cold / drgn = {table.cpu('resolve cold') / drgn_cpu:.2f}; "
-          f"makedumpfile -g / resolve cold = {mdf_cpu / table.cpu('resolve cold'):.1f}")
-    if "audit source" in table.rows:
-        print(f"          audit source / xz -dc = {table.cpu('audit source') / table.cpu('xz -dc'):.2f}")
-    print(json.dumps({name: {"cpu_s": round(cpu, 3), "rss_mb": round(rss)} for name, (cpu, rss) in table.rows.items()}))
+          f"median CPU seconds of {args.repeat} runs, peak RSS; {os.cpu_count()} CPUs"
+          + (f"; before: {args.baseline}, after: this checkout" if args.baseline else ""))
+    before = "before" if args.baseline else None
+    header = f"  {'command':<42} " + (f"{'before':>7} {'after':>7} {'ratio':>6} " if before else f"{'CPU s':>7} ") + \
+        f"{'RSS MB':>7}  target"
+    print(header)
+    for name in table.names("after"):
+        cpu, rss = table.rows[("after", name)]
+        figures = f"{cpu:7.3f} "
+        if before:
+            old = table.rows[(before, name)][0]
+            figures = f"{old:7.3f} {cpu:7.3f} {old / cpu if cpu else float('inf'):5.1f}x "
+        print(f"  {name:<42} {figures}{rss:7.0f}  {targets.get(name, '')}")
+    for name in table.names("peer"):
+        cpu, rss = table.rows[("peer", name)]
+        blank = f"{'':7} {'':7} {'':6} " if before else ""
+        print(f"  {name:<42} {blank}{cpu:7.3f} {rss:7.0f}  (peer)")
+    resolve_cold = table.cpu("after", "resolve cold")
+    print(f"  ratios: resolve cold / drgn = {resolve_cold / drgn:.2f}; "
+          f"makedumpfile -g / resolve cold = {table.cpu('peer', 'makedumpfile -g') / resolve_cold:.1f}")
+    if not args.no_audit:
+        audit = table.cpu("after", "audit source")
+        print(f"          audit source / xz -dc = {audit / table.cpu('peer', 'xz -dc'):.2f}")
+    print(json.dumps({f"{side}: {name}": {"cpu_s": round(cpu, 3), "rss_mb": round(rss)}
+                      for (side, name), (cpu, rss) in table.rows.items()}))
 
 
 if __name__ == "__main__":
