@@ -10,7 +10,7 @@ in the result with the reason, and the caller's exit status says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, Union
 
 from vmci.abi import FLAG_VALUE
 from vmci.resolve.evaluate import Evaluator, Unresolved
@@ -46,6 +46,7 @@ def resolve(specs: SpecSet, vm, target: Target, version: Version, config: Kernel
     selected = select_entries(specs, target, version, config, phases)
     defines = defines_in_scope(specs, target, version, config)
     functions = {(e.name, f.name): f for e in specs.emitters for f in e.functions}
+    load_offset: Union[int, Unresolved]
     try:
         load_offset = image_base(vm, target, version, config, defines) + slide
     except Unresolved as error:  # then only the lines that hold an address of the image fail
@@ -83,16 +84,16 @@ def resolve_entry(item: SelectedEntry, evaluator: Evaluator, vm) -> ResolvedLine
             return ResolvedLine(entry, build_id_value(vm.build_id), "elf-note")
         if entry.kind == "config":
             return ResolvedLine(entry, FLAG_VALUE, "config")
+        expression = entry.value_expression()
+        if expression is None:
+            raise Unresolved("the spec gives no expression for the value")
         if entry.kind == "osrelease" or entry.format == "%s":
-            text, runtime = evaluator.string(entry.value_expression())
+            text, runtime = evaluator.string(expression)
             if entry.kind == "osrelease":
                 return ResolvedLine(entry, text, "image")
             reasons = ([entry.runtime] if entry.runtime else []) + runtime
             return ResolvedLine(entry, text, "runtime" if reasons else "image",
                                 runtime="; ".join(dict.fromkeys(reasons)) if reasons else None)
-        expression = entry.value_expression()
-        if expression is None:
-            raise Unresolved("the spec gives no expression for the value")
         itype = evaluator.int_type(c_type(entry.format))
         assert itype is not None, entry.format  # every conversion reads a base type
         number, runtime = evaluator.integer(expression, itype)

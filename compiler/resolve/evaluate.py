@@ -26,7 +26,7 @@ Anything that cannot be evaluated raises Unresolved with a reason a person can a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Mapping, Optional, Protocol, Set, Tuple, Union
 
 from vmci.lang import cexpr
 from vmci.elf import ARRAY, BASE, ENUM, FUNCTION, POINTER, STRUCT, UNION, CType, LookupFailure
@@ -76,9 +76,30 @@ class Facts:
     image_data: bool = False
 
 
+class Macro(Protocol):
+    """A define in scope: spec.model.Define, or the image resolver's from a generated
+    module's scope."""
+
+    @property
+    def function_like(self) -> bool: ...
+    @property
+    def value(self) -> Optional[cexpr.Node]: ...  # None: an object of the image, never in scope
+    @property
+    def runtime(self) -> Optional[str]: ...  # why its value is fixed only at run time
+
+
+class Variable(Protocol):
+    """A local variable of the emitting function (spec.model.Local, or the image resolver's)."""
+
+    @property
+    def type(self) -> cexpr.TypeName: ...
+    @property
+    def init(self) -> Optional[cexpr.Node]: ...
+
+
 class Evaluator:
-    def __init__(self, vm, config: KernelConfig, defines: Dict[str, object],
-                 locals_: Optional[Dict[str, object]] = None, load_offset=0):
+    def __init__(self, vm, config: KernelConfig, defines: Mapping[str, Macro],
+                 locals_: Optional[Mapping[str, Variable]] = None, load_offset: Union[int, Unresolved] = 0):
         self.vm = vm
         # run address minus link address of the image; an Unresolved when it is unknown
         self.load_offset = load_offset
@@ -106,14 +127,15 @@ class Evaluator:
     def integer(self, node: cexpr.Node, itype: Optional[IntType] = None) -> Tuple[int, List[str]]:
         """Evaluate and convert to `itype` (as the printf argument is converted)."""
         value = self.rvalue(node)
-        target = itype or (value.itype if value.kind == "int" else self.ULONG)
+        target = itype or (value.itype if value.kind == "int" and value.itype is not None else self.ULONG)
         return target.wrap(self._materialize(value).value), value.runtime
 
     def string(self, node: cexpr.Node) -> Tuple[str, List[str]]:
         value = self._eval(node, 0)
-        if value.kind != "lvalue" or self._type_of(value) is None or value.ctype.resolved().kind != ARRAY:
+        ctype = self._type_of(value) if value.kind == "lvalue" else None
+        if ctype is None or ctype.resolved().kind != ARRAY:
             raise Unresolved(f"{cexpr.to_c(node)} is not a character array")
-        array = value.ctype.resolved()
+        array = ctype.resolved()
         length = array.length or 4096
         try:
             data = self.vm.read_memory(value.value, length)
@@ -151,8 +173,11 @@ class Evaluator:
         if spec == ("PHYS",):  # phys_addr_t is 64 bits when CONFIG_PHYS_ADDR_T_64BIT
             return self.ULLONG if self.config.is_enabled("CONFIG_PHYS_ADDR_T_64BIT") else self.ULONG
         if len(spec) == 1:
-            return getattr(self, spec[0])
-        return IntType(spec[0], spec[1], name)
+            found: IntType = getattr(self, str(spec[0]))
+            return found
+        bits, signed = spec
+        assert isinstance(bits, int) and isinstance(signed, bool), spec
+        return IntType(bits, signed, name)
 
     def find_type(self, spelling: str) -> CType:
         if spelling not in self._type_cache:
@@ -177,6 +202,8 @@ class Evaluator:
         if resolved.kind == ARRAY:
             if resolved.length is None:
                 raise Unresolved(f"{what} is an array without a bound in DWARF")
+            if resolved.target is None:
+                raise Unresolved(f"{what} is an array without an element type in DWARF")
             return resolved.length * self._sizeof_ctype(resolved.target, what)
         size = resolved.size if resolved.size is not None else ctype.size
         if size is None and resolved.kind in (STRUCT, UNION) and resolved.name:
@@ -240,7 +267,7 @@ class Evaluator:
         name = node.id
         if name in self.locals:
             return self._local(name, depth)
-        if name in self.defines and not getattr(self.defines[name], "function_like", False):
+        if name in self.defines and not self.defines[name].function_like:
             return self._define(name, depth)
         if name.startswith("CONFIG_"):
             return self._config_value(name)
@@ -282,6 +309,8 @@ class Evaluator:
         if name in self._active:
             raise Unresolved(f"define {name} refers to itself")
         define = self.defines[name]
+        if define.value is None:
+            raise Unresolved(f"{name} is an object of the image, not a macro")
         self._active.add(name)
         try:
             value = self._eval(define.value, depth)
@@ -308,13 +337,14 @@ class Evaluator:
     def _eval_Call(self, node: cexpr.Call, depth: int) -> Value:
         name, args = node.function, node.args
         define = self.defines.get(name)
-        if define is not None and getattr(define, "function_like", False) and not args:
+        if define is not None and define.function_like and not args:
             return self._define(name, depth)
         if name == "ARRAY_SIZE" and len(args) == 1:
             target = self._eval(args[0], depth)
-            if target.kind != "lvalue" or self._type_of(target) is None:
+            ctype = self._type_of(target) if target.kind == "lvalue" else None
+            if ctype is None:
                 raise Unresolved(f"ARRAY_SIZE({cexpr.to_c(args[0])}): not an array object")
-            length = target.ctype.resolved().length if target.ctype.resolved().kind == ARRAY else None
+            length = ctype.resolved().length if ctype.resolved().kind == ARRAY else None
             if length is None:
                 raise Unresolved(f"{cexpr.to_c(args[0])} is an array without a bound in DWARF")
             return Value("int", length, self.ULONG, what=cexpr.to_c(node))
@@ -463,12 +493,14 @@ class Evaluator:
     def _eval_SizeofExpr(self, node: cexpr.SizeofExpr, depth: int) -> Value:
         operand = self._eval(node.operand, depth)
         if operand.kind == "lvalue":
-            if self._type_of(operand) is None:
+            ctype = self._type_of(operand)
+            if ctype is None:
                 raise Unresolved(f"the type of {cexpr.to_c(node.operand)} is not in DWARF")
-            size = self._sizeof_ctype(operand.ctype, cexpr.to_c(node.operand))
+            size = self._sizeof_ctype(ctype, cexpr.to_c(node.operand))
         elif operand.kind == "pointer":
             size = self.word_bytes
         else:
+            assert operand.itype is not None  # an "int" value has its type
             size = operand.itype.bits // 8
         return Value("int", size, self.ULONG, what=cexpr.to_c(node))
 
@@ -487,11 +519,12 @@ class Evaluator:
             if base.kind != "pointer":
                 raise Unresolved(f"{cexpr.to_c(node.base)} is not a pointer")
             base = Value("lvalue", base.value, ctype=base.ctype, what=base.what, runtime=base.runtime, moves=base.moves)
-        if base.kind != "lvalue" or self._type_of(base) is None:
+        base_type = self._type_of(base) if base.kind == "lvalue" else None
+        if base_type is None:
             raise Unresolved(f"{cexpr.to_c(node.base)} is not a struct object with a DWARF type")
         self.facts.dwarf = True
         try:
-            offset, ctype = self._complete(base.ctype).member(node.member)
+            offset, ctype = self._complete(base_type).member(node.member)
         except LookupFailure as error:
             raise Unresolved(error.reason)
         return Value("lvalue", base.value + offset, ctype=ctype, what=cexpr.to_c(node), runtime=base.runtime,
@@ -500,14 +533,18 @@ class Evaluator:
     def _eval_Index(self, node: cexpr.Index, depth: int) -> Value:
         base = self._eval(node.base, depth)
         index = self._materialize(self._rvalue(self._eval(node.index, depth), depth))
-        if base.kind == "lvalue" and self._type_of(base) is not None and base.ctype.resolved().kind == ARRAY:
-            element = base.ctype.resolved().target
+        base_type = self._type_of(base) if base.kind == "lvalue" else None
+        element: Optional[CType]
+        if base_type is not None and base_type.resolved().kind == ARRAY:
+            element = base_type.resolved().target
             address, moves = base.value, base.moves
         else:
             pointer = self._rvalue(base, depth)
             if pointer.kind != "pointer" or pointer.ctype is None:
                 raise Unresolved(f"{cexpr.to_c(node.base)} is not an array or pointer with a DWARF type")
             element, address, moves = pointer.ctype, pointer.value, pointer.moves
+        if element is None:
+            raise Unresolved(f"{cexpr.to_c(node.base)} is an array without an element type in DWARF")
         size = self._sizeof_ctype(element, cexpr.to_c(node))
         return Value("lvalue", self.ULONG.wrap(address + index.value * size), ctype=element,
                      what=cexpr.to_c(node), runtime=base.runtime + index.runtime, moves=moves)

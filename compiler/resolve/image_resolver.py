@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
+from typing import Dict, Optional
 
 from vmci.lang import cexpr
 from vmci.resolve.evaluate import Evaluator, Unresolved
@@ -44,7 +44,7 @@ class ImageResolver:
         self.config = config
         self.slide = slide  # a KASLR slide: how far the image runs from where it runs without KASLR
         self._defines_for = None
-        self._defines = {}
+        self._defines: Dict[str, _Define] = {}
         self._load_offset = 0
 
     def _evaluator(self, scope) -> Evaluator:
