@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple, Union
 
 from vmci.abi import COMMON_FUNCTION
-from vmci.lang.kconfig import KernelConfig, Condition
+from vmci.lang.condition import Condition, Not, Symbol
+from vmci.lang.kconfig import KernelConfig
 from vmci.spec.model import Define, Emitter, Entry, ImageBase, Machine, SpecSet, Version, format_version
 
 
@@ -100,20 +101,11 @@ def check_builds_vmcoreinfo(specs: SpecSet, version: Version, config: KernelConf
 def machine_facts(machine: Optional[Machine]) -> Dict[str, Optional[str]]:
     """The CONFIG_ values a machine name fixes (its condition's top-level conjuncts)."""
     facts: Dict[str, Optional[str]] = {}
-    if machine is None or machine.config.node is None:
-        return facts
-    from vmci.lang import cexpr
-
-    def walk(node):
-        if isinstance(node, cexpr.Binary) and node.op == "&&":
-            walk(node.left)
-            walk(node.right)
-        elif isinstance(node, cexpr.Name):
-            facts[node.id] = "y"
-        elif isinstance(node, cexpr.Unary) and node.op == "!" and isinstance(node.operand, cexpr.Name):
-            facts[node.operand.id] = None
-
-    walk(machine.config.node)
+    for atom in machine.config.conjuncts() if machine is not None else ():
+        if isinstance(atom, Symbol):
+            facts[atom.name] = "y"
+        elif isinstance(atom, Not) and isinstance(atom.operand, Symbol):
+            facts[atom.operand.name] = None
     return facts
 
 

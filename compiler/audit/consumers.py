@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from vmci.abi import COMMON_FUNCTION
-from vmci.lang.kconfig import Condition, KernelConfig
+from vmci.lang.condition import Condition, any_of
+from vmci.lang.kconfig import KernelConfig
 from vmci.spec.model import ConsumerRead, Emitter, Machine, SpecSet, Version, format_version
 from vmci.select import SelectionError, Target, machine_facts, select_entries
-from vmci.audit.logic import any_of
 
 Truth = Union[bool, Condition]
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from vmci.abi import COMMON_FUNCTION, PINNED_VERSIONS
-from vmci.lang.kconfig import Condition, KernelConfig
+from vmci.lang.condition import Condition
+from vmci.lang.kconfig import KernelConfig
 from vmci.resources import templates_dir
 from vmci.spec.model import Emitter, Machine, SpecLocation, SpecSet, Version, format_version
 from vmci.select import SelectionError, check_version, machine_facts

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 from vmci.lang import cexpr
-from vmci.lang.kconfig import TRUE, Condition, ConditionError
+from vmci.lang.condition import TRUE, Condition, ConditionError
 
 APPEND_FUNCTION = "vmcoreinfo_append_str"
 MACRO_PREFIX = "VMCOREINFO_"

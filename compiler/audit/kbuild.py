@@ -21,10 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
-from vmci.lang import cexpr
-from vmci.lang.kconfig import TRUE, Condition
-
-FALSE = Condition(cexpr.Num(0, "", "0"))
+from vmci.lang.condition import TRUE, Condition, any_of
 
 
 @dataclass
@@ -37,16 +34,6 @@ class Gate:
 
     def __str__(self) -> str:
         return str(self.condition)
-
-
-def _or(a: Condition, b: Condition) -> Condition:
-    if a.node is None or b.node is None:
-        return TRUE
-    if a == FALSE:
-        return b
-    if b == FALSE:
-        return a
-    return Condition(cexpr.Binary("||", a.node, b.node))
 
 
 _CONFIG_REF = re.compile(r"^\$\((CONFIG_[A-Za-z0-9_]+)\)$")
@@ -223,7 +210,7 @@ class Kbuild:
                     condition = found.condition & line.condition & word_condition
                     place = f"{makefile}:{line.number}"
                     found = Gate(condition, [place] + found.places, line.unknown + found.unknown)
-                    result = found if result is None else Gate(_or(result.condition, found.condition),
+                    result = found if result is None else Gate(any_of([result.condition, found.condition]),
                                                                 result.places + found.places,
                                                                 result.unknown + found.unknown)
         return result

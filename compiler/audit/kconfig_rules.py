@@ -22,12 +22,13 @@ m) is left out. Leaving a rule out only makes the comparison stricter, never wro
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from vmci.lang import cexpr
-from vmci.lang.kconfig import Condition, ConditionError
+from vmci.lang.condition import Condition, ConditionError
 
 
 @dataclass
@@ -487,3 +488,29 @@ def _logical_lines(text: str) -> List[Tuple[int, int, str]]:
             stripped = stripped.split("#", 1)[0].strip()
         out.append((number, indent, stripped))
     return out
+
+
+# --- every option a tree declares (validate --kernel-src) ------------------------------
+
+_KCONFIG_SYMBOL = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$", re.M)
+
+
+def kconfig_symbols(kernel_tree: str) -> set:
+    """Every option a kernel tree's Kconfig files declare, as CONFIG_ names.
+
+    A Kconfig file that is not a regular file (a FIFO would block the read forever) is
+    inputs.NotRegularFile: the symbols would be incomplete, and every option it declares
+    would be reported unknown."""
+    from vmci.files.inputs import open_regular
+
+    symbols = set()
+    for root, dirs, files in os.walk(kernel_tree):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.startswith("Kconfig"):
+                try:
+                    with open_regular(os.path.join(root, name), "r", encoding="utf-8", errors="replace") as handle:
+                        symbols.update("CONFIG_" + s for s in _KCONFIG_SYMBOL.findall(handle.read()))
+                except OSError:
+                    continue
+    return symbols

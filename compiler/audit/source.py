@@ -32,12 +32,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from vmci.lang import cexpr
 from vmci.jsonformat import kernel_location, spec_location
-from vmci.lang.kconfig import TRUE, Condition
+from vmci.lang.condition import TRUE, Condition, any_of
 from vmci.spec.model import (AppendEntry, Emitter, Entry, SpecLocation, SpecSet, Version, format_version)
 from vmci.audit.csource import APPEND_FUNCTION, CallSite, Emission, PreprocessorCondition, ScannedFile, scan_c_file
 from vmci.audit.kbuild import Gate, Kbuild
 from vmci.audit.kconfig_rules import KconfigTree
-from vmci.audit.logic import any_of, describe, differing_config, satisfying_config
+from vmci.audit.logic import describe, differing_config, satisfying_config
 from vmci.audit.tree import KernelTree
 
 

@@ -15,7 +15,7 @@ from typing import List, Optional
 
 from vmci import __version__
 from vmci.files.inputs import NotRegularFile
-from vmci.lang.kconfig import ConfigError, KernelConfig, kconfig_symbols
+from vmci.lang.kconfig import ConfigError, KernelConfig
 from vmci.spec.lint import check_specs, errors_in
 from vmci.cli.entry import EXIT_INTERRUPTED
 from vmci.files.output import printable
@@ -107,6 +107,8 @@ def cmd_validate(args) -> int:
         specs, problems = load_specs_cached(directory, default_cache_dir())
         if not os.path.isdir(args.kernel_src):
             raise UsageError(f"{args.kernel_src}: not a directory (--kernel-src takes a kernel source tree)")
+        from vmci.audit.kconfig_rules import kconfig_symbols
+
         try:
             symbols = kconfig_symbols(args.kernel_src)
         except NotRegularFile as error:

@@ -21,7 +21,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from vmci.abi import APPEND_FORMATS, COMMON_FUNCTION
 from vmci.lang import cexpr
-from vmci.lang.guards import Block, Leaf, conjuncts, nest
+from vmci.lang.condition import PREPROCESSOR, Expr, Not, Symbol, conjuncts, render
+from vmci.lang.guards import Block, Leaf, nest
 from vmci.spec.model import (AppendEntry, BuildIdEntry, CallEntry, Define, Emitter, Entry, Function, LengthEntry, Local,
                     NamedEntry, OffsetEntry, OsreleaseEntry, StatementEntry, Version, format_version)
 from vmci.emit.render import RenderError, c_comment, c_ident, c_string
@@ -172,36 +173,17 @@ def declaration(local: Local) -> str:
 
 # --- guards --------------------------------------------------------------------------------
 
-def pp_expression(node: cexpr.Node, parent: int = 0) -> str:
-    """A condition in #if syntax: CONFIG_X is defined(CONFIG_X), comparisons stay."""
-    if isinstance(node, cexpr.Name):
-        return f"defined({c_ident(node.id)})"
-    if isinstance(node, cexpr.Num):
-        return node.text
-    if isinstance(node, cexpr.Call):
-        return f"{c_ident(node.function)}({c_ident(node.args[0].id)})"
-    if isinstance(node, cexpr.Unary):
-        inner = pp_expression(node.operand, 3)
-        return f"!{inner}"
-    if isinstance(node, cexpr.Binary) and node.op in ("&&", "||"):
-        mine = 2 if node.op == "&&" else 1
-        text = f"{pp_expression(node.left, mine)} {node.op} {pp_expression(node.right, mine)}"
-        return f"({text})" if mine < parent else text
-    if isinstance(node, cexpr.Binary):  # CONFIG_X <op> number
-        text = f"{c_ident(node.left.id)} {node.op} {node.right.text}"
-        return f"({text})" if parent >= 3 else text
-    raise RenderError(f"{cexpr.to_c(node)} cannot be a preprocessor condition")
-
-
-def opening(atoms: Tuple[cexpr.Node, ...], keyword: str = "if") -> str:
+def opening(atoms: Tuple[Expr, ...], keyword: str = "if") -> str:
+    """`#if`/`#elif` for a guard's conjuncts; `#ifdef X`/`#ifndef X` for a lone symbol, as
+    the kernel writes them."""
     if keyword == "if" and len(atoms) == 1:
         atom = atoms[0]
-        if isinstance(atom, cexpr.Name):
-            return f"#ifdef {c_ident(atom.id)}"
-        if isinstance(atom, cexpr.Unary) and atom.op == "!" and isinstance(atom.operand, cexpr.Name):
-            return f"#ifndef {c_ident(atom.operand.id)}"
+        if isinstance(atom, Symbol):
+            return f"#ifdef {c_ident(atom.name)}"
+        if isinstance(atom, Not) and isinstance(atom.operand, Symbol):
+            return f"#ifndef {c_ident(atom.operand.name)}"
     parent = 2 if len(atoms) > 1 else 0
-    return f"#{keyword} " + " && ".join(pp_expression(atom, parent) for atom in atoms)
+    return f"#{keyword} " + " && ".join(render(atom, PREPROCESSOR, parent) for atom in atoms)
 
 
 def flatten(nodes: Sequence, rows: List[str]) -> None:
@@ -220,7 +202,7 @@ def flatten(nodes: Sequence, rows: List[str]) -> None:
             flatten(branch.children, rows)
         nested = any(isinstance(child, Block) for b in node.branches for child in b.children)
         if len(node.branches) > 1 or nested:
-            rows.append(f"#endif /* {c_comment(' && '.join(cexpr.to_c(a) for a in first.condition))} */")
+            rows.append(f"#endif /* {c_comment(' && '.join(render(a, parent=2) for a in first.condition))} */")
         else:
             rows.append("#endif")
 

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from vmci.lang import cexpr
-from vmci.lang.guards import Leaf, conjuncts, nest
+from vmci.lang.condition import PYTHON, conjuncts, render
+from vmci.lang.condition import negation as condition_negation
+from vmci.lang.guards import Leaf, nest
 from vmci.spec.model import (AppendEntry, BuildIdEntry, CallEntry, ConfigEntry, Emitter, Entry, Function,
                     OsreleaseEntry, SpecSet, StatementEntry, Version, VersionRange)
 from vmci.emit.render import RenderError, c_ident, py_comment, py_string
@@ -84,9 +86,7 @@ def negation(atom):
         return ("until" if atom[0] == "since" else "since", atom[1])
     if isinstance(atom, tuple):
         return None
-    if isinstance(atom, cexpr.Unary) and atom.op == "!":
-        return atom.operand
-    return cexpr.Unary("!", atom)
+    return condition_negation(atom)
 
 
 def _version_args(version: Version) -> str:
@@ -103,24 +103,7 @@ def py_atom(atom, parent: int = 0) -> str:
         if kind == "phase":
             return "k.at_crash"
         raise RenderError(f"unknown condition atom {atom!r}")
-    if isinstance(atom, cexpr.Name):
-        return f"k.on({py_string(c_ident(atom.id))})"
-    if isinstance(atom, cexpr.Num):
-        return "True" if atom.value else "False"
-    if isinstance(atom, cexpr.Call):
-        method = "enabled" if atom.function == "IS_ENABLED" else "on"
-        return f"k.{method}({py_string(c_ident(atom.args[0].id))})"
-    if isinstance(atom, cexpr.Unary) and atom.op == "!":
-        return f"not {py_atom(atom.operand, 3)}"
-    if isinstance(atom, cexpr.Binary) and atom.op in ("&&", "||"):
-        mine = 2 if atom.op == "&&" else 1
-        word = "and" if atom.op == "&&" else "or"
-        text = f"{py_atom(atom.left, mine)} {word} {py_atom(atom.right, mine)}"
-        return f"({text})" if mine < parent else text
-    if isinstance(atom, cexpr.Binary):  # CONFIG_X <op> number, as the kconfig evaluator reads it
-        text = f"k.number({py_string(c_ident(atom.left.id))}) {atom.op} {int(atom.right.value)}"
-        return f"({text})" if parent >= 3 else text
-    raise RenderError(f"{cexpr.to_c(atom)} cannot be a condition")
+    return render(atom, PYTHON, parent)
 
 
 def py_condition(atoms) -> str:

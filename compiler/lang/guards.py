@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Hashable, List, Optional, Sequence, Tuple, Union
 
-from vmci.lang import cexpr
+from vmci.lang.condition import Expr, negation
 
-Atom = Hashable  # a cexpr node, or an emitter's own atom (a version bound)
+Atom = Hashable  # a condition node, or an emitter's own atom (a version bound)
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Leaf:
 @dataclass
 class Branch:
     condition: Optional[Tuple[Atom, ...]]  # None: the `else` branch
-    children: List["Node"]
+    children: List[Node]
 
 
 @dataclass
@@ -47,25 +47,13 @@ class Block:
 Node = Union[Leaf, Block]
 
 
-def conjuncts(node: Optional[cexpr.Node]) -> Tuple[cexpr.Node, ...]:
-    if node is None:
-        return ()
-    if isinstance(node, cexpr.Binary) and node.op == "&&":
-        return conjuncts(node.left) + conjuncts(node.right)
-    return (node,)
-
-
-def cexpr_negation(atom: Atom) -> Optional[Atom]:
-    """!A for a condition atom; !!A is A."""
-    if isinstance(atom, cexpr.Unary) and atom.op == "!":
-        return atom.operand
-    if isinstance(atom, (cexpr.Name, cexpr.Call, cexpr.Binary, cexpr.Num)):
-        return cexpr.Unary("!", atom)
-    return None
+def expr_negation(atom: Atom) -> Optional[Atom]:
+    """!A for a condition atom; !!A is A (None for an atom that is not a condition node)."""
+    return negation(atom) if isinstance(atom, Expr) else None
 
 
 def nest(items: Sequence[Tuple[Tuple[Atom, ...], object]],
-         negation: Callable[[Atom], Optional[Atom]] = cexpr_negation,
+         negation: Callable[[Atom], Optional[Atom]] = expr_negation,
          topic: Callable[[object], Hashable] = lambda payload: None) -> List[Node]:
     """Turn (conjuncts, payload) pairs, in order, into leaves and guarded blocks.
 
@@ -109,12 +97,12 @@ def _chain(nodes: List[Node], negation, topic) -> List[Node]:
     return out
 
 
-def _residual_after(block: Block, atoms: Tuple[Atom, ...], negation) -> Optional[Tuple[Atom, ...]]:
+def _residual_after(block: Block, atoms: Optional[Tuple[Atom, ...]], negation) -> Optional[Tuple[Atom, ...]]:
     """What is left of `atoms` once it says that no earlier branch of `block` held;
     None when it does not say so (each earlier branch must be a single atom)."""
-    remaining = list(atoms)
+    remaining = list(atoms or ())
     for branch in block.branches:
-        if len(branch.condition) != 1:
+        if branch.condition is None or len(branch.condition) != 1:
             return None
         negated = negation(branch.condition[0])
         if negated is None or negated not in remaining:

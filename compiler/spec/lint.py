@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from itertools import combinations
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 from vmci.abi import ARCH_FUNCTION, DEFAULT_WIDTH, FORMAT_WIDTH, LINE_BUFFER_BYTES
 from vmci.lang import cexpr
-from vmci.lang.kconfig import TRUE, Condition
+from vmci.lang.condition import TRUE, Condition, all_of, any_of
 from vmci.spec.yamlsource import Problem
 from vmci.spec.model import Define, Emitter, Entry, SpecSet, Version, VersionRange
 
@@ -24,22 +24,6 @@ LINT_CHECKS = ("LINE_TOO_LONG", "DOC_MISSING", "NOT_READ_BY_ANY_TOOL")
 # Entries that emit one key, and definitions of one macro, are compared pair by pair;
 # beyond this many the specs are refused rather than compared (n^2/2 checks).
 MAX_SHARED = 100
-
-
-def _any_of(nodes: list):
-    """nodes[0] || nodes[1] || ... as a balanced tree: every walker of a condition
-    recurses per level, and a chain of a thousand machines is a thousand levels."""
-    if len(nodes) == 1:
-        return nodes[0]
-    middle = len(nodes) // 2
-    return cexpr.Binary("||", _any_of(nodes[:middle]), _any_of(nodes[middle:]))
-
-
-def _all_of(nodes: list):
-    if len(nodes) == 1:
-        return nodes[0]
-    middle = len(nodes) // 2
-    return cexpr.Binary("&&", _all_of(nodes[:middle]), _all_of(nodes[middle:]))
 
 
 def _problem(where, message: str, severity: str = "error", check: str = "") -> Problem:
@@ -74,14 +58,9 @@ def check_specs(specs: SpecSet, kernel_symbols: Optional[Set[str]] = None,
 
 def machine_condition(emitter: Emitter) -> Condition:
     """What an architecture emitter's entries imply: one of its machines' configs."""
-    if emitter.target is None:
+    if emitter.target is None or not emitter.target.machines:
         return TRUE
-    nodes = []
-    for machine in emitter.target.machines:
-        if machine.config.node is None:
-            return TRUE
-        nodes.append(machine.config.node)
-    return Condition(_any_of(nodes)) if nodes else Condition(None)
+    return any_of(machine.config for machine in emitter.target.machines)
 
 
 def _arch_scope(emitter: Emitter) -> Optional[str]:
@@ -284,22 +263,9 @@ def _check_in_file_helpers(specs: SpecSet) -> List[Problem]:
     return problems
 
 
-def _probe_versions(specs: SpecSet, window: VersionRange) -> List[Version]:
-    """One version inside each stretch between the version bounds the specs mention."""
-    bounds = set()
-    for emitter in specs.emitters:
-        for rng in [emitter.versions] + [s.versions for s in emitter.sources] + \
-                   [e.versions for e in emitter.entries()] + [d.versions for d in emitter.defines]:
-            bounds.update(v for v in (rng.since, rng.until) if v is not None)
-    return [v for v in sorted(bounds) if window.contains(v)] or ([window.since] if window.since else [(6, 1)])
-
-
 def _check_references(specs: SpecSet) -> List[Problem]:
     """Every define a value uses must be defined wherever the entry applies."""
-    defines_by_name: Dict[str, list] = {}
-    for emitter in specs.emitters:
-        for define in emitter.defines:
-            defines_by_name.setdefault(define.name, []).append((emitter, define))
+    check = _References(specs)
     arches = _all_arches(specs)
     problems = []
     for emitter in specs.emitters:
@@ -309,15 +275,17 @@ def _check_references(specs: SpecSet) -> List[Problem]:
             expression = entry.value_expression()
             if expression is None or not entry.emits:
                 continue
+            macros = check.macros_in(expression)
+            if not macros:
+                continue  # nothing that must be defined
             for arch in entry_arches:
-                arch_machines = machines if emitter.target else _arch_machine_condition(specs, arch)
-                for version in _probe_versions(specs, _intersect(entry.versions, emitter.versions)):
+                condition = (machines if emitter.target else check.arch_machines(arch)) & entry.when
+                for version in check.probe_versions(_intersect(entry.versions, emitter.versions)):
                     if not entry.versions.contains(version):
                         continue
-                    if not any(e.versions.contains(version) for e in specs.arch_emitters(arch)):
+                    if not check.arch_alive(arch, version):
                         continue  # the architecture is gone (ia64 after 6.7)
-                    message = _undefined_in(expression, arch, version, arch_machines & entry.when,
-                                            defines_by_name, set())
+                    message = check.undefined_in(macros, arch, version, condition, frozenset())
                     if message:
                         problems.append(_problem(entry.where, f"{entry.key}: {message}"))
                         break
@@ -327,55 +295,98 @@ def _check_references(specs: SpecSet) -> List[Problem]:
     return problems
 
 
-def _arch_machine_condition(specs: SpecSet, arch: str) -> Condition:
-    nodes = []
-    for emitter in specs.arch_emitters(arch):
-        cond = machine_condition(emitter)
-        if cond.node is None:
-            return TRUE
-        nodes.append(cond.node)
-    return Condition(_any_of(nodes)) if nodes else Condition(None)
-
-
 def _intersect(a: VersionRange, b: VersionRange) -> VersionRange:
     since = max((v for v in (a.since, b.since) if v is not None), default=None)
     until = min((v for v in (a.until, b.until) if v is not None), default=None)
     return VersionRange(since, until)
 
 
-def _undefined_in(expression, arch: str, version: Version, condition: Condition,
-                  defines_by_name: Dict[str, list], active: set) -> Optional[str]:
-    names = cexpr.names_in(expression) | {c for c in cexpr.calls_in(expression) if c in defines_by_name}
-    for name in sorted(names):
-        if name not in defines_by_name or len(defines_by_name[name]) > MAX_SHARED:
-            continue  # not a macro the specs know (a DWARF or symbol-table name), or refused above
-        if name in active:
-            return f"define {name} refers to itself"
-        in_version = [(e, d) for e, d in defines_by_name[name] if d.versions.contains(version)]
-        if not in_version:
-            continue  # not a macro in this version (PG_slab is an enumerator before 6.10)
-        if not name.isupper():
-            # a lower-case macro is an alias of an object on some machines (swapper_pg_dir is
-            # init_top_pgt on x86_64); where no spec defines it, it is the object itself
-            continue
-        candidates = [(e, d) for e, d in in_version if e.target is None or e.target.arch == arch]
-        # the condition with no candidate's: one balanced conjunction, not a chain
-        parts = [c.node for c in [condition] + [d.when.negate() for _, d in candidates] if c.node is not None]
-        uncovered = Condition(_all_of(parts)) if parts else TRUE
-        if uncovered.satisfiable_with(choices=CHOICES.get()):
-            where = sorted({e.target.arch if e.target else "all arches" for e, _ in in_version})
-            return (f"uses {name}, which no define covers on {arch} in {'.'.join(map(str, version))} "
-                    f"under {condition} (it is defined for: {', '.join(where)})")
-        for emitter, define in candidates:
-            if define.value is None:
-                continue  # an object: read from the image, nothing further to define
-            if not (condition & define.when).satisfiable_with(choices=CHOICES.get()):
+class _References:
+    """What the reference checks of every entry share, computed once: the version bounds
+    the specs mention, each architecture's machines, the macros each expression names,
+    and the verdict for each (expression, architecture, version, condition)."""
+
+    def __init__(self, specs: SpecSet):
+        self.specs = specs
+        self.defines_by_name: Dict[str, List[Tuple[Emitter, Define]]] = {}
+        bounds: Set[Version] = set()
+        for emitter in specs.emitters:
+            for define in emitter.defines:
+                self.defines_by_name.setdefault(define.name, []).append((emitter, define))
+            for rng in [emitter.versions] + [s.versions for s in emitter.sources] + \
+                    [e.versions for e in emitter.entries()] + [d.versions for d in emitter.defines]:
+                bounds.update(v for v in (rng.since, rng.until) if v is not None)
+        self.bounds = sorted(bounds)
+        self.choices = CHOICES.get()
+        self._machines: Dict[str, Condition] = {}
+        self._alive: Dict[Tuple[str, Version], bool] = {}
+        self._names: Dict[int, Tuple[object, Tuple[str, ...]]] = {}  # id -> (the expression, kept alive; its macros)
+        self._verdicts: Dict[tuple, Optional[str]] = {}
+
+    def probe_versions(self, window: VersionRange) -> List[Version]:
+        """One version inside each stretch between the version bounds the specs mention."""
+        return [v for v in self.bounds if window.contains(v)] or ([window.since] if window.since else [(6, 1)])
+
+    def arch_machines(self, arch: str) -> Condition:
+        if arch not in self._machines:
+            emitters = self.specs.arch_emitters(arch)
+            self._machines[arch] = any_of(machine_condition(e) for e in emitters) if emitters else TRUE
+        return self._machines[arch]
+
+    def arch_alive(self, arch: str, version: Version) -> bool:
+        key = (arch, version)
+        if key not in self._alive:
+            self._alive[key] = any(e.versions.contains(version) for e in self.specs.arch_emitters(arch))
+        return self._alive[key]
+
+    def macros_in(self, expression) -> Tuple[str, ...]:
+        """The names of macros the specs define that the expression uses, sorted."""
+        known = self._names.get(id(expression))
+        if known is None:
+            names = cexpr.names_in(expression) | {c for c in cexpr.calls_in(expression) if c in self.defines_by_name}
+            # not a macro the specs know (a DWARF or symbol-table name), or refused above
+            macros = tuple(sorted(n for n in names
+                                  if n in self.defines_by_name and len(self.defines_by_name[n]) <= MAX_SHARED))
+            known = self._names[id(expression)] = (expression, macros)
+        return known[1]
+
+    def undefined_in(self, macros: Tuple[str, ...], arch: str, version: Version, condition: Condition,
+                     active: FrozenSet[str]) -> Optional[str]:
+        """Why a value that uses `macros` is not defined everywhere `condition` holds on
+        `arch` in `version` (None when it is)."""
+        key = (macros, arch, version, condition, active)
+        if key not in self._verdicts:
+            self._verdicts[key] = self._undefined_in(macros, arch, version, condition, active)
+        return self._verdicts[key]
+
+    def _undefined_in(self, macros: Tuple[str, ...], arch: str, version: Version, condition: Condition,
+                      active: FrozenSet[str]) -> Optional[str]:
+        for name in macros:
+            if name in active:
+                return f"define {name} refers to itself"
+            in_version = [(e, d) for e, d in self.defines_by_name[name] if d.versions.contains(version)]
+            if not in_version:
+                continue  # not a macro in this version (PG_slab is an enumerator before 6.10)
+            if not name.isupper():
+                # a lower-case macro is an alias of an object on some machines (swapper_pg_dir is
+                # init_top_pgt on x86_64); where no spec defines it, it is the object itself
                 continue
-            deeper = _undefined_in(define.value, arch, version, condition & define.when, defines_by_name,
-                                   active | {name})
-            if deeper:
-                return deeper
-    return None
+            candidates = [(e, d) for e, d in in_version if e.target is None or e.target.arch == arch]
+            uncovered = all_of([condition] + [d.when.negate() for _, d in candidates])  # no candidate's condition
+            if uncovered.satisfiable_with(choices=self.choices):
+                where = sorted({e.target.arch if e.target else "all arches" for e, _ in in_version})
+                return (f"uses {name}, which no define covers on {arch} in {'.'.join(map(str, version))} "
+                        f"under {condition} (it is defined for: {', '.join(where)})")
+            for _, define in candidates:
+                if define.value is None:
+                    continue  # an object: read from the image, nothing further to define
+                if not (condition & define.when).satisfiable_with(choices=self.choices):
+                    continue
+                deeper = self.undefined_in(self.macros_in(define.value), arch, version, condition & define.when,
+                                           active | {name})
+                if deeper:
+                    return deeper
+        return None
 
 
 def _check_kconfig_symbols(specs: SpecSet, known: Set[str], version: Optional[Version]) -> List[Problem]:

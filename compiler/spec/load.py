@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
+from vmci.lang.condition import Condition, ConditionError
 from vmci.resources import schema_dir, specs_dir
 from vmci.spec.model import ConsumerRead, Emitter, SpecSet, build_consumers, build_emitter, spec_files
 from vmci.spec.yamlsource import MAX_SPEC_BYTES, Problem
@@ -115,7 +116,8 @@ def _model_classes() -> Dict[str, type]:
 
 def _encode(value: Any) -> Any:
     """The model as JSON: lists as arrays, scalars as themselves, tuples, sets, dicts and
-    objects tagged (`{"t": [...]}`, `{"s": [...]}`, `{"d": [[k, v], ...]}`,
+    conditions as their text (`{"k": "CONFIG_X && !CONFIG_Y"}`), other objects tagged
+    (`{"t": [...]}`, `{"s": [...]}`, `{"d": [[k, v], ...]}`,
     `{"c": "model.Emitter", "a": {attribute: value}}`)."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
@@ -127,6 +129,8 @@ def _encode(value: Any) -> Any:
         return {"s": [_encode(item) for item in sorted(value, key=repr)], "f": isinstance(value, frozenset)}
     if isinstance(value, dict):
         return {"d": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if isinstance(value, Condition):  # interned nodes: kept as the text they print, parsed back
+        return {"k": value.text}
     cls = type(value)
     return {"c": f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}",
             "a": {name: _encode(item) for name, item in vars(value).items()}}
@@ -145,6 +149,11 @@ def _decode(value: Any, classes: Dict[str, type]) -> Any:
         return [_decode(item, classes) for item in value]
     if not isinstance(value, dict) or len(value) not in (1, 2):
         raise _BadCache("not a cached model value")
+    if "k" in value and isinstance(value["k"], str):
+        try:
+            return Condition.parse(value["k"])
+        except ConditionError:
+            raise _BadCache("a damaged condition")
     if "t" in value and isinstance(value["t"], list):
         return tuple(_decode(item, classes) for item in value["t"])
     if "s" in value and isinstance(value["s"], list):

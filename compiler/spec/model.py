@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Dict, List, Optional, Tuple
 
 from vmci.lang import cexpr
-from vmci.lang.kconfig import TRUE, Condition, ConditionError
+from vmci.lang.condition import TRUE, Condition, ConditionError
 from vmci.spec.yamlsource import Document, Problem
 from vmci.runtime import compare_version
 

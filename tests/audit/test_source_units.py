@@ -4,7 +4,7 @@ from vmci.audit.csource import scan_c_file
 from vmci.audit.kbuild import Kbuild
 from vmci.audit.kconfig_rules import KconfigTree, translate
 from vmci.audit.logic import differing_config, where_they_differ
-from vmci.lang.kconfig import Condition
+from vmci.lang.condition import Condition
 
 
 def conditions(text):

@@ -19,7 +19,7 @@ from vmci.emit import c as emit_c
 from vmci.emit import render
 from vmci.abi import PINNED_VERSIONS
 from vmci.emit.generate import COPIED_MODULES, newest_version
-from vmci.lang.kconfig import Condition
+from vmci.lang.condition import Condition
 from vmci.emit.manifest import NAME as MANIFEST
 from vmci.spec.model import AppendEntry, SpecLocation, SymbolEntry, format_version
 from vmci.emit.render import MARKER, RenderError
@@ -260,8 +260,7 @@ def test_preprocessor_conditions_use_defined():
 
 
 def emit_c_atoms(text):
-    from vmci.lang.guards import conjuncts
-    return conjuncts(Condition.parse(text).node)
+    return Condition.parse(text).conjuncts()
 
 
 # --- adding an architecture is adding a file --------------------------------------------------

@@ -1,12 +1,13 @@
 """The overlap checks' satisfiability search prunes; it must agree with enumerating
 every assignment (the definition), which is what it replaced."""
 import itertools
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmci.lang import cexpr
-from vmci.lang.kconfig import Condition, KernelConfig, _comparison_values, _eval
+from vmci.lang.condition import Condition
+from vmci.lang.kconfig import KernelConfig
 
 SYMBOLS = ["CONFIG_A", "CONFIG_B", "CONFIG_C", "CONFIG_D", "CONFIG_E"]
 atoms = st.one_of(
@@ -24,12 +25,15 @@ groups = st.lists(st.lists(st.sampled_from(SYMBOLS), min_size=2, max_size=3, uni
 
 
 def brute_force(conditions, choices):
-    nodes = [c.node for c in conditions if c.node is not None]
-    if not nodes:
+    """Every assignment of y, m, unset and the numbers around each comparison."""
+    texts = [c.text for c in conditions if c.node is not None]
+    if not texts:
         return True
-    symbols = sorted(set().union(*(cexpr.names_in(n) for n in nodes)))
-    comparisons = _comparison_values(nodes)
-    values = [sorted(comparisons.get(name, set()) | {"y", None}, key=str) for name in symbols]
+    symbols = sorted(set().union(*(c.symbols() for c in conditions)))
+    values = []
+    for name in symbols:
+        numbers = {int(n) + d for text in texts for n in re.findall(rf"\b{name} [=!<>]=? (\d+)", text) for d in (-1, 0, 1)}
+        values.append([None, "y", "m"] + [str(n) for n in sorted(numbers) if n >= 0])
     for assignment in itertools.product(*values):
         config = KernelConfig({k: v for k, v in zip(symbols, assignment) if v is not None})
         ok = True
@@ -39,7 +43,7 @@ def brute_force(conditions, choices):
             chosen = sum(1 for option in group if config.is_enabled(option))
             if chosen > 1 or (chosen == 0 and all(option in symbols for option in group)):
                 ok = False
-        if ok and all(_eval(n, config) for n in nodes):
+        if ok and all(c.evaluate(config) for c in conditions):
             return True
     return False
 

@@ -6,7 +6,7 @@ import pytest
 from test_bounds import COMMON, specs_dir
 
 from vmci.audit.coverage import VARIANTS, _cell, compute_coverage, coverage_versions, offered
-from vmci.lang.kconfig import Condition
+from vmci.lang.condition import Condition
 from vmci.spec.model import format_version
 from vmci.spec.load import load_specs
 

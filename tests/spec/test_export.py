@@ -15,7 +15,8 @@ import pytest
 
 from conftest import GOLD, GOLD_RELEASES, ROOT, gold, json_document, run_vmci
 from vmci.emit.export import CSV_COLUMNS
-from vmci.lang.kconfig import Condition, KernelConfig
+from vmci.lang.condition import Condition
+from vmci.lang.kconfig import KernelConfig
 from vmci.spec.model import VersionRange, parse_kernel_version, parse_version
 
 DOC = os.path.join(ROOT, "docs", "export.md")
