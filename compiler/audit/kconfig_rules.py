@@ -18,6 +18,8 @@ tristate logic maps onto that soundly for `depends on` (S=y needs D=y, which imp
 translated D); `select ... if C` and defaults are used only where the translation is
 exact (no negation of a tristate), and anything else (string comparisons, $(shell),
 m) is left out. Leaving a rule out only makes the comparison stricter, never wrong.
+
+`kconfig_symbols` lists every option a tree declares (for `vmci validate --kernel-src`).
 """
 from __future__ import annotations
 
