@@ -285,8 +285,9 @@ def _check_references(specs: SpecSet) -> List[Problem]:
                         continue
                     if not check.arch_alive(arch, version):
                         continue  # the architecture is gone (ia64 after 6.7)
-                    message = check.undefined_in(macros, arch, version, condition, frozenset())
+                    message = check.undefined_in(macros, arch, check.era(version), condition, frozenset())
                     if message:
+                        message = message.replace(_VERSION, ".".join(map(str, version)))
                         problems.append(_problem(entry.where, f"{entry.key}: {message}"))
                         break
                 else:
@@ -301,10 +302,14 @@ def _intersect(a: VersionRange, b: VersionRange) -> VersionRange:
     return VersionRange(since, until)
 
 
+_VERSION = "\0version\0"  # where a verdict names the version: the same verdict serves an era
+
+
 class _References:
     """What the reference checks of every entry share, computed once: the version bounds
     the specs mention, each architecture's machines, the macros each expression names,
-    and the verdict for each (expression, architecture, version, condition)."""
+    and the verdict for each (macros, architecture, era, condition). An era is the
+    versions in which the same defines exist: a verdict depends on the version only so."""
 
     def __init__(self, specs: SpecSet):
         self.specs = specs
@@ -317,6 +322,12 @@ class _References:
                     [e.versions for e in emitter.entries()] + [d.versions for d in emitter.defines]:
                 bounds.update(v for v in (rng.since, rng.until) if v is not None)
         self.bounds = sorted(bounds)
+        defines = [d for e in specs.emitters for d in e.defines]
+        self._eras: Dict[Version, Version] = {}
+        first: Dict[FrozenSet[int], Version] = {}
+        for version in self.bounds:
+            alive = frozenset(i for i, d in enumerate(defines) if d.versions.contains(version))
+            self._eras[version] = first.setdefault(alive, version)
         self.choices = CHOICES.get()
         self._machines: Dict[str, Condition] = {}
         self._alive: Dict[Tuple[str, Version], bool] = {}
@@ -326,6 +337,10 @@ class _References:
     def probe_versions(self, window: VersionRange) -> List[Version]:
         """One version inside each stretch between the version bounds the specs mention."""
         return [v for v in self.bounds if window.contains(v)] or ([window.since] if window.since else [(6, 1)])
+
+    def era(self, version: Version) -> Version:
+        """The first probed version in which the same defines exist as in `version`."""
+        return self._eras.get(version, version)
 
     def arch_machines(self, arch: str) -> Condition:
         if arch not in self._machines:
@@ -375,7 +390,7 @@ class _References:
             uncovered = all_of([condition] + [d.when.negate() for _, d in candidates])  # no candidate's condition
             if uncovered.satisfiable_with(choices=self.choices):
                 where = sorted({e.target.arch if e.target else "all arches" for e, _ in in_version})
-                return (f"uses {name}, which no define covers on {arch} in {'.'.join(map(str, version))} "
+                return (f"uses {name}, which no define covers on {arch} in {_VERSION} "
                         f"under {condition} (it is defined for: {', '.join(where)})")
             for _, define in candidates:
                 if define.value is None:
