@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence,
+from typing import (Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence,
                     Tuple, Union)
 
 from vmci.lang import cexpr
-
-if TYPE_CHECKING:
-    from vmci.lang.kconfig import KernelConfig
+from vmci.lang.kconfig import KernelConfig, config_enabled, config_number, config_set
 
 Facts = Mapping[str, Optional[str]]  # CONFIG_ name -> its value ("y", "m", "12"); None: unset
 Choices = Sequence[Sequence[str]]  # Kconfig choice groups: exactly one option of each is set
@@ -148,7 +146,7 @@ class Not(Expr):
         return (self.operand,)
 
 
-class And(Expr):
+class _Nary(Expr):
     __slots__ = ("parts",)
     parts: Tuple[Expr, ...]
 
@@ -159,15 +157,12 @@ class And(Expr):
         return (self.parts,)
 
 
-class Or(Expr):
-    __slots__ = ("parts",)
-    parts: Tuple[Expr, ...]
+class And(_Nary):
+    __slots__ = ()
 
-    def _set(self, parts: Tuple[Expr, ...]) -> None:
-        self.parts, self.symbols = parts, frozenset().union(*(p.symbols for p in parts))
 
-    def _fields(self) -> tuple:
-        return (self.parts,)
+class Or(_Nary):
+    __slots__ = ()
 
 
 def const(value: bool, text: Optional[str] = None) -> Expr:
@@ -262,23 +257,6 @@ def _convert(node: cexpr.Node) -> Expr:
 
 # --- values ------------------------------------------------------------------------------
 
-def _is_set(value: Optional[str]) -> bool:
-    """#ifdef semantics: true for y and for any value; false for m and unset."""
-    return value is not None and value != "m" and value != "n"
-
-
-def _number(value: Optional[str]) -> int:
-    """#if semantics: y is 1, numbers are themselves, anything else is 0."""
-    if value is None or value in ("m", "n"):
-        return 0
-    if value == "y":
-        return 1
-    try:
-        return int(value, 0)
-    except ValueError:
-        return 0
-
-
 _COMPARE: Dict[str, Callable[[int, int], bool]] = {
     "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
     ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b}
@@ -287,7 +265,7 @@ _COMPARE: Dict[str, Callable[[int, int], bool]] = {
 def evaluate(node: Expr, values: Facts) -> bool:
     """The condition's value in a config (`values`: name -> raw value; absent or None: unset)."""
     if isinstance(node, Symbol):
-        return _is_set(values.get(node.name))
+        return config_set(values, node.name)
     if isinstance(node, And):
         return all(evaluate(part, values) for part in node.parts)
     if isinstance(node, Or):
@@ -295,10 +273,9 @@ def evaluate(node: Expr, values: Facts) -> bool:
     if isinstance(node, Not):
         return not evaluate(node.operand, values)
     if isinstance(node, Test):
-        value = values.get(node.name)
-        return value in ("y", "m") if node.function == "IS_ENABLED" else _is_set(value)
+        return config_enabled(values, node.name) if node.function == "IS_ENABLED" else config_set(values, node.name)
     if isinstance(node, Compare):
-        return _COMPARE[node.op](_number(values.get(node.name)), node.value)
+        return _COMPARE[node.op](config_number(values, node.name), node.value)
     assert isinstance(node, Const)
     return node.value
 
