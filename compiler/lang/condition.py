@@ -25,7 +25,8 @@ from typing import (Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional
                     Tuple, Union)
 
 from vmci.lang import cexpr
-from vmci.lang.kconfig import KernelConfig, config_enabled, config_number, config_set
+from vmci.lang.kconfig import KernelConfig
+from vmci.runtime import config_enabled, config_number, config_set  # as the generated package reads them
 
 Facts = Mapping[str, Optional[str]]  # CONFIG_ name -> its value ("y", "m", "12"); None: unset
 Choices = Sequence[Sequence[str]]  # Kconfig choice groups: exactly one option of each is set

@@ -10,7 +10,7 @@ import io
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional
+from typing import Dict, Optional
 
 from vmci.runtime import config_number, config_set  # the generated package reads .config the same way
 
@@ -92,32 +92,3 @@ class KernelConfig:
             else:
                 values[name] = value
         return KernelConfig(values, self.source)
-
-
-# How the kernel's preprocessor reads an option (include/generated/autoconf.h defines
-# CONFIG_X as 1 for y, as its value for int/hex/string, CONFIG_X_MODULE alone for m);
-# `values` maps names to raw values, absent or None for unset.
-
-def config_set(values: Mapping[str, Optional[str]], name: str) -> bool:
-    """#ifdef CONFIG_X: set to y or to a value; =m (only CONFIG_X_MODULE is defined)
-    and unset are false."""
-    value = values.get(name)
-    return value is not None and value not in ("m", "n")
-
-
-def config_enabled(values: Mapping[str, Optional[str]], name: str) -> bool:
-    """IS_ENABLED(CONFIG_X) (include/linux/kconfig.h): y or m."""
-    return values.get(name) in ("y", "m")
-
-
-def config_number(values: Mapping[str, Optional[str]], name: str) -> int:
-    """CONFIG_X in #if: y is 1, a number is itself, anything else is 0."""
-    value = values.get(name)
-    if value is None or value in ("m", "n"):
-        return 0
-    if value == "y":
-        return 1
-    try:
-        return int(value, 0)
-    except ValueError:
-        return 0
