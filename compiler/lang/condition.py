@@ -432,17 +432,30 @@ def satisfiable(nodes: Sequence[Expr], choices: Choices = (), max_symbols: int =
     if known is not None:
         return known
     names = frozenset().union(*(node.symbols for node in nodes))
-    groups = [g for g in choices if not names.isdisjoint(g)]
+    formulas = list(nodes) + choice_rules([g for g in choices if not names.isdisjoint(g)], names)
     if len(names) > max_symbols:
         answer = True  # too many to enumerate: assume they can overlap
+    elif _contradictory(formulas):
+        answer = False
     else:
         try:
-            answer = satisfying_config(list(nodes) + choice_rules(groups, names), max_symbols=max_symbols,
-                                       max_steps=MAX_SEARCH_STEPS) is not None
+            answer = satisfying_config(formulas, max_symbols=max_symbols, max_steps=MAX_SEARCH_STEPS) is not None
         except TooLarge:
             answer = True
     _SATISFIABLE[key] = answer
     return answer
+
+
+def _contradictory(nodes: Sequence[Expr]) -> bool:
+    """The cheap proof before a search: a false constant, or A and !A, among the
+    top-level conjuncts (a define's condition against its own negation)."""
+    seen = set()
+    for node in nodes:
+        for part in conjuncts(node):
+            if isinstance(part, Const) and not part.value:
+                return True
+            seen.add(part)
+    return any(isinstance(part, Not) and part.operand in seen for part in seen)
 
 
 # --- the printer -------------------------------------------------------------------------
