@@ -54,19 +54,19 @@ def compare_version(version: Version, bound: Version) -> int:
     return (a > b) - (a < b)
 
 
-def config_set(values: Mapping[str, Optional[str]], name: str) -> bool:
+def config_set(values: Mapping[str, str | None], name: str) -> bool:
     """#ifdef CONFIG_X: set to y or to a value; =m (only CONFIG_X_MODULE is defined)
     and unset are false."""
     value = values.get(name)
     return value is not None and value not in ("m", "n")
 
 
-def config_enabled(values: Mapping[str, Optional[str]], name: str) -> bool:
+def config_enabled(values: Mapping[str, str | None], name: str) -> bool:
     """IS_ENABLED(CONFIG_X) (include/linux/kconfig.h): y or m."""
     return values.get(name) in ("y", "m")
 
 
-def config_number(values: Mapping[str, Optional[str]], name: str) -> int:
+def config_number(values: Mapping[str, str | None], name: str) -> int:
     """CONFIG_X in #if: y is 1, a number is itself, anything else is 0."""
     value = values.get(name)
     if value is None or value in ("m", "n"):
