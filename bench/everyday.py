@@ -196,8 +196,8 @@ def main():
         print(f"  {name:<42} {figures}{rss:7.0f}  {targets.get(name, '')}")
     for name in table.names("peer"):
         cpu, rss = table.rows[("peer", name)]
-        blank = f"{'':7} {'':7} {'':6} " if before else ""
-        print(f"  {name:<42} {blank}{cpu:7.3f} {rss:7.0f}  (peer)")
+        figures = f"{'':7} {cpu:7.3f} {'':6} " if before else f"{cpu:7.3f} "  # in the after column
+        print(f"  {name:<42} {figures}{rss:7.0f}  (peer)")
     resolve_cold = table.cpu("after", "resolve cold")
     print(f"  ratios: resolve cold / drgn = {resolve_cold / drgn:.2f}; "
           f"makedumpfile -g / resolve cold = {table.cpu('peer', 'makedumpfile -g') / resolve_cold:.1f}")
