@@ -141,13 +141,15 @@ def _covered(specs: SpecSet, version: Version) -> bool:
 
 
 def cell_config(specs: SpecSet, machine: Machine, version: Version, variant: Variant,
-                facts: Optional[Dict[str, Optional[str]]] = None) -> KernelConfig:
-    """The config of one cell; `facts`: vmcoreinfo_facts(specs, version), when known."""
+                facts: Optional[Dict[str, Optional[str]]] = None,
+                implied: Optional[Dict[str, Optional[str]]] = None) -> KernelConfig:
+    """The config of one cell; `facts`: vmcoreinfo_facts(specs, version) and `implied`:
+    machine_facts(machine), when known."""
     values = {name: "y" for name in BASE_OPTIONS}
     facts = vmcoreinfo_facts(specs, version) if facts is None else facts
     values.update({k: v for k, v in facts.items() if v is not None})
     values.update(variant.options())
-    for name, value in machine_facts(machine).items():
+    for name, value in (machine_facts(machine) if implied is None else implied).items():
         if value is None:
             values.pop(name, None)
         else:
@@ -178,6 +180,7 @@ def compute_coverage(specs: SpecSet) -> Coverage:
             for versions, condition in machine.kconfig_allows))
         present = index.mask(emitter.versions) & _first_source_masks(emitter, index)[1]
         functions = general_program.joined(_Program([emitter], index))
+        implied = machine_facts(machine)
         by_variant = {variant.name: _variant_cells(specs, machine, variant, index, groups, present, functions,
                                                    crash_functions)
                       for variant in VARIANTS}
@@ -185,7 +188,7 @@ def compute_coverage(specs: SpecSet) -> Coverage:
             source = emitter.source_for(version) if emitter.versions.contains(version) else None
             row.sources[name] = [source.where] if source is not None else []
             for variant in VARIANTS:
-                if offered(specs, machine, version, variant, facts_of[version]):
+                if offered(specs, machine, version, variant, facts_of[version], implied):
                     row.cells[(name, variant.name)] = by_variant[variant.name][position]
         row.variants = [v.name for v in VARIANTS if any(name == v.name for _, name in row.cells)]
         rows.append(row)
@@ -196,9 +199,10 @@ def compute_coverage(specs: SpecSet) -> Coverage:
 
 
 def offered(specs: SpecSet, machine: Machine, version: Version, variant: Variant,
-            facts: Optional[Dict[str, Optional[str]]] = None) -> bool:
+            facts: Optional[Dict[str, Optional[str]]] = None,
+            implied: Optional[Dict[str, Optional[str]]] = None) -> bool:
     """Does the machine's Kconfig at `version` let a config choose this variant (its `kconfig-allows`)?"""
-    return machine.allows(version).evaluate(cell_config(specs, machine, version, variant, facts))
+    return machine.allows(version).evaluate(cell_config(specs, machine, version, variant, facts, implied))
 
 
 class _VersionIndex:
@@ -369,13 +373,29 @@ def _variant_cells(specs: SpecSet, machine: Machine, variant: Variant, index: _V
         missable = {tool: [(r.key, is_required(r, config), keys.get(r.key, 0)) for r in tool_reads
                            if keys.get(r.key, 0) & versions != versions]
                     for tool, tool_reads in reads.items()}
+        # per tool, the reads no version of the group emits (the same gaps in every cell:
+        # most reads are of that kind) and those some versions emit, in the reads' order
+        never: Dict[str, Tuple[List[Tuple[int, str]], List[str], int]] = {}
+        partly: Dict[str, List[Tuple[int, str, bool, int]]] = {}
+        for tool, tool_reads in missable.items():
+            required = [(i, key) for i, (key, needed, emitted) in enumerate(tool_reads)
+                        if needed and not emitted & versions]
+            optional = sum(1 for _, needed, emitted in tool_reads if not needed and not emitted & versions)
+            never[tool] = (required, [key for _, key in required], optional)
+            partly[tool] = [(i, key, needed, emitted) for i, (key, needed, emitted) in enumerate(tool_reads)
+                            if emitted & versions]
         for position in positions:
             bit = index.position_bit[position]
-            missing = {tool: [(key, needed) for key, needed, emitted in tool_reads if not emitted >> bit & 1]
-                       for tool, tool_reads in missable.items()}
-            cells[position] = Cell(counts[bit],
-                                   {tool: [key for key, needed in gone if needed] for tool, gone in missing.items()},
-                                   {tool: sum(1 for _, needed in gone if not needed) for tool, gone in missing.items()})
+            gaps: Dict[str, List[str]] = {}
+            optional_gaps: Dict[str, int] = {}
+            for tool, (required, required_keys, optional) in never.items():
+                gone = [(i, key, needed) for i, key, needed, emitted in partly[tool] if not emitted >> bit & 1]
+                if not gone:
+                    gaps[tool], optional_gaps[tool] = list(required_keys), optional
+                    continue
+                gaps[tool] = [key for _, key in sorted(required + [(i, key) for i, key, needed in gone if needed])]
+                optional_gaps[tool] = optional + sum(1 for _, _, needed in gone if not needed)
+            cells[position] = Cell(counts[bit], gaps, optional_gaps)
     return cells
 
 
