@@ -47,6 +47,8 @@ class PyGeneralView:
     functions: List[PyFunction]
     boot_function: str
     crash_functions: List[str]
+    common_gate: str  # the gate of the file that holds the boot function: without it, no VMCOREINFO
+    common_spec: str
 
 
 @dataclass
@@ -262,9 +264,14 @@ def general_view(specs: SpecSet, spec_paths: Dict[str, str]) -> PyGeneralView:
     general = specs.general_emitters()
     crash = sorted({f.name for e in general for f in e.functions if f.phase == "crash"})
     ranges = py_tuple(dict.fromkeys(f"({_bound(e.versions.since)}, {_bound(e.versions.until)})" for e in general))
+    # as select.check_builds_vmcoreinfo(): a kernel that does not build the file of the
+    # common list writes no VMCOREINFO at all, which is refused, not an empty answer
+    common = [e for e in general if any(f.name == COMMON_FUNCTION for f in e.functions)]
+    if len(common) != 1:
+        raise RenderError(f"{specs.directory}: {len(common)} general specs define {COMMON_FUNCTION}(); one must")
     return PyGeneralView([spec_paths[e.path] for e in general], ranges, defines_rows(general),
                          [gate_view(e, spec_paths[e.path]) for e in general], _function_views(general, spec_paths),
-                         COMMON_FUNCTION, crash)
+                         COMMON_FUNCTION, crash, gate_name(common[0]), spec_paths[common[0].path])
 
 
 def module_view(specs: SpecSet, emitter: Emitter, spec_paths: Dict[str, str]) -> PyModuleView:

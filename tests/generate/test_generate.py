@@ -350,7 +350,8 @@ def test_a_new_architecture_needs_only_its_spec_file(tmp_path):
         vmcoreinfo = importlib.import_module("vmcoreinfo")
         module = vmcoreinfo.for_elf(4660, 64, "big")
         assert module.EMITTER == "toy64" and module.MACHINES[0].aliases == ("toy",)
-        config = {"CONFIG_TOY": "y", "CONFIG_64BIT": "y", "CONFIG_VMCORE_INFO": "y", "CONFIG_TOY_RELOCATABLE": "y"}
+        config = {"CONFIG_TOY": "y", "CONFIG_64BIT": "y", "CONFIG_VMCORE_INFO": "y", "CONFIG_CRASH_CORE": "y",
+                  "CONFIG_TOY_RELOCATABLE": "y"}
         lines = module.vmcoreinfo(ZeroResolver(), (6, 12), config)
         keys = [line.key for line in lines]
         assert keys[0] == "OSRELEASE"

@@ -50,14 +50,22 @@ def selected_keys(emitter, version, config, at_crash):
     phases = ("boot", "crash") if at_crash else ("boot",)
     try:
         return [item.key for item in select_entries(SPECS, target, version, config, phases)]
-    except SelectionError as error:  # list and resolve refuse it; the generated module writes nothing
+    except SelectionError as error:  # list and resolve refuse it, and so does the generated module
         assert "builds no VMCOREINFO" in str(error), error
-        return []
+        return NO_VMCOREINFO
 
 
 def generated_keys(vmcoreinfo, emitter, version, config, at_crash):
     module = vmcoreinfo.module(emitter.name.replace("-", "_"))
-    return [line.key for line in module.vmcoreinfo(ConstantResolver(), version, config.values, at_crash)]
+    try:
+        lines = module.vmcoreinfo(ConstantResolver(), version, config.values, at_crash)
+    except ValueError as error:
+        assert "builds no VMCOREINFO" in str(error), error
+        return NO_VMCOREINFO
+    return [line.key for line in lines]
+
+
+NO_VMCOREINFO = "refused: this config builds no VMCOREINFO"
 
 
 ARCH_EMITTERS = [e for e in SPECS.emitters if e.target is not None]
@@ -108,6 +116,16 @@ def test_versions_outside_the_specs_are_refused(vmcoreinfo):
     module = vmcoreinfo.module("x86_64")
     with pytest.raises(ValueError):
         module.vmcoreinfo(ConstantResolver(), (5, 4), {})
+
+
+def test_a_config_that_builds_no_vmcoreinfo_is_refused_not_answered_empty(vmcoreinfo):
+    module = vmcoreinfo.module("x86_64")
+    with pytest.raises(ValueError) as raised:
+        module.vmcoreinfo(ConstantResolver(), (6, 12), {"CONFIG_X86_64": "y", "CONFIG_CRASH_CORE": "y"})
+    assert str(raised.value) == ("this config builds no VMCOREINFO: Linux 6.12 writes it from the file of "
+                                 "specs/common.yaml, which the config does not build")
+    assert module.vmcoreinfo(ConstantResolver(), (6, 1), {"CONFIG_X86_64": "y", "CONFIG_CRASH_CORE": "y"})
+    assert module.vmcoreinfo(ConstantResolver(), (6, 12), {"CONFIG_X86_64": "y", "CONFIG_VMCORE_INFO": "y"})
 
 
 @pytest.mark.parametrize("release", GOLD_RELEASES)

@@ -18,6 +18,15 @@ def crash(k):
     k.call('crash_save_vmcoreinfo')
 
 
+def builds_vmcoreinfo(k):
+    """Whether the kernel writes VMCOREINFO at all: it builds the file of
+    specs/common.yaml, which holds the common list."""
+    return _builds_common(k)
+
+
+VMCOREINFO_SPEC = 'specs/common.yaml'
+
+
 def defines(k):
     """The one definition of each general macro that applies to this kernel."""
     found = {}

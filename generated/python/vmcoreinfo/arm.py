@@ -30,10 +30,14 @@ VERSIONS = _general.VERSIONS  # (since, until) of the general specs
 
 
 def vmcoreinfo(resolver, version, config, at_crash=False):
-    """The lines the kernel appends at boot (and at a crash, with at_crash)."""
+    """The lines the kernel appends at boot (and at a crash, with at_crash); ValueError
+    for a version outside the specs or a config with which the kernel writes none."""
     k = Kernel(resolver, version, config, at_crash)
     if not any(k.within(since, until) for since, until in VERSIONS):
         raise ValueError(f"kernel version {version} is outside the specs' versions {VERSIONS}")
+    if not _general.builds_vmcoreinfo(k):  # refused, as vmci resolve refuses it: no empty answer
+        raise ValueError(f"this config builds no VMCOREINFO: Linux {'.'.join(map(str, version))} writes it from "
+                         f"the file of {_general.VMCOREINFO_SPEC}, which the config does not build")
     k.functions = dict(_general.FUNCTIONS, **FUNCTIONS)
     k.defines = _general.defines(k)
     k.defines.update(defines(k))
