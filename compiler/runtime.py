@@ -21,7 +21,7 @@ What it holds, each as the kernel does it:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Protocol, TypeVar
 
 from .abi import BUILD_ID_WIDTH, CONVERSIONS, FLAG_VALUE, LINE_BUFFER_BYTES
 
@@ -127,21 +127,45 @@ class Line(NamedTuple):
         return f"{self.key}={self.value}\n"
 
 
+class KeyValue(Protocol):
+    """What the text is built from: a Line, or vmci.resolve.engine's ResolvedLine."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> str | None: ...  # None: unresolved
+    @property
+    def reason(self) -> str | None: ...  # why it is unresolved
+
+
+AnyLine = TypeVar("AnyLine", bound=KeyValue)
+
+
+class Resolver(Protocol):
+    """What the generated modules ask for one image (vmci.resolve.image_resolver's
+    ImageResolver, or a tool's own); each raises LookupError, such as Unresolved, with
+    the reason when it cannot answer."""
+
+    def build_id(self) -> str | None: ...
+    def string(self, expression: str, scope: Scope) -> str | None: ...
+    def integer(self, expression: str, c_type: str, scope: Scope) -> int | None: ...
+
+
 class UnresolvedLines(Unresolved):
     """render() was asked for the whole text, and some values are unresolved; `lines`
     are those lines, `reason` names each with its reason."""
 
-    def __init__(self, lines: Sequence[Any]):
+    def __init__(self, lines: Sequence[KeyValue]):
         super().__init__("; ".join(describe_unresolved(line) for line in lines))
         self.lines = list(lines)
 
 
-def describe_unresolved(line: Any) -> str:
+def describe_unresolved(line: KeyValue) -> str:
     """What `vmci resolve` says of an unresolved line (after the spec's place)."""
     return f"{line.key} not resolved: {line.reason}"
 
 
-def unresolved(lines: Iterable[Any]) -> list[Any]:
+def unresolved(lines: Iterable[AnyLine]) -> list[AnyLine]:
     """The lines whose value is unknown, in order."""
     return [line for line in lines if line.value is None]
 
@@ -151,7 +175,7 @@ def unresolved(lines: Iterable[Any]) -> list[Any]:
 PAGESIZE_KEY = "PAGESIZE"
 
 
-def vmcoreinfo_bytes(lines: Iterable[Any]) -> int | None:
+def vmcoreinfo_bytes(lines: Iterable[KeyValue]) -> int | None:
     """VMCOREINFO_BYTES: the PAGESIZE line's value; None without one."""
     for line in lines:
         if line.key == PAGESIZE_KEY and line.value is not None:
@@ -163,7 +187,7 @@ def vmcoreinfo_bytes(lines: Iterable[Any]) -> int | None:
     return None
 
 
-def kernel_bytes(lines: Iterable[Any], limit: int | None = None) -> tuple[bytes, bool]:
+def kernel_bytes(lines: Iterable[KeyValue], limit: int | None = None) -> tuple[bytes, bool]:
     """The bytes vmcoreinfo_append_str() leaves for these lines (anything with `key`
     and `value`), in their order, and whether the text reached `limit`
     (VMCOREINFO_BYTES: the kernel's WARN_ONCE "exceeds allocated size, truncating").
@@ -181,7 +205,7 @@ def kernel_bytes(lines: Iterable[Any], limit: int | None = None) -> tuple[bytes,
     return bytes(data), limit is not None and len(data) >= limit
 
 
-def render(lines: Sequence[Any], limit: int | None = None, partial: bool = False) -> str:
+def render(lines: Sequence[KeyValue], limit: int | None = None, partial: bool = False) -> str:
     """The VMCOREINFO text the kernel writes for these lines, cut as kernel_bytes()
     cuts it at `limit` (default: VMCOREINFO_BYTES from the PAGESIZE line). A line
     whose value is unresolved raises UnresolvedLines, naming each with its reason;
@@ -230,7 +254,7 @@ class Kernel:
     ({"CONFIG_X": "y"}), the resolver that answers for its image, and the lines its
     functions append, in order."""
 
-    def __init__(self, resolver: Any, version: Version, config: Mapping[str, str], at_crash: bool = False):
+    def __init__(self, resolver: Resolver, version: Version, config: Mapping[str, str], at_crash: bool = False):
         self.resolver = resolver
         self.version = tuple(version)
         self.config = config
