@@ -8,7 +8,7 @@ gave, by its contents, in one JSON file per specs directory (docs/limits.md).
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from vmci.lang.condition import Condition, ConditionError
 from vmci.resources import schema_dir, specs_dir
@@ -56,11 +56,16 @@ def _load(directory: Optional[str], memo: "_Memo") -> Tuple[SpecSet, List[Proble
     return specs, problems
 
 
-def _load_spec_file(path: str, shown: str) -> Tuple[Optional[Emitter], List[Problem]]:
-    """One emitter file read, checked against the schema and built (None when it fails)."""
+def _load_spec_file(path: str, shown: str,
+                    schemas_checked: Sequence[str] = ()) -> Tuple[Optional[Emitter], List[Problem]]:
+    """One emitter file read, checked against the schema and built (None when it fails);
+    `schemas_checked`: the schema levels this vmci checked in an earlier run."""
     # imported here: a command that takes the model from the cache needs neither
+    from vmci.spec import schema
     from vmci.spec.schema import validate_document
     from vmci.spec.yamlsource import SpecLoadError, load_document
+
+    schema.CHECKED_LEVELS.update(schemas_checked)
 
     try:
         document = load_document(path, shown)
@@ -153,7 +158,7 @@ def _decode(value: Any, classes: Dict[str, type]) -> Any:
         try:
             return Condition.parse(value["k"])
         except ConditionError:
-            raise _BadCache("a damaged condition")
+            raise _BadCache("a damaged condition") from None
     if "t" in value and isinstance(value["t"], list):
         return tuple(_decode(item, classes) for item in value["t"])
     if "s" in value and isinstance(value["s"], list):
@@ -219,9 +224,11 @@ class _Memo:
     contents: a cache file's entries are offered (`known`), and every file loaded is
     recorded (`files`), so that an edit to one file reloads that file only."""
 
-    def __init__(self, known: Optional[Dict[str, Any]] = None, remember: bool = False):
+    def __init__(self, known: Optional[Dict[str, Any]] = None, remember: bool = False,
+                 schemas_checked: Sequence[str] = ()):
         self.known: Dict[str, Any] = known or {}
         self.remember = remember
+        self.schemas_checked = schemas_checked
         self.files: Dict[str, Any] = {}  # shown -> [digest, encoded result, encoded problems]
         self.loaded = 0  # files read from YAML in this run
 
@@ -234,7 +241,7 @@ class _Memo:
         if digest is not None and hit is not None and hit[0] == digest:
             self.files[shown] = hit[1]
             return hit[2], list(hit[3])
-        emitter, problems = _load_spec_file(path, shown)
+        emitter, problems = _load_spec_file(path, shown, self.schemas_checked)
         self.loaded += 1
         self.files[shown] = [digest, _encode(emitter), _encode_problems(problems)] if digest else [None]
         return emitter, problems
@@ -281,6 +288,9 @@ def _read_cache(path: str) -> Optional[Dict[str, Any]]:
                 decoded = None if result is None else _decode_as(result, classes, Emitter)
             known[shown] = (digest, entry, decoded, _decode_problems(problems))
         checks = document.get("checks")
+        if not (isinstance(document.get("schemas_checked"), list) and
+                all(isinstance(level, str) for level in document["schemas_checked"])):
+            raise _BadCache("damaged schema levels")
         document["known"] = known
         document["checks"] = None if checks is None else _decode_problems(checks)
         return document
@@ -355,6 +365,7 @@ def _load_cached(directory: Optional[str], cache_dir: str,
                  checks: bool) -> Tuple[SpecSet, List[Problem], Optional[List[Problem]], str]:
     import hashlib
     import json
+    import sys
 
     directory = directory or specs_dir()
     # one file per specs directory and working directory (spec places are shown relative
@@ -365,7 +376,9 @@ def _load_cached(directory: Optional[str], cache_dir: str,
     cache_path = os.path.join(cache_dir, f"specs-{place.hexdigest()[:32]}.json")
     code = _code_digest().hexdigest()
     cached = _read_cache(cache_path) or {}
-    memo = _Memo(cached.get("known") if cached.get("code") == code else None, remember=True)
+    same_vmci = cached.get("code") == code
+    memo = _Memo(cached.get("known") if same_vmci else None, remember=True,
+                 schemas_checked=cached.get("schemas_checked", []) if same_vmci else [])
     specs, problems = _load(directory, memo)
     if not os.path.isdir(directory):
         return specs, problems, ([] if checks else None), ""
@@ -381,8 +394,10 @@ def _load_cached(directory: Optional[str], cache_dir: str,
     if computed or memo.loaded or cached.get("key") != whole:
         from vmci.files.output import write_atomically
         remembered = {shown: entry for shown, entry in memo.files.items() if entry[0] is not None}
-        document = {"format": CACHE_FORMAT, "code": code, "key": whole, "files": remembered,
-                    "checks": None if found is None else _encode_problems(found)}
+        schema = sys.modules.get("vmci.spec.schema")
+        checked = set(memo.schemas_checked) | (set(getattr(schema, "CHECKED_LEVELS", ())) if schema else set())
+        document = {"format": CACHE_FORMAT, "code": code, "key": whole, "schemas_checked": sorted(checked),
+                    "files": remembered, "checks": None if found is None else _encode_problems(found)}
         try:
             os.makedirs(cache_dir, exist_ok=True)
             write_atomically(cache_path, json.dumps(document, separators=(",", ":")).encode("utf-8"))

@@ -33,7 +33,7 @@ def cache_file(cache_dir):
 
 def no_yaml(monkeypatch):
     """Make reading any spec file from YAML fail the test: what follows must come from the cache."""
-    def refuse(path, shown):
+    def refuse(path, shown, *checked):
         raise AssertionError(f"{shown} was read from YAML")
     monkeypatch.setattr(spec_load, "_load_spec_file", refuse)
 
@@ -85,7 +85,8 @@ def test_an_edit_reloads_that_file_only_and_its_error_is_shown(tmp_path, monkeyp
     assert "common.yaml:" in expected and "error" in expected
     loaded = []
     original = spec_load._load_spec_file
-    monkeypatch.setattr(spec_load, "_load_spec_file", lambda path, shown: loaded.append(shown) or original(path, shown))
+    monkeypatch.setattr(spec_load, "_load_spec_file",
+                        lambda path, shown, *checked: loaded.append(shown) or original(path, shown, *checked))
     for _ in range(2):
         result = run_cli(["validate", "--specs", str(specs)])
         assert result.code == 1 and result.out == expected, result
