@@ -19,6 +19,7 @@ ProgressFn = Callable[[int, int, str], None]
 
 MAX_CONFIG = 64 << 20          # decompressed IKCONFIG larger than this is refused
 MAX_STRP_CANDIDATES = 8        # .debug_str offsets tried for one name
+SCAN_WINDOW = 8 << 20          # bytes of .debug_info searched at a time for the next unit with a hit
 
 
 def _guard(what: str):
@@ -324,33 +325,44 @@ class Vmlinux:
 
     def _scan(self, needles: List[bytes], what: str, on_cu) -> Any:
         """Call on_cu(cu, hits) for each unit whose bytes contain a needle, in
-        file order, until it returns something other than None."""
+        file order, until it returns something other than None.  The search
+        goes no further than the unit that answers (a window at a time while
+        looking for the next unit with a hit): finding the hits of one unit
+        must not cost a search of the rest of .debug_info."""
         r = self._reader
         info = r.info
         buf, base, size = info.buf, info.base, info.size
         end = base + size
-        nxt = {n: _find(buf, n, base, end) for n in needles}
         total = size
+        start = base  # every hit before this has been handed to on_cu
         while True:
-            live = [h for h in nxt.values() if h >= 0]
-            if not live:
+            h = -1
+            window = start
+            while h < 0 and window < end:
+                stop = min(end, window + SCAN_WINDOW)
+                for n in needles:  # matches that start inside [window, stop)
+                    p = _find(buf, n, window, min(end, stop + len(n) - 1))
+                    if p >= 0 and (h < 0 or p < h):
+                        h = p
+                window = stop
+            if h < 0:
                 self._report(total, total, what)
                 return None
-            h = min(live)
             cu = r.cu_for(h - base)
             cu_end = base + cu.end
             hits = []
-            for n in needles:
-                p = nxt[n]
-                while 0 <= p < cu_end:
+            for n in needles:  # matches that start inside [h, cu_end)
+                limit = min(end, cu_end + len(n) - 1)
+                p = _find(buf, n, h, limit)
+                while p >= 0:
                     hits.append(p - base)
-                    p = _find(buf, n, p + 1, end)
-                nxt[n] = p
+                    p = _find(buf, n, p + 1, limit)
             hits.sort()
             self._report(h - base, total, what)
             got = on_cu(cu, hits)
             if got is not None:
                 return got
+            start = cu_end
 
     def _search(self, name: str, what: str, on_cu) -> Any:
         """Scan for the units that mention `name` (through its .debug_str
