@@ -21,7 +21,9 @@ SHT_PROGBITS = 1
 SHT_SYMTAB = 2
 SHT_STRTAB = 3
 SHT_NOTE = 7
+SHT_RELA = 4
 SHT_NOBITS = 8
+SHT_REL = 9
 SHT_DYNSYM = 11
 
 SHF_ALLOC = 0x2
@@ -565,6 +567,30 @@ class ElfFile:
             result.setdefault(k, v)
         self._symbols = result
         return result
+
+    def digest_ranges(self) -> List[Tuple[int, int]]:
+        """The (offset, size) ranges of the file that answers can come from, merged
+        and in file order: the ELF header, the program and section header tables,
+        every segment, and every section's contents except those of relocation
+        sections (SHT_REL, SHT_RELA: vmci reads linked images unrelocated) and of
+        SHT_NOBITS ones (none in the file).  What the cache's digest covers."""
+        hsize = 64 if self.elf_class == 64 else 52
+        want = [(0, hsize)]
+        if self.e_phoff and self.e_phnum:
+            want.append((self.e_phoff, self.e_phentsize * self.e_phnum))
+            want += [(p_offset, p_filesz) for _type, p_offset, p_filesz, _vaddr in self._phdrs()]
+        if self.e_shoff:
+            want.append((self.e_shoff, self.e_shentsize * max(len(self.sections()), 1)))
+        want += [(s.offset, s.size) for s in self.sections() if s.type not in (SHT_NOBITS, SHT_REL, SHT_RELA)]
+        out: List[Tuple[int, int]] = []
+        for start, size in sorted((o, min(n, self.file_size - o)) for o, n in want if 0 <= o < self.file_size):
+            end = start + size
+            if out and start <= out[-1][0] + out[-1][1]:
+                last_start, last_size = out[-1]
+                out[-1] = (last_start, max(last_start + last_size, end) - last_start)
+            elif size > 0:
+                out.append((start, size))
+        return out
 
     def has_section_data(self, name: str) -> bool:
         s = self.section(name)

@@ -106,8 +106,13 @@ class Vmlinux:
         self._data = _cache.empty(self.build_id, self.file_size, "")
         self._dirty = False
         if cache_dir is not None:
-            self._cache_file, self._data, self._dirty = _cache.find(
-                str(cache_dir), self.build_id or "nobuildid", self.build_id, self._elf.stat, self._elf.fileno())
+            try:
+                self._cache_file, self._data, self._dirty = _cache.find(
+                    str(cache_dir), self.build_id or "nobuildid", self.build_id, self._elf.stat, self._elf.fileno(),
+                    self._elf.digest_ranges)
+            except ElfFormatError:  # the section headers, read to know what to hash
+                self._elf.close()
+                raise
             _register_exit_save(self)
         self._has_dwarf: Optional[bool] = self._data["facts"].get("has_dwarf")
         if self._has_dwarf is None:

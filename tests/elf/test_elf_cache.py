@@ -38,9 +38,32 @@ print(json.dumps(out))
 
 
 def _sha256(path):
+    """The cache's digest of an image, computed here with pyelftools' ELF reader: the
+    SHA-256 of the ranges (JSON), then of their bytes -- the ELF header, the program
+    and section header tables, every segment, every section's contents but those of
+    SHT_REL, SHT_RELA and SHT_NOBITS sections; merged, in file order."""
     import hashlib
+
+    from elftools.elf.elffile import ELFFile
+
     with open(path, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+        data = handle.read()
+        elf = ELFFile(handle)
+        h = elf.header
+        want = [(0, h.e_ehsize), (h.e_phoff, h.e_phentsize * h.e_phnum), (h.e_shoff, h.e_shentsize * h.e_shnum)]
+        want += [(seg["p_offset"], seg["p_filesz"]) for seg in elf.iter_segments()]
+        want += [(sec["sh_offset"], sec["sh_size"]) for sec in elf.iter_sections()
+                 if sec["sh_type"] not in ("SHT_REL", "SHT_RELA", "SHT_NOBITS")]
+    merged = []
+    for start, size in sorted((o, min(n, len(data) - o)) for o, n in want if 0 <= o < len(data)):
+        if merged and start <= merged[-1][0] + merged[-1][1]:
+            merged[-1] = [merged[-1][0], max(merged[-1][0] + merged[-1][1], start + size) - merged[-1][0]]
+        elif size > 0:
+            merged.append([start, size])
+    digest = hashlib.sha256(json.dumps(merged).encode())
+    for start, size in merged:
+        digest.update(data[start:start + size])
+    return digest.hexdigest()
 
 
 def _ask(vm):
@@ -200,9 +223,9 @@ def test_warm_run_of_an_unchanged_file_does_not_hash(native_exe, tmp_path, monke
     calls = []
     real = elf_cache.file_digest
 
-    def spy(fd):
+    def spy(fd, ranges):
         calls.append(os.fstat(fd).st_size)
-        return real(fd)
+        return real(fd, ranges)
 
     monkeypatch.setattr(elf_cache, "file_digest", spy)
     cache = str(tmp_path / "cache")
@@ -268,9 +291,9 @@ def test_cold_run_hashes_on_another_thread(native_exe, tmp_path, monkeypatch):
     threads = []
     real = elf_cache.file_digest
 
-    def spy(fd):
+    def spy(fd, ranges):
         threads.append(threading.current_thread().name)
-        return real(fd)
+        return real(fd, ranges)
 
     monkeypatch.setattr(elf_cache, "file_digest", spy)
     cache = str(tmp_path / "cache")
