@@ -710,9 +710,7 @@ class DwarfReader:
         names, tops, specs = idx.names, idx.tops, idx.specs
         off = top[1]
         while True:
-            if off >= end:
-                return None
-            got = sk.skim(off, end)
+            got = sk.skim(off, end)  # None at or past the end of the unit: not terminated
             if got is None:
                 return None
             abbrev, after, wanted = got
@@ -755,8 +753,6 @@ class DwarfReader:
         pos = end
         unit_end = sk.unit_end
         while depth:
-            if pos >= unit_end:
-                return None
             got = sk.skim(pos, unit_end)
             if got is None:
                 return None
@@ -852,8 +848,6 @@ class DwarfReader:
             found = None
             off = d_end
             while True:  # the children of d
-                if off >= end:
-                    return None
                 c = sk.skim(off, end)
                 if c is None:
                     return None
