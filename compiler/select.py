@@ -16,7 +16,8 @@ from typing import Dict, List, Optional, Tuple, Union
 from vmci.abi import COMMON_FUNCTION
 from vmci.lang.condition import Condition, Not, Symbol
 from vmci.lang.kconfig import KernelConfig
-from vmci.spec.model import Define, Emitter, Entry, ImageBase, Machine, SpecSet, Version, format_version
+from vmci.spec.kinds import CallEntry, Entry
+from vmci.spec.model import Define, Emitter, ImageBase, Machine, SpecSet, Version, format_version
 
 
 class SelectionError(Exception):
@@ -144,7 +145,7 @@ def select_entries(specs: SpecSet, target: Target, version: Version,
                 verdict = decide(condition)
                 if verdict is False:
                     continue
-                if entry.kind == "call":
+                if isinstance(entry, CallEntry):
                     walk(entry.callee, condition, depth + 1, entry)
                 elif entry.emits and function.phase in phases:
                     selected.append(SelectedEntry(entry, emitter, verdict))

@@ -36,6 +36,7 @@ from vmci.abi import COMMON_FUNCTION, PINNED_VERSIONS
 from vmci.lang.condition import Condition
 from vmci.lang.kconfig import KernelConfig
 from vmci.resources import templates_dir
+from vmci.spec.kinds import CallEntry
 from vmci.spec.model import Emitter, Machine, SpecLocation, SpecSet, Version, format_version
 from vmci.select import SelectionError, check_version, machine_facts
 from vmci.audit.consumers import emitted_keys, gaps_for, is_required, reads_for, version_bounds, vmcoreinfo_facts
@@ -282,7 +283,7 @@ class _Program:
             sources = [(source.gate, mask & owner_mask)
                        for source, mask in zip(owner.sources, _first_source_masks(owner, index)[0])]
             for function in owner.functions:
-                entries = [(index.mask(entry.versions), entry.when, entry.callee if entry.kind == "call" else None,
+                entries = [(index.mask(entry.versions), entry.when, entry.callee if isinstance(entry, CallEntry) else None,
                             entry.key if entry.emits else None, entry) for entry in function.entries]
                 self.functions.setdefault(function.name, []).append((function.phase, sources, entries))
 

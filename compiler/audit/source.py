@@ -33,8 +33,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 from vmci.lang import cexpr
 from vmci.jsonformat import kernel_location, spec_location
 from vmci.lang.condition import TRUE, Condition, any_of
-from vmci.spec.model import (AppendEntry, Emitter, Entry, SpecLocation, SpecSet, Version, format_version)
-from vmci.audit.csource import APPEND_FUNCTION, CallSite, Emission, PreprocessorCondition, ScannedFile, scan_c_file
+from vmci.spec.kinds import Entry, ValueShape
+from vmci.spec.model import Emitter, SpecLocation, SpecSet, Version, format_version
+from vmci.audit.csource import CallSite, Emission, PreprocessorCondition, ScannedFile, scan_c_file
 from vmci.audit.kbuild import Gate, Kbuild
 from vmci.audit.kconfig_rules import KconfigTree
 from vmci.audit.logic import describe, differing_config, satisfying_config
@@ -125,40 +126,16 @@ class SourceAudit:
 
 # --- from a macro use to the model's entry ------------------------------------------------
 
-_MACRO_FIELDS = {
-    "osrelease": ("c",), "pagesize": ("c",), "build-id": (),
-    "symbol": ("name",), "symbol-array": ("name",), "size": ("name",), "struct-size": ("name",),
-    "number": ("name",), "config": ("name",),
-    "offset": ("name", "member"), "type-offset": ("name", "member"), "length": ("name", "c"),
-}
+_MACRO_KINDS = {cls.macro: cls for cls in Entry.registry.values() if cls.macro}
 
 
 def entry_for(emission: Emission) -> Tuple[Optional[Entry], Optional[str]]:
-    """The model Entry a macro use stands for (so the key comes from the model), or why not."""
-    where = SpecLocation(emission.file, emission.line)
-    if emission.macro == APPEND_FUNCTION:
-        if emission.literal is None:
-            return None, "the format is not a string literal"
-        match = re.fullmatch(r"([^=\n]+)=([^\n]*)\n", emission.literal, re.S)
-        if not match:
-            return None, f"format {emission.literal!r} is not KEY=FORMAT\\n"
-        value = ", ".join(emission.args[1:])
-        return AppendEntry(where=where, append_key=match.group(1), append_format=match.group(2), c=value), None
-    classes = {cls.macro: cls for cls in Entry.registry.values() if cls.macro}
-    cls = classes.get(emission.macro)
+    """The model Entry a macro use stands for (so the key comes from the model), or why not:
+    the kind whose macro it is reads its arguments (spec/kinds.py)."""
+    cls = _MACRO_KINDS.get(emission.macro)
     if cls is None:
         return None, f"{emission.macro} is no VMCOREINFO macro the spec format knows"
-    names = _MACRO_FIELDS[cls.kind]
-    if cls.kind == "build-id" and len(emission.args) == 1:
-        names = ("c",)  # VMCOREINFO_BUILD_ID(value) before 5.14 took the hex string
-    if len(emission.args) != len(names):
-        return None, f"{emission.macro} takes {len(names)} arguments, the tree passes {len(emission.args)}"
-    return cls(where=where, **dict(zip(names, emission.args))), None
-
-
-def _helper(entry: Entry) -> str:
-    """The static function that appends an entry's line where the entry stands, if any."""
-    return getattr(entry, "helper", "")
+    return cls.from_macro(SpecLocation(emission.file, emission.line), emission.args, emission.literal)
 
 
 def _never(condition: PreprocessorCondition) -> bool:
@@ -228,11 +205,10 @@ class _Auditor:
             for entry in function.entries:
                 if not entry.versions.contains(self.version):
                     continue
-                if entry.kind == "call":
-                    items.append(SpecItem(f"{entry.callee}()", entry, emitter))
-                elif _helper(entry):  # the line comes from a static helper called here
-                    items.append(SpecItem(f"{_helper(entry)}()", entry, emitter))
-                    functions.setdefault(_helper(entry), []).append(SpecItem(entry.key, entry, emitter))
+                if entry.calls():  # a call, or a line that a static helper called here appends
+                    items.append(SpecItem(f"{entry.calls()}()", entry, emitter))
+                    if entry.emits:  # the helper's line
+                        functions.setdefault(entry.calls(), []).append(SpecItem(entry.key, entry, emitter))
                 elif entry.emits:
                     items.append(SpecItem(entry.key, entry, emitter))
         return functions
@@ -264,7 +240,7 @@ class _Auditor:
         for emitter in emitters:
             for function in emitter.functions:
                 for entry in function.entries:
-                    callee = entry.callee if entry.kind == "call" else _helper(entry)
+                    callee = entry.calls()
                     if callee and entry.versions.contains(self.version):
                         sites.setdefault(callee, []).append((emitter, function.name, entry))
         memo: Dict[str, Condition] = {}
@@ -329,8 +305,7 @@ class _Auditor:
 
         tree_items: Dict[str, Dict[str, List[TreeItem]]] = {}
         emitting_functions = {e.function for result in scanned for e in result.emissions}
-        spec_callees = {entry.callee if entry.kind == "call" else _helper(entry)
-                        for e in emitters for entry in e.entries() if entry.kind == "call" or _helper(entry)}
+        spec_callees = {entry.calls() for e in emitters for entry in e.entries() if entry.calls()}
         tracked = emitting_functions | spec_callees
         count = 0
         for result in scanned:
@@ -379,7 +354,7 @@ class _Auditor:
             if file not in tree_items:
                 for function, items in self.spec_items(emitter).items():
                     for item in items:
-                        if item.entry.kind != "call":
+                        if item.entry.value_shape is not ValueShape.CALL:
                             self.drift.append(Drift("tree-lacks", item.key, f"{file} does not exist or emits "
                                                     f"nothing in this tree", spec_place=item.entry.where))
                 continue
@@ -456,7 +431,7 @@ class _Auditor:
                 self.drift.append(Drift("condition", t.key, f"tree: {tree_condition}; spec: {spec_condition}; "
                                         f"they differ {verdict}", tree_place=t.place, spec_place=s.entry.where,
                                         tree_item=t, spec_item=s))
-        if t.entry is None or s.entry.kind == "call":
+        if t.entry is None or s.entry.value_shape is ValueShape.CALL:
             return
         if t.entry.kind != s.entry.kind:
             self.drift.append(Drift("argument", t.key, f"the tree uses {t.entry.macro}, the spec kind "

@@ -36,7 +36,8 @@ from typing import Dict, List, Optional, Tuple
 import yaml
 
 from vmci.abi import COMMON_FUNCTION
-from vmci.spec.model import Define, Emitter, Entry, SpecSet, Version, format_version
+from vmci.spec.kinds import Entry
+from vmci.spec.model import Define, Emitter, SpecSet, Version, format_version
 from vmci.audit.source import Drift, SourceAudit, TreeItem
 
 ENTRY_FIELDS = ("kind", "key", "name", "member", "format", "function", "c", "value", "when", "since", "until",
@@ -252,17 +253,7 @@ class Update:
 
 def _tree_fields(entry: Entry) -> List[Tuple[str, str]]:
     """The fields that say what a tree's macro use is: kind and its arguments."""
-    fields = [("kind", entry.kind)]
-    if entry.kind == "append":
-        fields += [("key", scalar(entry.key)), ("format", scalar(entry.format)), ("c", scalar(entry.c))]
-        return fields
-    if hasattr(entry, "name") and entry.kind not in ("osrelease", "pagesize", "build-id"):
-        fields.append(("name", scalar(entry.name)))
-    if hasattr(entry, "member"):
-        fields.append(("member", scalar(entry.member)))
-    if entry.kind in ("osrelease", "pagesize", "length"):
-        fields.append(("c", scalar(entry.c)))
-    return fields
+    return [("kind", entry.kind)] + [(name, scalar(value)) for name, value in entry.yaml_values()]
 
 
 class _Planner:

@@ -19,12 +19,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from vmci.abi import APPEND_FORMATS, COMMON_FUNCTION
+from vmci.abi import COMMON_FUNCTION
 from vmci.lang import cexpr
 from vmci.lang.condition import PREPROCESSOR, Expr, Not, Symbol, conjuncts, render
 from vmci.lang.guards import Block, Leaf, nest
-from vmci.spec.model import (AppendEntry, BuildIdEntry, CallEntry, Define, Emitter, Entry, Function, LengthEntry, Local,
-                    NamedEntry, OffsetEntry, OsreleaseEntry, StatementEntry, Version, format_version)
+from vmci.spec.kinds import BuildIdEntry, CArg, Entry, Ident, Literal
+from vmci.spec.model import Define, Emitter, Function, Local, Version, format_version
 from vmci.emit.render import RenderError, c_comment, c_ident, c_string
 
 TAB = 8
@@ -74,29 +74,20 @@ def expression(node: Optional[cexpr.Node], entry: Entry) -> str:
 
 
 def statement(entry: Entry) -> Tuple[str, List[str]]:
-    """The call the kernel writes for an entry: (function or macro, arguments)."""
-    if isinstance(entry, CallEntry):
-        return c_ident(entry.callee), []
-    if isinstance(entry, BuildIdEntry) and entry.helper:  # the frame's helper appends it
-        return c_ident(entry.helper), []
-    if isinstance(entry, StatementEntry):
-        return "", [expression(entry.c_node, entry)]
-    if isinstance(entry, AppendEntry):
-        if entry.format not in APPEND_FORMATS:
-            raise RenderError(f"{entry.where}: {entry.key}: {entry.format!r} is not a printf conversion")
-        literal = c_string(entry.key.replace("%", "%%") + "=" + entry.format + "\n")
-        return entry.macro, [literal, expression(entry.c_node, entry)]
-    if isinstance(entry, OsreleaseEntry):  # and pagesize
-        return entry.macro, [expression(entry.c_node, entry)]
-    if isinstance(entry, LengthEntry):
-        return entry.macro, [c_ident(entry.name), expression(entry.c_node, entry)]
-    if isinstance(entry, OffsetEntry):
-        return entry.macro, [c_ident(entry.name), c_ident(entry.member)]
-    if isinstance(entry, NamedEntry):
-        return entry.macro, [c_ident(entry.name)]
-    if isinstance(entry, BuildIdEntry):  # VMCOREINFO_BUILD_ID(), VMCOREINFO_BUILD_ID(build_id) before 5.14
-        return entry.macro, [expression(entry.c_node, entry)] if entry.c else []
-    raise RenderError(f"{entry.where}: no C for entry kind {entry.kind!r}")
+    """The call the kernel writes for an entry (its kind's c_call): (function or macro,
+    arguments)."""
+    if entry.emits and entry.value_shape is None:
+        raise RenderError(f"{entry.where}: {entry.key}: {entry.format!r} is not a printf conversion")
+    call = entry.c_call()
+    return (c_ident(call.function) if call.function else ""), [_argument(arg, entry) for arg in call.args]
+
+
+def _argument(arg: CArg, entry: Entry) -> str:
+    if isinstance(arg, Ident):
+        return c_ident(arg.name)
+    if isinstance(arg, Literal):
+        return c_string(arg.text)
+    return expression(arg.node, entry)
 
 
 def call_text(name: str, args: Sequence[str]) -> str:
@@ -128,14 +119,7 @@ def wrap_call(name: str, args: Sequence[str], indent: int = TAB) -> str:
 
 def uses(entry: Entry) -> set:
     """The names an entry's kernel C mentions (macros included)."""
-    if isinstance(entry, NamedEntry) and not isinstance(entry, (LengthEntry, OffsetEntry)):
-        found = {entry.name}
-    else:
-        found = set()
-    node = getattr(entry, "c_node", None)
-    if node is not None:
-        found |= cexpr.names_in(node) | cexpr.calls_in(node)
-    return found
+    return entry.c_names()
 
 
 def define_line(define: Define) -> str:

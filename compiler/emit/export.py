@@ -17,7 +17,8 @@ import sys
 from typing import Dict, List, Optional
 
 from vmci.jsonformat import document, spec_location
-from vmci.spec.model import Emitter, Entry, SpecSet, VersionRange, format_version
+from vmci.spec.kinds import Entry
+from vmci.spec.model import Emitter, SpecSet, VersionRange, format_version
 from vmci.files.output import printable
 
 EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2

@@ -22,8 +22,8 @@ from vmci.lang import cexpr
 from vmci.lang.condition import PYTHON, conjuncts, render
 from vmci.lang.condition import negation as condition_negation
 from vmci.lang.guards import Leaf, nest
-from vmci.spec.model import (AppendEntry, BuildIdEntry, CallEntry, ConfigEntry, Emitter, Entry, Function,
-                    OsreleaseEntry, SpecSet, StatementEntry, Version, VersionRange)
+from vmci.spec.kinds import Entry, Expr, ValueShape
+from vmci.spec.model import Emitter, Function, SpecSet, Version, VersionRange
 from vmci.emit.render import RenderError, c_ident, py_comment, py_string
 from vmci.abi import COMMON_FUNCTION, CONVERSIONS
 
@@ -155,20 +155,21 @@ def expression_text(node: Optional[cexpr.Node], entry: Entry) -> str:
 
 
 def entry_call(entry: Entry) -> str:
-    if isinstance(entry, CallEntry):
-        return f"k.call({py_string(c_ident(entry.callee))})"
-    if isinstance(entry, StatementEntry):
-        return f"f.statement({expression_text(entry.c_node, entry)})"
+    """The runtime's call for an entry, by its value shape (spec/kinds.py)."""
+    shape = entry.value_shape
+    if shape is ValueShape.CALL:
+        return f"k.call({py_string(c_ident(entry.c_call().function))})"
+    if shape is ValueShape.STATEMENT:
+        node = next((arg.node for arg in entry.c_call().args if isinstance(arg, Expr)), None)
+        return f"f.statement({expression_text(node, entry)})"
     key = py_string(entry.key)
-    if isinstance(entry, BuildIdEntry):
+    if shape is ValueShape.BUILD_ID:
         return f"f.build_id({key})"
-    if isinstance(entry, ConfigEntry):
+    if shape is ValueShape.FLAG:
         return f"f.flag({key})"
-    if isinstance(entry, OsreleaseEntry) and entry.kind == "osrelease":
+    if shape is ValueShape.STRING:
         return f"f.string({key}, {expression_text(entry.value_expression(), entry)})"
-    if isinstance(entry, AppendEntry) and entry.format == "%s":
-        return f"f.string({key}, {expression_text(entry.value_expression(), entry)})"
-    if entry.format not in CONVERSIONS:
+    if shape is not ValueShape.INTEGER or entry.format not in CONVERSIONS:
         raise RenderError(f"{entry.where}: {entry.key}: no C type for the conversion {entry.format!r}")
     return f"f.line({key}, {py_string(entry.format)}, {expression_text(entry.value_expression(), entry)})"
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List
 
 from vmci.emit.c import call_text, statement
-from vmci.spec.model import Emitter, Entry, SpecSet
+from vmci.spec.kinds import Entry
+from vmci.spec.model import Emitter, SpecSet
 
 
 @dataclass

@@ -16,7 +16,8 @@ from vmci.abi import FLAG_VALUE
 from vmci.resolve.evaluate import Evaluator, Unresolved
 from vmci.runtime import build_id_value, c_type, format_value, parse_value
 from vmci.lang.kconfig import KernelConfig
-from vmci.spec.model import Entry, SpecSet, Version
+from vmci.spec.kinds import Entry, ValueShape
+from vmci.spec.model import SpecSet, Version
 from vmci.select import SelectedEntry, Target, defines_in_scope, image_base_in_scope, select_entries
 
 
@@ -80,16 +81,17 @@ def image_base(vm, target: Target, version: Version, config: KernelConfig, defin
 def resolve_entry(item: SelectedEntry, evaluator: Evaluator, vm) -> ResolvedLine:
     entry = item.entry
     try:
-        if entry.kind == "build-id":
+        shape = entry.value_shape  # spec/kinds.py
+        if shape is ValueShape.BUILD_ID:
             return ResolvedLine(entry, build_id_value(vm.build_id), "elf-note")
-        if entry.kind == "config":
+        if shape is ValueShape.FLAG:
             return ResolvedLine(entry, FLAG_VALUE, "config")
         expression = entry.value_expression()
         if expression is None:
             raise Unresolved("the spec gives no expression for the value")
-        if entry.kind == "osrelease" or entry.format == "%s":
+        if shape is ValueShape.STRING:
             text, runtime = evaluator.string(expression)
-            if entry.kind == "osrelease":
+            if entry.fixed_in_image:
                 return ResolvedLine(entry, text, "image")
             reasons = ([entry.runtime] if entry.runtime else []) + runtime
             return ResolvedLine(entry, text, "runtime" if reasons else "image",
@@ -102,7 +104,7 @@ def resolve_entry(item: SelectedEntry, evaluator: Evaluator, vm) -> ResolvedLine
     reasons = ([entry.runtime] if entry.runtime else []) + runtime
     if reasons:
         source = "runtime"
-    elif entry.kind in ("symbol", "symbol-array"):
+    elif entry.address_from_symtab:
         source = "symtab"
     elif evaluator.facts.dwarf:
         source = "dwarf"

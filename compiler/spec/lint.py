@@ -15,7 +15,8 @@ from vmci.abi import ARCH_FUNCTION, DEFAULT_WIDTH, FORMAT_WIDTH, LINE_BUFFER_BYT
 from vmci.lang import cexpr
 from vmci.lang.condition import TRUE, Condition, all_of, any_of
 from vmci.spec.yamlsource import Problem
-from vmci.spec.model import Define, Emitter, Entry, SpecSet, Version, VersionRange
+from vmci.spec.kinds import CallEntry, Entry
+from vmci.spec.model import Define, Emitter, SpecSet, Version, VersionRange
 
 LINT_CHECKS = ("LINE_TOO_LONG", "DOC_MISSING", "NOT_READ_BY_ANY_TOOL")
 
@@ -129,7 +130,7 @@ def _check_calls(specs: SpecSet) -> List[Problem]:
     problems = []
     for emitter in specs.emitters:
         for entry in emitter.entries():
-            if entry.kind == "call" and entry.callee not in defined and entry.callee != ARCH_FUNCTION:
+            if isinstance(entry, CallEntry) and entry.callee not in defined and entry.callee != ARCH_FUNCTION:
                 problems.append(_problem(entry.where, f"call to {entry.callee}() but no spec defines that function"))
     return problems + _check_call_cycles(specs)
 
@@ -140,7 +141,7 @@ def _check_call_cycles(specs: SpecSet) -> List[Problem]:
     calls: Dict[str, list] = {}
     for emitter in specs.emitters:
         for function in emitter.functions:
-            calls.setdefault(function.name, []).extend(e for e in function.entries if e.kind == "call")
+            calls.setdefault(function.name, []).extend(e for e in function.entries if isinstance(e, CallEntry))
     problems = []
     for start in sorted(calls):
         # depth-first from `start`, iteratively; report a call that leads back to `start`

@@ -102,7 +102,7 @@ def _model_classes() -> Dict[str, type]:
     import inspect
     import sys
 
-    from vmci.spec import model  # noqa: F401 - the modules the model is built from, loaded
+    from vmci.spec import kinds, model  # noqa: F401 - the modules the model is built from, loaded
 
     found: Dict[str, type] = {}
     shared = set()

@@ -2,20 +2,24 @@
 
 Built from schema-valid documents. Names, conditions, versions and C expressions are
 parsed once here; emitters, the resolver and the audits never look at raw YAML. Each
-VMCOREINFO macro has its own Entry class that knows the key it writes, the value
-format, the C the kernel writes for it, and the expression vmci evaluates for its value.
+entry kind is a class of spec/kinds.py that knows its fields, the key it writes, its
+value shape and format, the C the kernel writes for it, and the expression vmci
+evaluates for its value.
 """
 from __future__ import annotations
 
 import os
 import re
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from vmci.lang import cexpr
 from vmci.lang.condition import TRUE, Condition, ConditionError
 from vmci.spec.yamlsource import Document, Problem
 from vmci.runtime import compare_version
+
+if TYPE_CHECKING:
+    from vmci.spec.kinds import Entry
 
 Version = Tuple[int, ...]
 
@@ -117,346 +121,6 @@ class SpecLocation:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
-
-
-# --- entries --------------------------------------------------------------------------
-
-@dataclass
-class Entry:
-    """One thing a function does, in order: usually one VMCOREINFO line."""
-
-    kind: ClassVar[str] = ""
-    macro: ClassVar[str] = ""
-    format: ClassVar[str] = ""
-
-    where: SpecLocation
-    when: Condition = TRUE
-    versions: VersionRange = VersionRange()
-    doc: str = ""
-    value_text: Optional[str] = None
-    value: Optional[cexpr.Node] = None
-    runtime: Optional[str] = None
-    lint_ignore: Tuple[str, ...] = ()
-    emitter: str = ""
-    function: str = ""
-    repeats: Optional[str] = None  # why the kernel emits this key twice
-    kaslr_offset: bool = False  # the line is the kernel's KASLR offset (KERNELOFFSET)
-
-    registry: ClassVar[Dict[str, type]] = {}
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.kind:
-            Entry.registry[cls.kind] = cls
-
-    @property
-    def emits(self) -> bool:
-        return True
-
-    @property
-    def key(self) -> str:
-        raise NotImplementedError
-
-    def c_value(self) -> Optional[cexpr.Node]:
-        """The C expression the kernel formats (None when it is not an expression)."""
-        return None
-
-    def value_expression(self) -> Optional[cexpr.Node]:
-        """What vmci evaluates to resolve the value: the spec's `value`, else the kernel's C."""
-        return self.value if self.value is not None else self.c_value()
-
-    def c_macro_args(self) -> List[str]:
-        """The arguments of the kernel macro call, as C text."""
-        return []
-
-    @property
-    def value_source(self) -> str:
-        """How the value is obtained, for `vmci list`."""
-        if self.value_text is not None:
-            return f"expression {self.value_text}"
-        return self.default_source()
-
-    def default_source(self) -> str:
-        return "expression"
-
-
-@dataclass
-class NamedEntry(Entry):
-    name: str = ""
-
-
-@dataclass
-class OsreleaseEntry(Entry):
-    kind: ClassVar[str] = "osrelease"
-    macro: ClassVar[str] = "VMCOREINFO_OSRELEASE"
-    format: ClassVar[str] = "%s"
-    c: str = ""
-    c_node: Optional[cexpr.Node] = None
-
-    @property
-    def key(self) -> str:
-        return "OSRELEASE"
-
-    def c_value(self):
-        return self.c_node
-
-    def c_macro_args(self):
-        return [self.c]
-
-    def default_source(self):
-        return f"image string {self.c}"
-
-
-@dataclass
-class BuildIdEntry(Entry):
-    kind: ClassVar[str] = "build-id"
-    macro: ClassVar[str] = "VMCOREINFO_BUILD_ID"
-    format: ClassVar[str] = "%20phN"
-    # Before 5.14 the macro took the hex string (VMCOREINFO_BUILD_ID(build_id)) and a
-    # static helper of the common file, add_build_id_vmcoreinfo(), found it and appended it.
-    c: str = ""
-    c_node: Optional[cexpr.Node] = None
-    helper: str = ""
-
-    @property
-    def key(self) -> str:
-        return "BUILD-ID"
-
-    def c_macro_args(self):
-        return [self.c] if self.c else []
-
-    def default_source(self):
-        return "ELF note NT_GNU_BUILD_ID"
-
-
-@dataclass
-class PagesizeEntry(OsreleaseEntry):
-    kind: ClassVar[str] = "pagesize"
-    macro: ClassVar[str] = "VMCOREINFO_PAGESIZE"
-    format: ClassVar[str] = "%ld"
-
-    @property
-    def key(self) -> str:
-        return "PAGESIZE"
-
-    def default_source(self):
-        return f"expression {self.c}"
-
-
-@dataclass
-class SymbolEntry(NamedEntry):
-    kind: ClassVar[str] = "symbol"
-    macro: ClassVar[str] = "VMCOREINFO_SYMBOL"
-    format: ClassVar[str] = "%lx"
-
-    @property
-    def key(self) -> str:
-        return f"SYMBOL({self.name})"
-
-    def c_value(self):
-        return cexpr.Unary("&", cexpr.Name(self.name))
-
-    def c_macro_args(self):
-        return [self.name]
-
-    def default_source(self):
-        return f"symbol table: &{self.name}"
-
-
-@dataclass
-class SymbolArrayEntry(SymbolEntry):
-    kind: ClassVar[str] = "symbol-array"
-    macro: ClassVar[str] = "VMCOREINFO_SYMBOL_ARRAY"
-
-    def c_value(self):
-        return cexpr.Name(self.name)
-
-    def default_source(self):
-        return f"symbol table: {self.name} (array address, or pointer value)"
-
-
-@dataclass
-class SizeEntry(NamedEntry):
-    kind: ClassVar[str] = "size"
-    macro: ClassVar[str] = "VMCOREINFO_SIZE"
-    format: ClassVar[str] = "%lu"
-
-    @property
-    def type_name(self) -> str:
-        return self.name
-
-    @property
-    def key(self) -> str:
-        return f"SIZE({self.name})"
-
-    def c_value(self):
-        return cexpr.SizeofType(cexpr.TypeName(self.type_name))
-
-    def c_macro_args(self):
-        return [self.name]
-
-    def default_source(self):
-        return f"DWARF: sizeof({self.type_name})"
-
-
-@dataclass
-class StructSizeEntry(SizeEntry):
-    kind: ClassVar[str] = "struct-size"
-    macro: ClassVar[str] = "VMCOREINFO_STRUCT_SIZE"
-
-    @property
-    def type_name(self) -> str:
-        return f"struct {self.name}"
-
-
-@dataclass
-class OffsetEntry(NamedEntry):
-    kind: ClassVar[str] = "offset"
-    macro: ClassVar[str] = "VMCOREINFO_OFFSET"
-    format: ClassVar[str] = "%lu"
-    member: str = ""
-
-    @property
-    def type_name(self) -> str:
-        return f"struct {self.name}"
-
-    @property
-    def key(self) -> str:
-        return f"OFFSET({self.name}.{self.member})"
-
-    def c_value(self):
-        return cexpr.Offsetof(cexpr.TypeName(self.type_name), self.member)
-
-    def c_macro_args(self):
-        return [self.name, self.member]
-
-    def default_source(self):
-        return f"DWARF: offsetof({self.type_name}, {self.member})"
-
-
-@dataclass
-class TypeOffsetEntry(OffsetEntry):
-    kind: ClassVar[str] = "type-offset"
-    macro: ClassVar[str] = "VMCOREINFO_TYPE_OFFSET"
-
-    @property
-    def type_name(self) -> str:
-        return self.name
-
-
-@dataclass
-class LengthEntry(NamedEntry):
-    kind: ClassVar[str] = "length"
-    macro: ClassVar[str] = "VMCOREINFO_LENGTH"
-    format: ClassVar[str] = "%lu"
-    c: str = ""
-    c_node: Optional[cexpr.Node] = None
-
-    @property
-    def key(self) -> str:
-        return f"LENGTH({self.name})"
-
-    def c_value(self):
-        return self.c_node
-
-    def c_macro_args(self):
-        return [self.name, self.c]
-
-    def default_source(self):
-        return f"expression {self.c}"
-
-
-@dataclass
-class NumberEntry(NamedEntry):
-    kind: ClassVar[str] = "number"
-    macro: ClassVar[str] = "VMCOREINFO_NUMBER"
-    format: ClassVar[str] = "%ld"
-
-    @property
-    def key(self) -> str:
-        return f"NUMBER({self.name})"
-
-    def c_value(self):
-        return cexpr.Name(self.name)
-
-    def c_macro_args(self):
-        return [self.name]
-
-    def default_source(self):
-        return f"expression {self.name}"
-
-
-@dataclass
-class ConfigEntry(NamedEntry):
-    kind: ClassVar[str] = "config"
-    macro: ClassVar[str] = "VMCOREINFO_CONFIG"
-    format: ClassVar[str] = "y"
-
-    @property
-    def key(self) -> str:
-        return f"CONFIG_{self.name}"
-
-    def c_macro_args(self):
-        return [self.name]
-
-    def default_source(self):
-        return "constant y (emitted when the condition holds)"
-
-
-@dataclass
-class AppendEntry(Entry):
-    kind: ClassVar[str] = "append"
-    macro: ClassVar[str] = "vmcoreinfo_append_str"
-    append_key: str = ""
-    append_format: str = ""
-    c: str = ""
-    c_node: Optional[cexpr.Node] = None
-
-    @property
-    def key(self) -> str:
-        return self.append_key
-
-    @property
-    def format(self) -> str:  # type: ignore[override]
-        return self.append_format
-
-    def c_value(self):
-        return self.c_node
-
-    def c_macro_args(self):
-        return [self.c]
-
-    def default_source(self):
-        return f"expression {self.c}"
-
-
-@dataclass
-class CallEntry(Entry):
-    kind: ClassVar[str] = "call"
-    callee: str = ""
-
-    @property
-    def emits(self) -> bool:
-        return False
-
-    @property
-    def key(self) -> str:
-        return f"{self.callee}()"
-
-
-@dataclass
-class StatementEntry(Entry):
-    kind: ClassVar[str] = "statement"
-    c: str = ""
-    c_node: Optional[cexpr.Node] = None
-
-    @property
-    def emits(self) -> bool:
-        return False
-
-    @property
-    def key(self) -> str:
-        return self.c
 
 
 # --- the rest of a spec file ------------------------------------------------------------
@@ -786,6 +450,8 @@ def _kconfig_allows(b: _Builder, raw, path) -> List[Tuple[VersionRange, Conditio
 
 
 def _build_entry(b: _Builder, raw: dict, path, emitter: str, function: str) -> Optional[Entry]:
+    from vmci.spec.kinds import YAML_ATTRIBUTES, Entry
+
     cls = Entry.registry[raw["kind"]]
     common = dict(where=b.loc(path), when=b.condition(raw.get("when"), path + ("when",)),
                   versions=b.versions(raw, path), doc=raw.get("doc", ""),
@@ -798,20 +464,13 @@ def _build_entry(b: _Builder, raw: dict, path, emitter: str, function: str) -> O
     for field_name in ("name", "member"):
         if field_name in raw and not cexpr.is_c_identifier(str(raw[field_name]).split(".")[0]):
             b.error(path + (field_name,), f"{raw[field_name]!r} is a C keyword, not a name")
-    kind = raw["kind"]
-    if kind == "build-id" and "c" in raw:
-        common.update(c=str(raw["c"]), c_node=b.expression(raw["c"], path + ("c",)), helper=raw["helper"])
-    if kind in ("osrelease", "pagesize", "length", "append", "statement"):
-        c_node = b.expression(raw["c"], path + ("c",), allow_assign=(kind == "statement"))
-        common.update(c=str(raw["c"]), c_node=c_node)
-    if kind == "append":
-        return cls(append_key=raw["key"], append_format=raw["format"], **common)
-    if kind == "call":
-        return cls(callee=raw["function"], **common)
-    if kind in ("offset", "type-offset"):
-        return cls(name=raw["name"], member=raw["member"], **common)
-    if "name" in raw:
-        return cls(name=raw["name"], **common)
+    # The kind's own fields (spec/kinds.py), as the schema's branch for the kind has them.
+    for field_name in cls.yaml_fields + tuple(f for f in cls.optional_yaml_fields if f in raw):
+        if field_name == "c":
+            common.update(c=str(raw["c"]), c_node=b.expression(raw["c"], path + ("c",),
+                                                              allow_assign=cls.c_is_statement))
+        else:
+            common[YAML_ATTRIBUTES[field_name]] = raw[field_name]
     return cls(**common)
 
 
@@ -853,3 +512,12 @@ def build_consumers(document: Document, problems: List[Problem]) -> Tuple[List[C
                                       list(read.get("machines", []) or []), str(read.get("where", "")),
                                       str(read.get("note", "")), required_when))
     return reads, tools
+
+
+def __getattr__(name: str) -> Any:
+    """The entry classes live in spec/kinds.py; an import of one from here still finds it."""
+    from vmci.spec import kinds
+
+    if name != "kinds" and isinstance(getattr(kinds, name, None), type):
+        return getattr(kinds, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

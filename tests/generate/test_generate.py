@@ -21,7 +21,8 @@ from vmci.abi import PINNED_VERSIONS
 from vmci.emit.generate import COPIED_MODULES, newest_version
 from vmci.lang.condition import Condition
 from vmci.emit.manifest import NAME as MANIFEST
-from vmci.spec.model import AppendEntry, SpecLocation, SymbolEntry, format_version
+from vmci.spec.kinds import AppendEntry, SymbolEntry
+from vmci.spec.model import SpecLocation, format_version
 from vmci.emit.render import MARKER, RenderError
 from vmci.spec.load import load_specs
 
