@@ -196,6 +196,9 @@ class NamedEntry(Entry):
     yaml_fields: ClassVar[tuple[str, ...]] = ("name",)
     name: str = ""
 
+    def c_macro_args(self):
+        return [self.name]
+
     def c_names(self) -> set[str]:
         return {self.name} | super().c_names()
 
@@ -295,9 +298,6 @@ class SymbolEntry(NamedEntry):
     def c_value(self):
         return cexpr.Unary("&", cexpr.Name(self.name))
 
-    def c_macro_args(self):
-        return [self.name]
-
     def default_source(self):
         return f"symbol table: &{self.name}"
 
@@ -330,9 +330,6 @@ class SizeEntry(NamedEntry):
 
     def c_value(self):
         return cexpr.SizeofType(cexpr.TypeName(self.type_name))
-
-    def c_macro_args(self):
-        return [self.name]
 
     def default_source(self):
         return f"DWARF: sizeof({self.type_name})"
@@ -429,9 +426,6 @@ class NumberEntry(NamedEntry):
     def c_value(self):
         return cexpr.Name(self.name)
 
-    def c_macro_args(self):
-        return [self.name]
-
     def default_source(self):
         return f"expression {self.name}"
 
@@ -449,9 +443,6 @@ class ConfigEntry(NamedEntry):
     @property
     def value_shape(self) -> ValueShape | None:
         return ValueShape.FLAG
-
-    def c_macro_args(self):
-        return [self.name]
 
     def default_source(self):
         return "constant y (emitted when the condition holds)"
