@@ -334,6 +334,7 @@ class _References:
         self._alive: Dict[Tuple[str, Version], bool] = {}
         self._names: Dict[int, Tuple[object, Tuple[str, ...]]] = {}  # id -> (the expression, kept alive; its macros)
         self._verdicts: Dict[tuple, Optional[str]] = {}
+        self._defined: Dict[Tuple[str, Version], List[Tuple[Emitter, Define]]] = {}
 
     def probe_versions(self, window: VersionRange) -> List[Version]:
         """One version inside each stretch between the version bounds the specs mention."""
@@ -342,6 +343,13 @@ class _References:
     def era(self, version: Version) -> Version:
         """The first probed version in which the same defines exist as in `version`."""
         return self._eras.get(version, version)
+
+    def defined_in(self, name: str, version: Version) -> List[Tuple[Emitter, Define]]:
+        """The definitions of a macro that exist in `version`."""
+        key = (name, version)
+        if key not in self._defined:
+            self._defined[key] = [(e, d) for e, d in self.defines_by_name[name] if d.versions.contains(version)]
+        return self._defined[key]
 
     def arch_machines(self, arch: str) -> Condition:
         if arch not in self._machines:
@@ -380,7 +388,7 @@ class _References:
         for name in macros:
             if name in active:
                 return f"define {name} refers to itself"
-            in_version = [(e, d) for e, d in self.defines_by_name[name] if d.versions.contains(version)]
+            in_version = self.defined_in(name, version)
             if not in_version:
                 continue  # not a macro in this version (PG_slab is an enumerator before 6.10)
             if not name.isupper():
