@@ -420,6 +420,7 @@ def choice_rules(choices: Choices, names: FrozenSet[str]) -> List[Expr]:
 
 
 _SATISFIABLE: Dict[tuple, bool] = {}
+MAX_REMEMBERED = 20_000  # answers kept at once (the shipped specs ask 333 distinct questions)
 
 
 def satisfiable(nodes: Sequence[Expr], choices: Choices = (), max_symbols: int = 16) -> bool:
@@ -442,6 +443,8 @@ def satisfiable(nodes: Sequence[Expr], choices: Choices = (), max_symbols: int =
             answer = satisfying_config(formulas, max_symbols=max_symbols, max_steps=MAX_SEARCH_STEPS) is not None
         except TooLarge:
             answer = True
+    if len(_SATISFIABLE) >= MAX_REMEMBERED:
+        _SATISFIABLE.clear()  # specs repeat a few hundred questions; a flood of new ones is not worth keeping
     _SATISFIABLE[key] = answer
     return answer
 
