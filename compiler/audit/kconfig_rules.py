@@ -205,14 +205,122 @@ class _Rule:
         return self._condition
 
 
-@dataclass
 class KconfigRules:
-    """The conditions Kconfig guarantees for one architecture, indexed by symbol."""
+    """The conditions Kconfig guarantees for one architecture, indexed by symbol.
 
-    arch: str
-    by_symbol: Dict[str, List[_Rule]]
-    defined: Set[str]  # every CONFIG_ symbol some Kconfig file of this arch declares
-    always: Set[str]  # bool symbols that are y in every config of this arch
+    A comparison needs the rules of a few dozen symbols out of some 18,000, so a
+    symbol's rules are translated the first time `rules_about` asks for them (building
+    them all took 0.5 s per architecture, 6.12)."""
+
+    def __init__(self, arch: str, definitions: List[_Definition], choices: List[List[str]]):
+        self.arch = arch
+        self._types: Dict[str, str] = {}
+        self._by_name: Dict[str, List[_Definition]] = {}
+        for d in definitions:
+            if d.type:
+                self._types.setdefault(d.name, d.type)
+            self._by_name.setdefault(d.name, []).append(d)
+        # every CONFIG_ symbol some Kconfig file of this arch declares
+        self.defined: Set[str] = {f"CONFIG_{n}" for n in self._by_name}
+        self._translated: Dict[str, Optional[Tuple[str, bool]]] = {}
+        self._rules: Dict[str, List[_Rule]] = {}
+        # a choice's rules name two heads and are one object (relevant() counts a rule once)
+        self._choice_rules: Dict[str, List[_Rule]] = {}
+        for group in choices:
+            members = [f"CONFIG_{m}" for m in group]
+            for i, a in enumerate(members):
+                for b in members[i + 1:]:
+                    rule = _Rule(f"!({a} && {b})")
+                    self._choice_rules.setdefault(a, []).append(rule)
+                    self._choice_rules.setdefault(b, []).append(rule)
+        self.always: Set[str] = self._always()  # bool symbols that are y in every config of this arch
+
+    def _translate(self, text: str) -> Optional[Tuple[str, bool]]:
+        # one arch's Kconfig repeats its dependencies thousands of times (6.12 x86:
+        # 53,000 translations of far fewer texts); the answer depends on the text alone
+        if text not in self._translated:
+            self._translated[text] = translate(text, self._types)
+        return self._translated[text]
+
+    def _default(self, name: str) -> Optional[Tuple[str, bool]]:
+        """A prompt-less bool with one default takes it when its dependencies hold:
+        (the rule's text, whether the symbol is y in every config), or None."""
+        defs = self._by_name[name]
+        if any(d.prompt for d in defs) or self._types.get(name) != "bool":
+            return None
+        with_defaults = [d for d in defs if d.defaults]
+        if len(with_defaults) != 1 or len(with_defaults[0].defaults) != 1 \
+                or not all(not d.depends for d in defs if d is not with_defaults[0]):
+            return None
+        d = with_defaults[0]
+        default_text, default_if = d.defaults[0]
+        pieces = [default_text] + ([default_if] if default_if else []) + d.depends
+        translated = [self._translate(p) for p in pieces]
+        if not all(t is not None and t[1] for t in translated):
+            return None
+        body = " && ".join(f"({t[0]})" for t in translated)
+        symbol = f"CONFIG_{name}"
+        return f"!({body}) || {symbol}", all(t[0] == "1" for t in translated)  # def_bool y, no dependencies
+
+    def _always(self) -> Set[str]:
+        always: Set[str] = set()
+        for name, defs in self._by_name.items():
+            # only `y` translates to "1": look no further at any other symbol
+            if all(p.strip() == "y" for d in defs for default in d.defaults for p in default if p) \
+                    and all(p.strip() == "y" for d in defs for p in d.depends):
+                default = self._default(name)
+                if default is not None and default[1]:
+                    always.add(f"CONFIG_{name}")  # s390's KEXEC
+        # what an always-y symbol selects unconditionally is always y too
+        pending = list(always)
+        while pending:
+            for d in self._by_name.get(pending.pop()[len("CONFIG_"):], ()):
+                for target, condition_text in d.selects:
+                    if condition_text is None and f"CONFIG_{target}" not in always:
+                        always.add(f"CONFIG_{target}")
+                        pending.append(f"CONFIG_{target}")
+        return always
+
+    def rules_about(self, symbol: str) -> List[_Rule]:
+        """The rules whose head is this CONFIG_ symbol: its `depends on`, its selects,
+        its default, then the choices it is in."""
+        if symbol not in self._rules:
+            self._rules[symbol] = self._translate_rules(symbol) + self._choice_rules.get(symbol, [])
+        return self._rules[symbol]
+
+    def _translate_rules(self, symbol: str) -> List[_Rule]:
+        defs = self._by_name.get(symbol[len("CONFIG_"):]) if symbol.startswith("CONFIG_") else None
+        if not defs:
+            return []
+        found: List[_Rule] = []
+        # depends on: S => OR over definitions of the AND of their translatable conjuncts
+        alternatives: Optional[List[str]] = []
+        for d in defs:
+            parts = []
+            for dependency in d.depends:
+                for conjunct in _conjuncts(dependency):
+                    translated = self._translate(conjunct)
+                    if translated is not None:
+                        parts.append(translated[0])
+            if not parts:
+                alternatives = None
+                break
+            alternatives.append(" && ".join(parts))
+        if alternatives:
+            found.append(_Rule(f"!{symbol} || " + " || ".join(f"({a})" for a in alternatives)))
+        # select T if C: S && C => T
+        for d in defs:
+            for target, condition_text in d.selects:
+                if condition_text is None:
+                    found.append(_Rule(f"!{symbol} || CONFIG_{target}"))
+                    continue
+                translated = self._translate(condition_text)
+                if translated is not None and translated[1]:
+                    found.append(_Rule(f"!({symbol} && {translated[0]}) || CONFIG_{target}"))
+        default = self._default(symbol[len("CONFIG_"):])
+        if default is not None:
+            found.append(_Rule(default[0]))
+        return found
 
     def facts(self, symbols: Iterable[str]) -> Dict[str, Optional[str]]:
         """What the arch fixes outright: undeclared symbols are unset, some are always y."""
@@ -233,7 +341,7 @@ class KconfigRules:
         for _ in range(hops):
             added: Set[str] = set()
             for name in sorted(frontier):
-                for rule in self.by_symbol.get(name, ()):
+                for rule in self.rules_about(name):
                     if id(rule) in seen:
                         continue
                     new = rule.symbols - wanted - added
@@ -250,7 +358,7 @@ class KconfigRules:
 
 
 class KconfigTree:
-    """Parses each Kconfig file once; builds the rules of an architecture on demand."""
+    """Parses each Kconfig file once; walks the files of an architecture on demand."""
 
     def __init__(self, read: Callable[[str], Optional[str]], kconfig_paths: Iterable[str]):
         self.read = read
@@ -266,91 +374,11 @@ class KconfigTree:
 
     def rules(self, arch: str) -> KconfigRules:
         if arch not in self._rules:
-            self._rules[arch] = self._build(arch)
+            definitions: List[_Definition] = []
+            choices: List[List[str]] = []
+            self._walk("Kconfig", arch, [], definitions, choices, [], depth=0)
+            self._rules[arch] = KconfigRules(arch, definitions, choices)
         return self._rules[arch]
-
-    def _build(self, arch: str) -> KconfigRules:
-        definitions: List[_Definition] = []
-        choices: List[List[str]] = []
-        self._walk("Kconfig", arch, [], definitions, choices, [], depth=0)
-        types: Dict[str, str] = {}
-        for d in definitions:
-            if d.type:
-                types.setdefault(d.name, d.type)
-        by_name: Dict[str, List[_Definition]] = {}
-        for d in definitions:
-            by_name.setdefault(d.name, []).append(d)
-        translated_texts: Dict[str, Optional[Tuple[str, bool]]] = {}
-
-        def translate_once(text: str) -> Optional[Tuple[str, bool]]:
-            # one arch's Kconfig repeats its dependencies thousands of times (6.12 x86:
-            # 53,000 translations of far fewer texts); the answer depends on the text alone
-            if text not in translated_texts:
-                translated_texts[text] = translate(text, types)
-            return translated_texts[text]
-        rules: Dict[str, List[_Rule]] = {}
-        always: Set[str] = set()
-        plain_selects: Dict[str, List[str]] = {}
-
-        def add(heads, text):
-            rule = _Rule(text)
-            for head in heads:
-                rules.setdefault(head, []).append(rule)
-
-        for name, defs in by_name.items():
-            symbol = f"CONFIG_{name}"
-            # depends on: S => OR over definitions of the AND of their translatable conjuncts
-            alternatives = []
-            for d in defs:
-                parts = []
-                for dependency in d.depends:
-                    for conjunct in _conjuncts(dependency):
-                        translated = translate_once(conjunct)
-                        if translated is not None:
-                            parts.append(translated[0])
-                if not parts:
-                    alternatives = None
-                    break
-                alternatives.append(" && ".join(parts))
-            if alternatives:
-                add([symbol], f"!{symbol} || " + " || ".join(f"({a})" for a in alternatives))
-            # select T if C: S && C => T
-            for d in defs:
-                for target, condition_text in d.selects:
-                    if condition_text is None:
-                        add([symbol], f"!{symbol} || CONFIG_{target}")
-                        plain_selects.setdefault(symbol, []).append(f"CONFIG_{target}")
-                        continue
-                    translated = translate_once(condition_text)
-                    if translated is not None and translated[1]:
-                        add([symbol], f"!({symbol} && {translated[0]}) || CONFIG_{target}")
-            # a bool without a prompt takes its one default when its dependencies hold
-            prompted = any(d.prompt for d in defs)
-            with_defaults = [d for d in defs if d.defaults]
-            if not prompted and len(with_defaults) == 1 and len(with_defaults[0].defaults) == 1 \
-                    and types.get(name) == "bool" and all(not d.depends for d in defs if d is not with_defaults[0]):
-                d = with_defaults[0]
-                default_text, default_if = d.defaults[0]
-                pieces = [default_text] + ([default_if] if default_if else []) + d.depends
-                translated = [translate_once(p) for p in pieces]
-                if all(t is not None and t[1] for t in translated):
-                    body = " && ".join(f"({t[0]})" for t in translated)
-                    add([symbol], f"!({body}) || {symbol}")
-                    if all(t[0] == "1" for t in translated):
-                        always.add(symbol)  # def_bool y, no dependencies (s390's KEXEC)
-        for group in choices:
-            members = [f"CONFIG_{m}" for m in group]
-            for i, a in enumerate(members):
-                for b in members[i + 1:]:
-                    add([a, b], f"!({a} && {b})")
-        # what an always-y symbol selects unconditionally is always y too
-        pending = list(always)
-        while pending:
-            for target in plain_selects.get(pending.pop(), ()):
-                if target not in always:
-                    always.add(target)
-                    pending.append(target)
-        return KconfigRules(arch, rules, {f"CONFIG_{n}" for n in by_name}, always)
 
     def _walk(self, path: str, arch: str, context: List[str], definitions, choices, choice_stack, depth: int):
         if depth > 30:
@@ -372,9 +400,9 @@ class KconfigTree:
                 continue
             if not text:
                 continue
-            outer = context + [dep for _, dep in stack if dep]
             source = _SOURCE.match(text)
             if source:
+                outer = context + [dep for _, dep in stack if dep]
                 target = source.group(2).replace("$(SRCARCH)", arch).replace("$SRCARCH", arch)
                 if source.group(1) in ("rsource", "orsource"):
                     target = "/".join(path.split("/")[:-1] + [target])
@@ -384,7 +412,7 @@ class KconfigTree:
                 continue
             entry = _ENTRY.match(text)
             if entry:
-                current = _Definition(entry.group(2), path, number, depends=list(outer))
+                current = _Definition(entry.group(2), path, number, depends=context + [dep for _, dep in stack if dep])
                 definitions.append(current)
                 if choice_stack:
                     choice_stack[-1].append(entry.group(2))
