@@ -27,7 +27,7 @@ import fnmatch
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from vmci.lang import cexpr
 from vmci.lang.condition import Condition, ConditionError
@@ -366,10 +366,10 @@ class KconfigTree:
         self._cache: Dict[str, Optional[list]] = {}
         self._rules: Dict[str, KconfigRules] = {}
 
-    def _lines(self, path: str) -> Optional[list]:
+    def _statements(self, path: str) -> Optional[list]:
         if path not in self._cache:
             text = self.read(path)
-            self._cache[path] = None if text is None else _logical_lines(text)
+            self._cache[path] = None if text is None else _statements(text)
         return self._cache[path]
 
     def rules(self, arch: str) -> KconfigRules:
@@ -383,111 +383,144 @@ class KconfigTree:
     def _walk(self, path: str, arch: str, context: List[str], definitions, choices, choice_stack, depth: int):
         if depth > 30:
             return
-        lines = self._lines(path)
-        if lines is None:
+        statements = self._statements(path)
+        if statements is None:
             return
         stack: List[Tuple[str, Optional[str]]] = []  # ("if"/"menu"/"choice", dependency)
         current: Optional[_Definition] = None
         block: Optional[list] = None  # the menu/choice frame whose `depends on` lines we read
-        help_indent: Optional[int] = None
-        for number, indent, text in lines:
-            if help_indent is not None:
-                if text == "" or indent >= help_indent:
-                    continue
-                help_indent = None
-            if text in ("help", "---help---") or text.startswith("help "):
-                help_indent = indent + 1
+        for keyword, number, value in statements:
+            if keyword == "property":
+                if current is not None:
+                    _apply(current, value)
                 continue
-            if not text:
-                continue
-            source = _SOURCE.match(text)
-            if source:
-                outer = context + [dep for _, dep in stack if dep]
-                target = source.group(2).replace("$(SRCARCH)", arch).replace("$SRCARCH", arch)
-                if source.group(1) in ("rsource", "orsource"):
+            if keyword == "source":
+                kind, target = value
+                target = target.replace("$(SRCARCH)", arch).replace("$SRCARCH", arch)
+                if kind in ("rsource", "orsource"):
                     target = "/".join(path.split("/")[:-1] + [target])
+                outer = context + [dep for _, dep in stack if dep]
                 for found in self._glob(target):
                     self._walk(found, arch, outer, definitions, choices, choice_stack, depth + 1)
                 current = block = None
-                continue
-            entry = _ENTRY.match(text)
-            if entry:
-                current = _Definition(entry.group(2), path, number, depends=context + [dep for _, dep in stack if dep])
+            elif keyword == "config":
+                current = _Definition(value, path, number, depends=context + [dep for _, dep in stack if dep])
                 definitions.append(current)
                 if choice_stack:
-                    choice_stack[-1].append(entry.group(2))
+                    choice_stack[-1].append(value)
                 block = None
-                continue
-            keyword = text.split()[0]
-            if keyword == "if":
-                stack.append(("if", text[2:].strip()))
+            elif keyword == "depends":
+                if current is not None:
+                    current.depends.append(value)
+                elif block is not None and stack:
+                    kind, existing = stack[-1]
+                    stack[-1] = (kind, value if existing is None else f"({existing}) && ({value})")
+            elif keyword == "if":
+                stack.append(("if", value))
                 current = block = None
-                continue
-            if keyword == "endif":
+            elif keyword == "endif":
                 _pop(stack, "if")
                 current = block = None
-                continue
-            if keyword == "menu":
+            elif keyword == "menu":
                 stack.append(("menu", None))
                 current, block = None, stack
-                continue
-            if keyword == "endmenu":
+            elif keyword == "endmenu":
                 _pop(stack, "menu")
                 current = block = None
-                continue
-            if keyword == "choice":
+            elif keyword == "choice":
                 stack.append(("choice", None))
                 choice_stack.append([])
                 current, block = None, stack
-                continue
-            if keyword == "endchoice":
+            elif keyword == "endchoice":
                 _pop(stack, "choice")
                 if choice_stack:
                     choices.append(choice_stack.pop())
                 current = block = None
-                continue
-            if keyword in ("comment", "mainmenu"):
-                current, block = None, None
-                continue
-            if keyword == "depends" and text.startswith("depends on"):
-                dependency = text[len("depends on"):].strip()
-                if current is not None:
-                    current.depends.append(dependency)
-                elif block is not None and stack:
-                    kind, existing = stack[-1]
-                    stack[-1] = (kind, dependency if existing is None else f"({existing}) && ({dependency})")
-                continue
-            if current is None:
-                continue
-            self._property(current, text)
-
-    @staticmethod
-    def _property(current: _Definition, text: str) -> None:
-        match = _TYPE.match(text)
-        if match:
-            current.type = current.type or match.group(1)
-            current.prompt = current.prompt or bool(match.group(2))
-            return
-        match = _DEF.match(text)
-        if match:
-            current.type = current.type or ("bool" if match.group(1) == "def_bool" else "tristate")
-            current.defaults.append((match.group(2), match.group(3)))
-            return
-        if text.startswith("prompt"):
-            current.prompt = True
-            return
-        match = _DEFAULT.match(text)
-        if match:
-            current.defaults.append((match.group(1), match.group(2)))
-            return
-        match = _SELECT.match(text)
-        if match:
-            current.selects.append((match.group(1), match.group(2)))
+            else:  # comment, mainmenu
+                current = block = None
 
     def _glob(self, pattern: str) -> List[str]:
         if any(c in pattern for c in "*?["):
             return [p for p in self.paths if fnmatch.fnmatch(p, pattern)]
         return [pattern]
+
+
+def _property(text: str) -> Optional[Tuple[str, object]]:
+    """What a line inside a config entry says, or None for what the rules do not use."""
+    match = _TYPE.match(text)
+    if match:
+        return "type", (match.group(1), bool(match.group(2)))
+    match = _DEF.match(text)
+    if match:
+        return "def", ("bool" if match.group(1) == "def_bool" else "tristate", (match.group(2), match.group(3)))
+    if text.startswith("prompt"):
+        return "prompt", None
+    match = _DEFAULT.match(text)
+    if match:
+        return "default", (match.group(1), match.group(2))
+    match = _SELECT.match(text)
+    if match:
+        return "select", (match.group(1), match.group(2))
+    return None
+
+
+def _apply(current: _Definition, said: Tuple[str, Any]) -> None:
+    kind, value = said
+    if kind == "type":
+        current.type = current.type or value[0]
+        current.prompt = current.prompt or value[1]
+    elif kind == "def":
+        current.type = current.type or value[0]
+        current.defaults.append(value[1])
+    elif kind == "prompt":
+        current.prompt = True
+    elif kind == "default":
+        current.defaults.append(value)
+    else:
+        current.selects.append(value)
+
+
+_BLOCKS = frozenset(("endif", "menu", "endmenu", "choice", "endchoice", "comment", "mainmenu"))
+
+
+def _statements(text: str) -> List[Tuple[str, int, Any]]:
+    """A Kconfig file as (keyword, line number, value) for each statement the walk
+    follows, read once per file whatever the number of architectures walked: `source`
+    ((kind, path)), `config` (name), `depends` (expression), `if` (expression),
+    `property` (_property's answer), and the block keywords (endif, menu, endmenu,
+    choice, endchoice, comment, mainmenu; value None). Help text is left out."""
+    out: List[Tuple[str, int, Any]] = []
+    help_indent: Optional[int] = None
+    for number, indent, text in _logical_lines(text):
+        if help_indent is not None:
+            if text == "" or indent >= help_indent:
+                continue
+            help_indent = None
+        if text in ("help", "---help---") or text.startswith("help "):
+            help_indent = indent + 1
+            continue
+        if not text:
+            continue
+        source = _SOURCE.match(text)
+        if source:
+            out.append(("source", number, (source.group(1), source.group(2))))
+            continue
+        entry = _ENTRY.match(text)
+        if entry:
+            out.append(("config", number, entry.group(2)))
+            continue
+        keyword = text.split()[0]
+        if keyword == "if":
+            out.append(("if", number, text[2:].strip()))
+        elif keyword in _BLOCKS:
+            out.append((keyword, number, None))
+        elif keyword == "depends" and text.startswith("depends on"):
+            out.append(("depends", number, text[len("depends on"):].strip()))
+        else:
+            found = _property(text)
+            if found is not None:
+                out.append(("property", number, found))
+    return out
 
 
 def _pop(stack, kind: str) -> None:
