@@ -12,7 +12,7 @@ import lzma
 import os
 import re
 import zlib
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from vmci.files.inputs import NotRegularFile, kind_of, open_regular
 from vmci.audit.csource import MARKERS
@@ -151,8 +151,9 @@ _NO_DATA = (b"1", b"2", b"3", b"4", b"5", b"6")
 
 
 def _decompressed(path: str):
-    """The tarball's bytes as a file object: plain tar, gzip, xz, or bzip2 (what tar's -a
-    picks and what Debian ships), chosen from the magic bytes, not the name."""
+    """The tarball's bytes as an iterator of pieces (non-empty bytes, about CHUNK each)
+    and the file under it: plain tar, gzip, xz, or bzip2 (what tar's -a picks and what
+    Debian ships), chosen from the magic bytes, not the name."""
     import bz2
     import gzip
     try:
@@ -161,64 +162,130 @@ def _decompressed(path: str):
         raw.seek(0)
     except OSError as error:
         raise TreeError(f"{path}: cannot read ({error.strerror or error})")
-    if magic.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=raw, mode="rb"), raw
     if magic.startswith(b"\xfd7zXZ\0"):
-        return lzma.LZMAFile(raw, "rb"), raw
+        return _xz_pieces(raw), raw
+    if magic.startswith(b"\x1f\x8b"):
+        return _pieces(gzip.GzipFile(fileobj=raw, mode="rb")), raw
     if magic.startswith(b"BZh"):
-        return bz2.BZ2File(raw, "rb"), raw
-    return raw, raw
+        return _pieces(bz2.BZ2File(raw, "rb")), raw
+    return _pieces(raw), raw
+
+
+def _pieces(stream) -> Iterator[bytes]:
+    while True:
+        piece = stream.read(CHUNK)
+        if not piece:
+            return
+        yield piece
+
+
+def _xz_pieces(raw) -> Iterator[bytes]:
+    """xz data decompressed as lzma.LZMAFile does it (streams one after another, trailing
+    bytes that start no stream ignored, the same errors), without its buffer layers:
+    each piece comes straight from liblzma, copied nowhere."""
+    decompressor = lzma.LZMADecompressor()
+    while True:
+        if decompressor.eof:
+            block = decompressor.unused_data or raw.read(CHUNK >> 3)
+            if not block:
+                return
+            decompressor = lzma.LZMADecompressor()
+            try:
+                piece = decompressor.decompress(block, CHUNK)
+            except lzma.LZMAError:
+                return  # not a next stream: trailing data
+        else:
+            if decompressor.needs_input:
+                block = raw.read(CHUNK >> 3)
+                if not block:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+            else:
+                block = b""
+            piece = decompressor.decompress(block, CHUNK)
+        if piece:
+            yield piece
 
 
 class _Reader:
-    """Sequential reads of a decompressed stream in CHUNK pieces: memory is one chunk
-    plus what a caller keeps, whatever the member count (tarfile's stream mode keeps a
-    TarInfo per member: 1.7 GB for a 822 KB gzip of 1.6 million empty members)."""
+    """Sequential reads of a decompressed stream, one piece at a time: memory is one
+    piece plus what a caller keeps, whatever the member count (tarfile's stream mode
+    keeps a TarInfo per member: 1.7 GB for a 822 KB gzip of 1.6 million empty members).
+    Skipping a member copies nothing, and a C file is copied only when it is kept."""
 
-    def __init__(self, stream, progress=None):
-        self.stream = stream
-        self.progress = progress  # called with no argument after each chunk
+    def __init__(self, pieces: Iterator[bytes], progress=None):
+        self.pieces = pieces
+        self.progress = progress  # called with no argument after each piece
         self.buffer = b""
         self.pos = 0
         self.offset = 0  # of the next byte, in the decompressed stream
 
+    def _next_piece(self) -> bytes:
+        piece = next(self.pieces, b"")
+        if piece and self.progress is not None:
+            self.progress()
+        return piece
+
     def read(self, size: int) -> bytes:
-        if self.pos + size <= len(self.buffer):
-            data = self.buffer[self.pos:self.pos + size]
-            self.pos += size
-        else:
-            parts = [self.buffer[self.pos:]]
-            have = len(parts[0])
-            while have < size:
-                chunk = self.stream.read(max(CHUNK, size - have))
-                if not chunk:
-                    break
-                if self.progress is not None:
-                    self.progress()
-                parts.append(chunk)
-                have += len(chunk)
-            joined = b"".join(parts)
-            data, self.buffer, self.pos = joined[:size], joined[size:], 0
+        end = self.pos + size
+        if end <= len(self.buffer):
+            data = self.buffer[self.pos:end]
+            self.pos = end
+            self.offset += size
+            return data
+        parts = [self.buffer[self.pos:]]
+        have = len(parts[0])
+        self.buffer, self.pos = b"", 0
+        while have < size:
+            piece = self._next_piece()
+            if not piece:
+                break
+            if have + len(piece) <= size:
+                parts.append(piece)
+                have += len(piece)
+            else:
+                parts.append(piece[:size - have])
+                self.buffer, self.pos = piece, size - have
+                have = size
+        data = b"".join(parts)
         self.offset += len(data)
         return data
 
+    def read_mentioning(self, size: int, markers: Tuple[bytes, ...]) -> Tuple[Optional[bytes], int]:
+        """The next `size` bytes if one of the markers is in them, else None; and how
+        many bytes there were (fewer than size: the stream ended)."""
+        end = self.pos + size
+        if end <= len(self.buffer):
+            buffer, start = self.buffer, self.pos
+            self.pos = end
+            self.offset += size
+            for marker in markers:
+                if buffer.find(marker, start, end) >= 0:
+                    return buffer[start:end], size
+            return None, size
+        data = self.read(size)
+        return (data if any(marker in data for marker in markers) else None), len(data)
+
     def skip(self, size: int) -> bool:
-        ahead = len(self.buffer) - self.pos
-        if size <= ahead:
-            self.pos += size
+        end = self.pos + size
+        if end <= len(self.buffer):
+            self.pos = end
             self.offset += size
             return True
+        ahead = len(self.buffer) - self.pos
         size -= ahead
         self.offset += ahead
         self.buffer, self.pos = b"", 0
         while size > 0:
-            chunk = self.stream.read(min(CHUNK, size))
-            if not chunk:
+            piece = self._next_piece()
+            if not piece:
                 return False
-            if self.progress is not None:
-                self.progress()
-            size -= len(chunk)
-            self.offset += len(chunk)
+            if len(piece) <= size:
+                size -= len(piece)
+                self.offset += len(piece)
+            else:
+                self.buffer, self.pos = piece, size
+                self.offset += size
+                size = 0
         return True
 
 
@@ -256,11 +323,12 @@ def _pax_records(data: bytes) -> Dict[str, str]:
 
 
 def _tar_files(path: str, progress: Optional[Callable[[int, int, str], None]] = None):
-    """(member path, data) of each regular file the audit wants, in archive order, from
-    one pass over the tarball; data is at most MAX_FILE_BYTES, the rest skipped."""
-    stream, raw = _decompressed(path)
+    """(member path, data) of each regular file the audit keeps (every Kconfig file and
+    makefile, the C files that mention VMCOREINFO), in archive order, from one pass over
+    the tarball; data is at most MAX_FILE_BYTES, the rest skipped."""
+    pieces, raw = _decompressed(path)
     size_on_disk = os.fstat(raw.fileno()).st_size
-    reader = _Reader(stream, None if progress is None else
+    reader = _Reader(pieces, None if progress is None else
                      lambda: progress(raw.tell(), size_on_disk, "reading the tarball"))
     long_name: Optional[str] = None
     pax: Dict[str, str] = {}
@@ -277,8 +345,8 @@ def _tar_files(path: str, progress: Optional[Callable[[int, int, str], None]] = 
                 return  # no end-of-archive blocks, as some writers leave it
             if header == _ZERO_BLOCK:
                 return  # the end-of-archive block
-            checksum = _octal(header[148:156])
-            if checksum is None or checksum != sum(header[:148]) + 256 + sum(header[156:]):
+            checksum = _octal(header[148:156])  # over the header, its own field as 8 spaces
+            if checksum is None or checksum != sum(header) - sum(header[148:156]) + 256:
                 raise TreeError(f"{path}: " + ("not a directory or a readable tarball" if members == 0 else
                                               f"damaged tarball: bad header checksum at byte {where} of its tar stream"))
             members += 1
@@ -315,10 +383,15 @@ def _tar_files(path: str, progress: Optional[Callable[[int, int, str], None]] = 
                 continue
             while name.startswith("./"):
                 name = name[2:]
-            if kind in _REGULAR and wanted(name) is not None:
+            what = wanted(name) if kind in _REGULAR else None
+            if what is not None:
                 keep = min(size, MAX_FILE_BYTES)
-                data = reader.read(keep)
-                complete = len(data) == keep and reader.skip(padded - keep)
+                if what == "c":  # kept only when it mentions VMCOREINFO
+                    data, got = reader.read_mentioning(keep, MARKERS)
+                else:
+                    data = reader.read(keep)
+                    got = len(data)
+                complete = got == keep and reader.skip(padded - keep)
             else:
                 data, complete = None, reader.skip(padded)
             if not complete:
@@ -336,8 +409,6 @@ def _members(path: str, progress: Optional[Callable[[int, int, str], None]] = No
     kept = 0
     try:
         for name, data in _tar_files(path, progress):
-            if wanted(name) == "c" and not mentions_vmcoreinfo(data):
-                continue
             kept += len(data) - len(found.get(name, b""))
             found[name] = data
             if len(found) > MAX_KEPT_FILES or kept > MAX_KEPT_BYTES:
