@@ -3,7 +3,13 @@
 Real-kernel tests find each Debian kernel under $VMCI_KERNEL_CACHE/RELEASE/ (set by
 tools/test.sh, filled by tools/setup.sh). A missing kernel is a failure, not a skip:
 CI must run them.
+
+The fast lane, `pytest -m "not slow"`, leaves out every test marked `slow` here, in one
+place (see _slow_names): those that reach a real kernel, a kernel source tree, QEMU or a
+wheel build. It needs no downloaded kernel.
 """
+import ast
+import functools
 import json
 import os
 import subprocess
@@ -64,9 +70,63 @@ SLOW_TARGETS = {
 def pytest_configure(config):
     for marker, variable in SLOW_TARGETS.items():
         config.addinivalue_line("markers", f"{marker}: slow target, runs only with {variable}=1")
+    config.addinivalue_line("markers", "slow: needs a downloaded kernel, a kernel source tree, QEMU or a build;"
+                            " `pytest -m 'not slow'` is the fast lane")
+
+
+# What makes a test slow: calling one of these, directly or through a function or fixture
+# of tests/ that does. kernel_path/kernel_file: a downloaded vmlinux or its parts;
+# kernel_source: a linux-source tree; capture: a gold kernel booted under QEMU.
+SLOW_CALLS = {("conftest", "kernel_path"), ("elf_support", "kernel_path"), ("hardening_support", "kernel_file"),
+              ("audit_helpers", "kernel_source"), ("guest_dump", "capture")}
+# Whole modules: building the sdist and wheel and installing them into a fresh virtualenv.
+SLOW_MODULES = {"tests/package/test_installed_wheel.py"}
+
+
+@functools.cache
+def _slow_functions():
+    """(module, function) of every function of tests/ that reaches one of SLOW_CALLS: a
+    name it uses is the module's own function of that name, or what it imports by that
+    name from another module of tests/ (`from conftest import kernel_path`)."""
+    uses = {}  # (module, function) -> the (module, function) its names can mean
+    for directory, _, files in os.walk(os.path.join(ROOT, "tests")):
+        for file in files:
+            if not file.endswith(".py"):
+                continue
+            module = file[:-3]
+            with open(os.path.join(directory, file), encoding="utf-8") as handle:
+                tree = ast.parse(handle.read())
+            imported = {alias.asname or alias.name: (node.module, alias.name) for node in ast.walk(tree)
+                        if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+                    uses.setdefault((module, node.name), set()).update(
+                        imported.get(name, (module, name)) for name in names)
+    slow = set(SLOW_CALLS)
+    while True:
+        more = {function for function, used in uses.items() if function not in slow and used & slow}
+        if not more:
+            return frozenset(slow)
+        slow |= more
+
+
+def _is_slow(item):
+    if os.path.relpath(str(item.path), ROOT) in SLOW_MODULES:
+        return True
+    if any(item.get_closest_marker(marker) for marker in SLOW_TARGETS):
+        return True
+    functions = [item.function] if hasattr(item, "function") else []
+    for name in item.fixturenames:  # every fixture the test uses, with those they use
+        functions += [definition.func for definition in item._fixtureinfo.name2fixturedefs.get(name, ())]
+    return any((getattr(f, "__module__", "").rpartition(".")[2], f.__name__) in _slow_functions()
+               for f in functions)
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)
     selected, deselected = [], []
     for item in items:
         wanted = [v for m, v in SLOW_TARGETS.items() if item.get_closest_marker(m)]
