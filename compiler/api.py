@@ -293,7 +293,7 @@ class Image:
     def close(self) -> None:
         self._vm.close()
 
-    def __enter__(self) -> "Image":
+    def __enter__(self) -> Image:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -9,7 +9,7 @@ A read limited to some machines counts only on those.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 from vmci.abi import COMMON_FUNCTION
 from vmci.lang.condition import Condition, any_of
@@ -17,7 +17,7 @@ from vmci.lang.kconfig import KernelConfig
 from vmci.spec.model import ConsumerRead, Emitter, Machine, SpecSet, Version, format_version
 from vmci.select import SelectionError, Target, machine_facts, select_entries
 
-Truth = Union[bool, Condition]
+Truth = Union[Literal[True], Condition]  # a key is emitted always, or under a condition
 
 
 @dataclass
@@ -61,7 +61,7 @@ def machine_targets(specs: SpecSet, version: Version, arch: Optional[str] = None
     for emitter, machine in specs.machines():
         if arch == machine.name or arch in machine.aliases:
             return [(emitter, machine)]
-    chosen = [(e, m) for e, m in pairs if e.target.arch == arch]
+    chosen = [(e, m) for e, m in pairs if e.target is not None and e.target.arch == arch]
     if not chosen:
         from vmci.select import find_target
         find_target(specs, arch, config)  # raises the "unknown architecture" error
@@ -91,12 +91,13 @@ def emitted_keys(specs: SpecSet, emitter: Emitter, machine: Machine, version: Ve
 
     Without a config, conditions are simplified by vmcoreinfo_facts: the question is what
     a kernel that has VMCOREINFO emits, not whether it has VMCOREINFO."""
+    assert emitter.target is not None  # an architecture's emitter, from SpecSet.machines()
     selected = select_entries(specs, Target(emitter.target.arch, machine, [emitter]), version, config, phases)
     facts = vmcoreinfo_facts(specs, version) if config is None else {}
     keys: Dict[str, Truth] = {}
     for item in selected:
         condition = item.condition
-        if condition is not True and facts:
+        if not isinstance(condition, bool) and facts:
             condition = condition.simplify(facts)
         if condition is False:
             continue
@@ -148,6 +149,7 @@ def audit_consumers(specs: SpecSet, version: Version, arch: Optional[str] = None
     report = []
     for emitter, machine in machine_targets(specs, version, arch, config):
         keys = emitted_keys(specs, emitter, machine, version, config)
+        assert emitter.target is not None  # an architecture's emitter, from SpecSet.machines()
         report.append(MachineGaps(machine.name, emitter.target.arch, version,
                                   sum(1 for t in keys.values() if t is True),
                                   sum(1 for t in keys.values() if t is not True),

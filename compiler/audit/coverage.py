@@ -97,7 +97,7 @@ class Row:
     sources: Dict[str, List[SpecLocation]] = field(default_factory=dict)
 
     def summary(self, version: str) -> Optional[dict]:
-        cells = [self.cells[(version, v.name)] for v in VARIANTS if self.cells.get((version, v.name))]
+        cells = [cell for cell in (self.cells.get((version, v.name)) for v in VARIANTS) if cell]
         if not cells:
             return None
         with_gaps = [c for c in cells if c.gap_count]
@@ -176,6 +176,7 @@ def compute_coverage(specs: SpecSet) -> Coverage:
     crash_functions = sorted({f.name for e in general for f in e.functions if f.phase == "crash"})
     rows = []
     for emitter, machine in specs.machines():
+        assert emitter.target is not None  # SpecSet.machines() walks the architectures' emitters
         row = Row(emitter.target.arch, machine.name, kconfig_allows="; ".join(
             condition.text + (f" ({versions})" if str(versions) != "all versions" else "")
             for versions, condition in machine.kconfig_allows))
@@ -193,8 +194,8 @@ def compute_coverage(specs: SpecSet) -> Coverage:
                     row.cells[(name, variant.name)] = by_variant[variant.name][position]
         row.variants = [v.name for v in VARIANTS if any(name == v.name for _, name in row.cells)]
         rows.append(row)
-    general_sources = {name: [e.source_for(v).where for e in general
-                              if e.versions.contains(v) and e.source_for(v) is not None]
+    general_sources = {name: [source.where for source in (e.source_for(v) for e in general if e.versions.contains(v))
+                              if source is not None]
                        for v, name in zip(versions, names)}
     return Coverage(names, rows, sorted(specs.tools), general_sources)
 
@@ -287,7 +288,7 @@ class _Program:
                             entry.key if entry.emits else None, entry) for entry in function.entries]
                 self.functions.setdefault(function.name, []).append((function.phase, sources, entries))
 
-    def joined(self, other: "_Program") -> Dict[str, list]:
+    def joined(self, other: _Program) -> Dict[str, list]:
         functions = {name: list(found) for name, found in self.functions.items()}
         for name, found in other.functions.items():
             functions.setdefault(name, []).extend(found)

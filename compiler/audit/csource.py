@@ -39,7 +39,7 @@ class PreprocessorCondition:
     condition: Condition = TRUE
     opaque: Tuple[str, ...] = ()
 
-    def __and__(self, other: "PreprocessorCondition") -> "PreprocessorCondition":
+    def __and__(self, other: PreprocessorCondition) -> PreprocessorCondition:
         return PreprocessorCondition(self.condition & other.condition, self.opaque + other.opaque)
 
     def __str__(self) -> str:
@@ -258,7 +258,7 @@ def scan_c_file(path: str, text: str) -> ScannedFile:
     stack = _IfStack()
     tokens: List[_Token] = []
     conditions: List[PreprocessorCondition] = []  # the #if nesting at each token
-    for line, kind, payload, start in _lines_and_directives(code):
+    for line, kind, payload, _start in _lines_and_directives(code):
         if kind == "#":
             _directive(scanned, stack, payload, line, path)
             continue

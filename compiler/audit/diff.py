@@ -129,7 +129,7 @@ def _load_side(specs: SpecSet, text: str, config_path: Optional[str], kernel_ver
         note = read_captured_note(text)
     except NoteReadError as error:
         raise DiffInputError(str(error))
-    return Side(text, "note", f"{note.kind}: {note.where}", [Item(l.key, l.value) for l in note.lines])
+    return Side(text, "note", f"{note.kind}: {note.where}", [Item(line.key, line.value) for line in note.lines])
 
 
 def _crash_functions(specs: SpecSet) -> set:
@@ -163,8 +163,9 @@ def _spec_side(specs: SpecSet, arch: str, version_text: str, config_path: Option
         target = find_target(specs, arch, config)
     except (ImageError, SelectionError) as error:
         raise DiffInputError(f"{arch}@{version_text}: {error}")
-    if target.machine is None and len({m.name for e in target.emitters for m in e.target.machines}) > 1:
-        names = ", ".join(m.name for e in target.emitters for m in e.target.machines)
+    machines = [m for e in target.emitters if e.target is not None for m in e.target.machines]
+    if target.machine is None and len({m.name for m in machines}) > 1:
+        names = ", ".join(m.name for m in machines)
         raise DiffInputError(f"{arch}@{version_text}: {arch} has several machines ({names}); name one, "
                              f"or give a config that decides")
     try:
@@ -175,7 +176,7 @@ def _spec_side(specs: SpecSet, arch: str, version_text: str, config_path: Option
     items = []
     for entry in selected:
         condition = entry.condition
-        if condition is not True and facts:
+        if not isinstance(condition, bool) and facts:
             condition = condition.simplify(facts)
         if condition is False:
             continue
@@ -190,7 +191,7 @@ def diff_sides(a: Side, b: Side) -> List[Change]:
     keys_a = [i.key for i in a.items]
     keys_b = [i.key for i in b.items]
     matcher = difflib.SequenceMatcher(None, keys_a, keys_b, autojunk=False)
-    slots = []
+    slots: List[tuple] = []  # ("both", i, j), ("a", i) or ("b", j)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             slots += [("both", i, j) for i, j in zip(range(i1, i2), range(j1, j2))]
@@ -245,18 +246,23 @@ def describe_change(x: Item, y: Item) -> str:
 def render_text(a: Side, b: Side, changes: List[Change], show_all: bool = False) -> str:
     out = [f"--- A: {a.label} ({a.description})", f"+++ B: {b.label} ({b.description})"]
     for change in changes:
-        mark = MARKS[change.change]
+        mark, a_item, b_item = MARKS[change.change], change.a, change.b
+        if change.change == "removed":
+            assert a_item is not None  # a removed key is on side A only
+            out.append(f"{mark} {a_item.shown()}")
+            continue
+        assert b_item is not None  # every other change has side B
         if change.change == "added":
-            out.append(f"{mark} {change.b.shown()}")
-        elif change.change == "removed":
-            out.append(f"{mark} {change.a.shown()}")
-        elif change.change == "changed":
-            out.append(f"{mark} {describe_change(change.a, change.b)}")
-        elif change.change == "moved":
-            detail = describe_change(change.a, change.b) if _differ(change.a, change.b) else change.b.shown()
-            out.append(f"{mark} {detail} (moved)")
+            out.append(f"{mark} {b_item.shown()}")
+        elif change.change in ("changed", "moved"):
+            assert a_item is not None  # a key on both sides
+            if change.change == "changed":
+                out.append(f"{mark} {describe_change(a_item, b_item)}")
+            else:
+                detail = describe_change(a_item, b_item) if _differ(a_item, b_item) else b_item.shown()
+                out.append(f"{mark} {detail} (moved)")
         elif show_all:
-            out.append(f"{mark} {change.b.shown()}")
+            out.append(f"{mark} {b_item.shown()}")
     counts = {kind: sum(1 for c in changes if c.change == kind) for kind in ("added", "removed", "changed", "moved")}
     out.append(", ".join(f"{n} {kind}" for kind, n in counts.items())
                + f", {sum(1 for c in changes if c.change == 'same')} the same")

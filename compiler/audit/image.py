@@ -94,9 +94,10 @@ def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], k
         if kernel_version:
             version = parse_version_argument(kernel_version)
         else:
-            version = kernel_version_from_banner(vm.linux_banner())
-            if version is None:
+            banner_version = kernel_version_from_banner(vm.linux_banner())
+            if banner_version is None:
                 raise ImageError(f"{path}: no linux_banner to read the kernel version from; pass --kernel-version")
+            version = banner_version
         config = load_config(config_path)
         if config is None:
             embedded = vm.embedded_config()

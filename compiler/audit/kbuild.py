@@ -74,7 +74,7 @@ def makefile_lines(path: str, text: str) -> List[_Line]:
     """Logical lines (continuations joined, comments dropped) with the ifeq/ifdef
     condition each one is under."""
     lines: List[_Line] = []
-    stack: List[Tuple[Optional[Condition], str, List[Condition]]] = []
+    stack: List[Tuple[Optional[Condition], str, List[Optional[Condition]]]] = []  # None: unreadable
     raw = text.split("\n")
     index = 0
     while index < len(raw):
@@ -200,8 +200,8 @@ class Kbuild:
                 for expanded, word_condition in _expand(word, variables):
                     if expanded == target:
                         found = self._assignment_gate(lines, makefile, left, variables, depth)
-                    elif expanded == path_target and _TOP_LIST.fullmatch(left):
-                        config = _TOP_LIST.fullmatch(left).group(2)
+                    elif expanded == path_target and (top := _TOP_LIST.fullmatch(left)):
+                        config = top.group(2)
                         found = Gate(Condition.parse(config) if config else TRUE, [], [])
                     else:
                         continue
@@ -221,16 +221,17 @@ class Kbuild:
         if not match:
             return None
         owner, suffix = match.groups()
+        unknown: List[str]
         if suffix == "y":
             condition, unknown = TRUE, []
         elif suffix in ("m", "n", ""):
             return None
         elif suffix == "objs" and owner != "obj":
             condition, unknown = TRUE, []
-        elif _CONFIG_REF.match(suffix):
-            condition, unknown = Condition.parse(_CONFIG_REF.match(suffix).group(1)), []
-        elif _SUBST_M_Y.match(suffix):
-            condition, unknown = Condition.parse(f"IS_ENABLED({_SUBST_M_Y.match(suffix).group(1)})"), []
+        elif config_ref := _CONFIG_REF.match(suffix):
+            condition, unknown = Condition.parse(config_ref.group(1)), []
+        elif subst := _SUBST_M_Y.match(suffix):
+            condition, unknown = Condition.parse(f"IS_ENABLED({subst.group(1)})"), []
         else:
             if owner in ("obj",) or suffix.startswith("$("):
                 condition, unknown = TRUE, [f"{makefile}: cannot read the gate {left}"]

@@ -61,8 +61,8 @@ def compare_note(note: CapturedNote, lines: Sequence[ResolvedLine], specs: SpecS
         at_crash = any(key in crash_keys for key in note.keys())
     expected = [line for line in lines if at_crash or line.entry.function not in crash_functions]
     theirs: List[NoteLine] = note.lines
-    matcher = difflib.SequenceMatcher(None, [l.key for l in expected], [l.key for l in theirs], autojunk=False)
-    slots = []  # ("both", i, j), ("vmci", i) or ("note", j), in the note's order
+    matcher = difflib.SequenceMatcher(None, [line.key for line in expected], [line.key for line in theirs], autojunk=False)
+    slots: List[tuple] = []  # ("both", i, j), ("vmci", i) or ("note", j), in the note's order
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             slots += [("both", i, j) for i, j in zip(range(i1, i2), range(j1, j2))]

@@ -50,8 +50,8 @@ class Drift:
     tree_place: Optional[str] = None  # file:line in the tree
     spec_place: Optional[SpecLocation] = None
     # what the drift is about, for `--update-specs` (not part of the output)
-    tree_item: Optional["TreeItem"] = field(default=None, repr=False, compare=False)
-    spec_item: Optional["SpecItem"] = field(default=None, repr=False, compare=False)
+    tree_item: Optional[TreeItem] = field(default=None, repr=False, compare=False)
+    spec_item: Optional[SpecItem] = field(default=None, repr=False, compare=False)
     defines: Optional[tuple] = field(default=None, repr=False, compare=False)  # (tree's, spec's, emitter)
 
     def as_json(self, specs_directory: Optional[str]) -> dict:
@@ -352,7 +352,7 @@ class _Auditor:
                 continue
             self._check_arch(file, emitter)
             if file not in tree_items:
-                for function, items in self.spec_items(emitter).items():
+                for _function, items in self.spec_items(emitter).items():
                     for item in items:
                         if item.entry.value_shape is not ValueShape.CALL:
                             self.drift.append(Drift("tree-lacks", item.key, f"{file} does not exist or emits "

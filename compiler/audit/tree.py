@@ -75,7 +75,7 @@ class KernelTree:
                        if p.startswith("arch/") and p.count("/") == 2 and p.endswith("/Kconfig")})
 
     @staticmethod
-    def open(path: str, progress: Optional[Callable[[int, int, str], None]] = None) -> "KernelTree":
+    def open(path: str, progress: Optional[Callable[[int, int, str], None]] = None) -> KernelTree:
         """The tree in a directory or a tarball; `progress(done, total, what)` follows the
         tarball's compressed bytes as they are read."""
         if os.path.isdir(path):

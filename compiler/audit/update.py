@@ -31,7 +31,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple, Union
 
 import yaml
 
@@ -113,7 +113,7 @@ class _Block:
         return out
 
     @classmethod
-    def new(cls, dash: int, fields: List[Tuple[str, str]]) -> "_Block":
+    def new(cls, dash: int, fields: List[Tuple[str, str]]) -> _Block:
         indent = " " * (dash + 2)
         return cls([f"{indent}{key}: {value}\n" for key, value in fields], dash)
 
@@ -130,7 +130,7 @@ class SpecText:
             raise UpdateError(f"{path}: cannot read ({error.strerror or error})")
         if self.lines and not self.lines[-1].endswith("\n"):
             self.lines[-1] += "\n"
-        self.blocks: Dict[int, Tuple[int, _Block]] = {}  # start -> (end, block) of edited items
+        self.blocks: Dict[int, Tuple[int, Union[_Block, _RawLine]]] = {}  # start -> (end, block) of edited items
         self.deleted: Dict[int, int] = {}  # start -> end
         self.inserts: Dict[int, List[Tuple[int, List[str]]]] = {}  # position -> [(op, lines)]
         self.ops = 0
@@ -158,7 +158,9 @@ class SpecText:
         start, end, dash = self.span(line, col)
         if start not in self.blocks:
             self.blocks[start] = (end, _Block(self.lines[start:end], dash))
-        return start, self.blocks[start][1]
+        block = self.blocks[start][1]
+        assert isinstance(block, _Block)  # a replaced line is never edited as a block again
+        return start, block
 
     def end_of(self, line: int, col: int) -> int:
         return self.span(line, col)[1]
@@ -324,7 +326,7 @@ class _Planner:
     def plan_function(self, alignment, changed, moved, lacking) -> set:
         """Edits in one function; returns the spec entries it closed or edited."""
         function = next((f for f in alignment.emitter.functions if f.name == alignment.function), None)
-        handled = set()
+        handled: Set[int] = set()
         if function is None or not function.entries:
             return handled
         kept = {}  # tree index -> spec entry that stays as it is (an anchor)
@@ -361,6 +363,7 @@ class _Planner:
                 message = f"added {item.key} since {self.shown}" + \
                     (f" (if {item.condition})" if self.when_of(item) else "") + f" [tree {item.place}]"
             else:
+                assert template is not None  # a changed or moved item has its spec entry
                 handled.add(id(template))
                 text = self.text(template.where.file)
                 if why != "order" and self.since_or_after(template.versions):
@@ -478,16 +481,18 @@ class _Planner:
     def plan_audited(self) -> None:
         carrier = next((e for e in self.specs.emitters if e.audited is not None), None)
         if carrier is not None:
-            if tuple(carrier.audited[:2]) >= self.version:
-                if tuple(carrier.audited[:2]) > self.version:
+            audited = carrier.audited
+            assert audited is not None and carrier.audited_where is not None  # set together by the model
+            if tuple(audited[:2]) >= self.version:
+                if tuple(audited[:2]) > self.version:
                     self.update.notes.append(
-                        f"Linux {self.shown} is older than the audited {format_version(carrier.audited)} "
+                        f"Linux {self.shown} is older than the audited {format_version(audited)} "
                         f"({carrier.audited_where}): what changed at {self.shown} now holds for the later versions "
                         f"too, unless a later entry says otherwise")
                 return
             text = self.text(carrier.path)
             op = text.replace_line(carrier.audited_where.line, f"audited: {json.dumps(self.shown)}\n")
-            self.change(text, op, f"audited: {format_version(carrier.audited)} -> {self.shown}")
+            self.change(text, op, f"audited: {format_version(audited)} -> {self.shown}")
             return
         common = next((e for e in self.specs.general_emitters()
                        if any(f.name == COMMON_FUNCTION for f in e.functions)), None)

@@ -5,7 +5,6 @@ input (one line naming the file and place on standard error, never a traceback).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 

@@ -90,7 +90,7 @@ def load(path: str, build_id: Optional[str], file_size: int,
     """The cached data, or None when absent, unreadable, of another format or
     for another file (build ID, size, and the digest when given)."""
     try:
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             d = json.load(f)
     except (OSError, ValueError, UnicodeDecodeError):
         return None

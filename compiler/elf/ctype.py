@@ -44,7 +44,7 @@ class Member:
 
     name: Optional[str]
     offset: int
-    type: "CType"
+    type: CType
     bit_offset: Optional[int] = None
     bit_size: Optional[int] = None
 
@@ -75,14 +75,14 @@ class CType:
     name: Optional[str] = None
     size: Optional[int] = None
     members: Optional[Tuple[Member, ...]] = None
-    target: Optional["CType"] = None
+    target: Optional[CType] = None
     length: Optional[int] = None
     enumerators: Optional[Tuple[Tuple[str, int], ...]] = None
     encoding: Optional[str] = None
 
     # ------------------------------------------------------------------ views
     @property
-    def element(self) -> Optional["CType"]:
+    def element(self) -> Optional[CType]:
         """Alias of ``target`` (reads better for arrays)."""
         return self.target
 
@@ -111,7 +111,7 @@ class CType:
             return "void"
         return self.name or self.kind
 
-    def resolved(self) -> "CType":
+    def resolved(self) -> CType:
         """This type with typedefs stripped (qualifiers are never present)."""
         t = self
         for _ in range(256):
@@ -133,7 +133,7 @@ class CType:
             raise LookupFailure(f"array '{self.spelling()}' has no bound in DWARF")
         return t.length
 
-    def member(self, path: str) -> Tuple[int, "CType"]:
+    def member(self, path: str) -> Tuple[int, CType]:
         """Resolve a dotted member path such as ``"a.b.c"`` to
         ``(byte offset from the start of this type, member type)``.
 
@@ -219,7 +219,7 @@ class CType:
         return d
 
     @staticmethod
-    def from_json(d: Dict[str, Any]) -> "CType":
+    def from_json(d: Dict[str, Any]) -> CType:
         try:
             return _from_json(d, 0)
         except (KeyError, TypeError, ValueError, AttributeError) as e:

@@ -167,7 +167,7 @@ class Unit:
         self.index = index
         self.offset = offset
         self.end, self.version, self.addr_size, self.offset_size, self.die_offset, self.abbrev_offset = header
-        self.index_data: Optional["CUIndex"] = None
+        self.index_data: Optional[CUIndex] = None
         self.cu: Any = None
         self.gen = 0  # no DWARFInfo generation: the CompileUnit is not made yet
 

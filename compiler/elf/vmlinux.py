@@ -8,7 +8,7 @@ import os
 import struct
 import weakref
 import zlib
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 from vmci.elf import cache as _cache
 from vmci.elf.ctype import ARRAY, ENUM, STRUCT, UNION, VOID, CType
@@ -130,7 +130,7 @@ class Vmlinux:
         self._closed = False
 
     # ------------------------------------------------------------ lifecycle
-    def __enter__(self) -> "Vmlinux":
+    def __enter__(self) -> Vmlinux:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -782,7 +782,7 @@ def _complete(t: CType) -> bool:
     return True
 
 
-_open_instances: "weakref.WeakSet[Vmlinux]" = weakref.WeakSet()
+_open_instances: weakref.WeakSet[Vmlinux] = weakref.WeakSet()
 _atexit_registered = False
 
 

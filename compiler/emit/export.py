@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from vmci.jsonformat import document, spec_location
 from vmci.spec.kinds import Entry

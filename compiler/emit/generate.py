@@ -59,7 +59,7 @@ def version_bounds(specs: SpecSet) -> List[Version]:
     for emitter in specs.emitters:
         ranges = [emitter.versions] + [s.versions for s in emitter.sources] + \
                  [e.versions for e in emitter.entries()] + [d.versions for d in emitter.defines] + \
-                 [l.versions for f in emitter.functions for l in f.locals]
+                 [local.versions for f in emitter.functions for local in f.locals]
         bounds.update(v for r in ranges for v in (r.since, r.until) if v is not None)
     return sorted(bounds)
 

@@ -8,7 +8,6 @@ string literals, `rst` escapes reStructuredText markup.
 """
 from __future__ import annotations
 
-import os
 import re
 from vmci.lang import cexpr
 from vmci.resources import templates_dir

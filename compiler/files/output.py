@@ -294,17 +294,17 @@ def check_outputs(outputs: Iterable[Tuple[str, Optional[str]]], inputs: Iterable
     outputs, inputs: (option, path) as given (path None: not given); directories:
     (option, path, reads) where reads(relative path) says whether a file at that place
     under the directory is read as an input (a spec file, a kernel tree's Makefile)."""
-    outputs = [(option, path) for option, path in outputs if path is not None]
-    inputs = [(option, path) for option, path in inputs if path not in (None, "-")]
-    for number, (option, path) in enumerate(outputs):
-        for other_option, other in outputs[:number]:
+    written = [(option, path) for option, path in outputs if path is not None]
+    read = [(option, path) for option, path in inputs if path is not None and path != "-"]
+    for number, (option, path) in enumerate(written):
+        for other_option, other in written[:number]:
             if path == other == "-":
                 raise OutputError(f"{other_option} - and {option} -: both standard output; give a file for one of them")
             if _same_file(path, other):
                 raise OutputError(f"{option} {path}: the same file as {other_option} {other}; give two files")
         if path == "-":
             continue
-        for input_option, source in inputs:
+        for input_option, source in read:
             if _same_file(path, source):
                 raise OutputError(f"{option} {path}: the same file as {input_option} {source}; "
                                   f"vmci does not write over its input")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import Tuple, Union
 
 MAX_EXPRESSION_LENGTH = 1000
 MAX_NESTING = 48
@@ -53,40 +53,40 @@ class Name:
 @dataclass(frozen=True)
 class Unary:
     op: str  # "-", "+", "~", "!", "&", "*"
-    operand: "Node"
+    operand: Node
 
 
 @dataclass(frozen=True)
 class Binary:
     op: str
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
 
 @dataclass(frozen=True)
 class Conditional:
-    test: "Node"
-    then: "Node"
-    otherwise: "Node"
+    test: Node
+    then: Node
+    otherwise: Node
 
 
 @dataclass(frozen=True)
 class Call:
     function: str
-    args: Tuple["Node", ...]
+    args: Tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Member:
-    base: "Node"
+    base: Node
     member: str
     arrow: bool
 
 
 @dataclass(frozen=True)
 class Index:
-    base: "Node"
-    index: "Node"
+    base: Node
+    index: Node
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class TypeName:
 @dataclass(frozen=True)
 class Cast:
     type: TypeName
-    operand: "Node"
+    operand: Node
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ class SizeofType:
 
 @dataclass(frozen=True)
 class SizeofExpr:
-    operand: "Node"
+    operand: Node
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,8 @@ class Offsetof:
 
 @dataclass(frozen=True)
 class Assign:
-    target: "Node"
-    value: "Node"
+    target: Node
+    value: Node
 
 
 Node = Union[Num, Name, Unary, Binary, Conditional, Call, Member, Index, Cast, SizeofType,

@@ -165,7 +165,7 @@ def _vmcoreinfo_bytes(path: str, data: bytes, page_size: Optional[int]) -> int:
 
 # --- the `vmci note` subcommand -------------------------------------------------------------
 
-def _machine(specs, name: Optional[str]):
+def _machine(specs, name: str):
     from vmci.select import SelectionError, find_target
 
     try:
@@ -174,7 +174,7 @@ def _machine(specs, name: Optional[str]):
         raise NoteError(str(error))
     if target.machine is not None:
         return target.machine
-    machines = [m for e in target.emitters for m in e.target.machines]
+    machines = [m for e in target.emitters if e.target is not None for m in e.target.machines]
     if len(machines) == 1:
         return machines[0]
     raise NoteError(f"--arch {name}: say which machine ({', '.join(m.name for m in machines)})")
@@ -212,6 +212,7 @@ def _note(args) -> int:
     if args.output:
         files.append((args.output, build_note(text.data, big_endian, final=False)))
     if args.elf_core:
+        assert machine is not None  # --elf-core without --arch was refused above
         files.append((args.elf_core, elf_core(build_note(text.data, big_endian), machine.elf_class, big_endian,
                                               machine.elf_machine)))
     for path, data in files:  # an OutputError reaches cli.main as one line

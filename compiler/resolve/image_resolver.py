@@ -53,8 +53,9 @@ class ImageResolver:
                              for name, d in scope.defines.items()}
             self._defines_for = scope.defines
             self._load_offset = self._image_offset(getattr(scope, "image_base", None))
-        locals_ = {name: _Local(l.name, cexpr.parse_type_name(l.type), None if l.init is None else _parse(l.init))
-                   for name, l in scope.local.items()}
+        locals_ = {name: _Local(local.name, cexpr.parse_type_name(local.type),
+                              None if local.init is None else _parse(local.init))
+                   for name, local in scope.local.items()}
         return Evaluator(self.vm, self.config, self._defines, locals_, self._load_offset)
 
     def _image_offset(self, image_base: Optional[str]):

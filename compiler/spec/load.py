@@ -25,7 +25,7 @@ def load_specs(directory: Optional[str] = None) -> Tuple[SpecSet, List[Problem]]
     return _load(directory, _Memo())
 
 
-def _load(directory: Optional[str], memo: "_Memo") -> Tuple[SpecSet, List[Problem]]:
+def _load(directory: Optional[str], memo: _Memo) -> Tuple[SpecSet, List[Problem]]:
     """load_specs, taking each spec file from `memo` when its contents are those it knows."""
     directory = directory or specs_dir()
     problems: List[Problem] = []

@@ -90,7 +90,7 @@ class VersionRange:
             return False
         return True
 
-    def overlaps(self, other: "VersionRange") -> bool:
+    def overlaps(self, other: VersionRange) -> bool:
         low = max((v for v in (self.since, other.since) if v is not None), default=None)
         high = min((v for v in (self.until, other.until) if v is not None), default=None)
         return low is None or high is None or low < high

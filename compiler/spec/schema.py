@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from functools import lru_cache
+from functools import cache
 from typing import List, Set
 
 import jsonschema
@@ -27,7 +27,7 @@ KNOWN_LEVELS = ("vmci-1",)
 CHECKED_LEVELS: Set[str] = set()
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_for(level: str) -> dict:
     with open(os.path.join(schema_dir(), f"{level}.json"), encoding="utf-8") as handle:
         schema = json.load(handle)
@@ -57,7 +57,7 @@ def ecma_pattern(pattern: str) -> str:
     return "".join(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(pattern: str):
     return re.compile(ecma_pattern(pattern))
 
@@ -67,7 +67,7 @@ def _pattern(validator, pattern, instance, schema):
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(level: str):
     cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
     return cls(schema_for(level))

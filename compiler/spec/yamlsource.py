@@ -10,7 +10,6 @@ which YAML would otherwise silently collapse.
 """
 from __future__ import annotations
 
-import os
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field

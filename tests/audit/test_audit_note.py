@@ -52,7 +52,7 @@ def test_only_runtime_lines_differ_in_any_container(release, tmp_path):
         code, payload = audit_note(release, path)
         assert payload["input_kind"] == kind and payload["build_id"] == meta["vmlinux_build_id"]
         statuses = {line["status"] for line in payload["lines"]}
-        assert statuses <= {"match", "runtime"}, [l for l in payload["lines"] if l["status"] not in ("match", "runtime")]
+        assert statuses <= {"match", "runtime"}, [line for line in payload["lines"] if line["status"] not in ("match", "runtime")]
         assert code == 0
         runtime = [line["key"] for line in payload["lines"] if line["status"] == "runtime"]
         assert set(runtime) <= set(meta["runtime_keys"]), runtime
@@ -98,7 +98,7 @@ def by_key(payload):
 
 
 def test_a_changed_value_differs_with_both_values(tmp_path):
-    path = edited(tmp_path, lambda lines: [("SIZE(page)=72\n" if l.startswith("SIZE(page)=") else l) for l in lines])
+    path = edited(tmp_path, lambda lines: [("SIZE(page)=72\n" if line.startswith("SIZE(page)=") else line) for line in lines])
     code, payload = audit_note(AMD64, path)
     assert code == 1
     line = by_key(payload)["SIZE(page)"]
@@ -109,9 +109,9 @@ def test_a_changed_value_differs_with_both_values(tmp_path):
 
 def test_missing_unexpected_and_moved(tmp_path):
     def edit(lines):
-        lines = [l for l in lines if not l.startswith("OFFSET(list_head.prev)=")]
+        lines = [line for line in lines if not line.startswith("OFFSET(list_head.prev)=")]
         lines.append("NUMBER(NOT_A_KEY)=1\n")
-        a = next(i for i, l in enumerate(lines) if l.startswith("NUMBER(PG_lru)="))
+        a = next(i for i, line in enumerate(lines) if line.startswith("NUMBER(PG_lru)="))
         lines[a], lines[a + 1] = lines[a + 1], lines[a]
         return lines
     code, payload = audit_note(AMD64, edited(tmp_path, edit))
@@ -122,7 +122,7 @@ def test_missing_unexpected_and_moved(tmp_path):
     assert lines["NUMBER(NOT_A_KEY)"]["status"] == "unexpected"
     assert lines["NUMBER(NOT_A_KEY)"]["note_line"] == 108
     assert payload["summary"]["moved"] == 1
-    moved = [l for l in payload["lines"] if l["moved"]]
+    moved = [line for line in payload["lines"] if line["moved"]]
     assert moved[0]["status"] == "match"
 
 
@@ -144,7 +144,7 @@ def test_proc_kcore_of_this_host():
     if os.access("/proc/kcore", os.R_OK):
         note = read_captured_note("/proc/kcore")
         assert note.kind == "kcore"
-        assert dict((l.key, l.value) for l in note.lines)["OSRELEASE"] == os.uname().release
+        assert dict((line.key, line.value) for line in note.lines)["OSRELEASE"] == os.uname().release
     else:
         with pytest.raises(NoteReadError):
             read_captured_note("/proc/kcore")

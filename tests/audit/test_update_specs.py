@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 
-import pytest
 
 from audit_helpers import kernel_source
 from conftest import ROOT, run_vmci

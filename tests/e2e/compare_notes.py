@@ -23,8 +23,8 @@ def lines(path):
 def main(stock_path, vmci_path):
     stock, vmci = lines(stock_path), lines(vmci_path)
     print(f"stock: {len(stock)} lines, vmci: {len(vmci)} lines")
-    keys_stock = [l.split("=", 1)[0] for l in stock]
-    keys_vmci = [l.split("=", 1)[0] for l in vmci]
+    keys_stock = [line.split("=", 1)[0] for line in stock]
+    keys_vmci = [line.split("=", 1)[0] for line in vmci]
     bad = 0
     if keys_stock != keys_vmci:
         print("DIFFERENT KEYS OR ORDER")

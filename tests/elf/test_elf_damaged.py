@@ -120,7 +120,7 @@ def test_flipped_bytes(fixture_dir, tmp_path, section):
     rng = random.Random(f"vmci-{section}")
     p = str(tmp_path / "flip")
     start = time.monotonic()
-    for i in range(120):
+    for _ in range(120):
         d = bytearray(data)
         for _ in range(rng.choice((1, 2, 8, 64))):
             d[off + rng.randrange(size)] ^= rng.choice((0xFF, 0x80, 0x01, rng.randrange(1, 256)))

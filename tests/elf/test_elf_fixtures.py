@@ -2,7 +2,6 @@
 compiler itself computed (sizeof/offsetof stored in the image, and printed
 by the native build)."""
 
-import os
 import shutil
 import subprocess
 

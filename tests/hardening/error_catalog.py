@@ -623,7 +623,7 @@ def fixture_bytes(directory: str) -> bytes:
 def document(results) -> str:
     out = [HEADER]
     section = None
-    for case, (code, line) in results:
+    for case, (_code, line) in results:
         if case.section != section:
             section = case.section
             out.append(f"\n## {section}\n\n")

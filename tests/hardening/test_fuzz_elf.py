@@ -28,7 +28,7 @@ import pytest
 
 from elf_mutations import Mutator
 from hardening_support import (ELF_CASES, FIXTURE_CONFIG, FIXTURE_SPECS, LONG, build_fixture, check_resolve,
-                               have_gcc, kernel_file, run_cli, run_subprocess)
+                               have_gcc, run_cli, run_subprocess)
 
 pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed")
 

@@ -7,7 +7,6 @@ from inside the import of a chosen module, so that it lands during start-up ever
 whatever the machine's load.
 """
 import os
-import signal
 import subprocess
 import sys
 import textwrap

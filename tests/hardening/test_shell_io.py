@@ -12,7 +12,7 @@ import tarfile
 
 import pytest
 
-from conftest import DATA, GOLD, ROOT, gold, kernel_path, run_vmci
+from conftest import DATA, GOLD, ROOT, gold, kernel_path
 
 AMD64 = "6.1.0-57-cloud-amd64"
 

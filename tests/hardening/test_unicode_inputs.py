@@ -8,7 +8,7 @@ import unicodedata
 
 import pytest
 
-from hardening_support import FIXTURE_SPECS, check_one_line_error, check_validate, run_cli
+from hardening_support import FIXTURE_SPECS, check_validate, run_cli
 from test_bounds import COMMON, specs_dir
 
 from vmci.emit.render import rst

@@ -152,7 +152,7 @@ def test_resolve_a_real_kernel(installed):
 def test_resolve_json(installed):
     code, out, _ = same_as_checkout(installed, "resolve", "--vmlinux", kernel_path(ARM64), "--config",
                                     gold(ARM64)[2], "--format", "json",
-                                    compare=lambda out: [(l["key"], l["value"]) for l in json.loads(out)["lines"]])
+                                    compare=lambda out: [(line["key"], line["value"]) for line in json.loads(out)["lines"]])
     assert code == 0
 
 

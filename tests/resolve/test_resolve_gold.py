@@ -99,7 +99,8 @@ def test_cache_makes_a_second_run_equal_and_no_cache_bypasses_it(tmp_path):
     release = "6.1.0-57-cloud-amd64"
     _, _, config = gold(release)
     env_home = tmp_path / "cache"
-    import subprocess, sys
+    import subprocess
+    import sys
     from conftest import ROOT
 
     def run(*extra):

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import GOLD, GOLD_RELEASES, ROOT, gold, json_document, run_vmci
+from conftest import GOLD_RELEASES, ROOT, gold, json_document, run_vmci
 from vmci.emit.export import CSV_COLUMNS
 from vmci.lang.condition import Condition
 from vmci.lang.kconfig import KernelConfig

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from conftest import DATA, ROOT, run_vmci
+from conftest import DATA, run_vmci
 
 BAD = sorted(glob.glob(os.path.join(DATA, "bad_specs", "*.yaml")))
 
