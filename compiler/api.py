@@ -126,7 +126,9 @@ def load_specs(directory: Optional[PathLike] = None) -> SpecSet:
 def _place(where, specs: SpecSet) -> SpecPlace:
     from vmci.jsonformat import spec_location
 
-    return SpecPlace(**spec_location(where, specs.directory))
+    place = spec_location(where, specs.directory)
+    assert place is not None  # an entry always has its place
+    return SpecPlace(**place)
 
 
 def _version(version: Union[str, Sequence[int]]):

@@ -138,6 +138,7 @@ def _update_specs(args, specs, tree, audit) -> int:
         print(f"vmci audit source: the specs updated for Linux {version} would not validate "
               f"({len(errors)} errors above); nothing written", file=sys.stderr)
         return EXIT_FOUND
+    assert after is not None  # audited again whenever the updated specs have no errors
     for path, text in texts.items():
         try:
             write_atomically(path, text.encode("utf-8"))

@@ -239,6 +239,7 @@ def _resolve_image(args, specs, vm, progress=None):
             raise UsageError(f"{args.vmlinux}: no linux_banner to read the kernel version from; pass --kernel-version")
     if args.config:
         config = _load_config(args.config)
+        assert config is not None  # a path was given
     else:
         embedded = vm.embedded_config()
         if embedded is None:

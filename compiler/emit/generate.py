@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from vmci.abi import DEFAULT_VMCOREINFO_BYTES, LINE_BUFFER_TEXT, NOTE_NAME, NOTE_TYPE, PINNED_VERSIONS
 from vmci.emit.manifest import (MAX_MANIFEST_BYTES, NAME as MANIFEST, Manifest, OutputDirectory, OwnershipError, digest,
@@ -55,7 +55,7 @@ def spec_paths(specs: SpecSet) -> Dict[str, str]:
 
 
 def version_bounds(specs: SpecSet) -> List[Version]:
-    bounds = set()
+    bounds: Set[Version] = set()
     for emitter in specs.emitters:
         ranges = [emitter.versions] + [s.versions for s in emitter.sources] + \
                  [e.versions for e in emitter.entries()] + [d.versions for d in emitter.defines] + \
@@ -97,6 +97,7 @@ def c_outputs(specs: SpecSet, version: Version, paths: Dict[str, str]) -> List[O
         if path in outputs:
             raise GenerateError(f"{emitter.path}: {path} is also the file of another spec in {format_version(version)}")
         view = emit_c.file_view(emitter, version, paths[emitter.path])
+        assert view is not None  # output_path gave a path: the emitter has a source for the version
         template = "c/vmcore_info.c.j2" if view.is_common else "c/arch_vmcore_info.c.j2"
         outputs[path] = Output(path, render(template, file=view, note_type=NOTE_TYPE, line_buffer=LINE_BUFFER_TEXT))
     return list(outputs.values())
@@ -230,6 +231,7 @@ def write(outputs_: Sequence[Output], directory: str, prune: bool, force: bool) 
     report = Report()
     shown = _shown(directory)
     opened, manifest = _open_directory(directory, create=True, force=force)
+    assert opened is not None  # with create, the directory is made when missing
     with opened:
         files = dict(manifest.files)
         changes: Dict[str, bytes] = {}

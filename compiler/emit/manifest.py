@@ -167,6 +167,7 @@ class OutputDirectory:
     def look(self, relpath: str) -> Look:
         parent, name, found = self._walk(relpath, create=False)
         if parent is None:
+            assert found is not None  # _walk gives a Look exactly when it gives no directory
             return found
         try:
             try:

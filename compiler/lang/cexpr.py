@@ -174,6 +174,7 @@ def _tokenize(text: str) -> list:
         if not match:
             raise CExprError(f"unexpected character {text[pos]!r}", pos + 1)
         kind = match.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is a named group
         if kind != "ws":
             tokens.append(_Tok(kind, match.group(), pos + 1))
         pos = match.end()
@@ -252,7 +253,7 @@ class _Parser:
             self._next()
             then = self.conditional()
             self._expect(":")
-            node = Conditional(test, then, self.conditional())
+            node: Node = Conditional(test, then, self.conditional())
         else:
             node = test
         self.depth -= 1
