@@ -566,7 +566,7 @@ def kconfig_symbols(kernel_tree: str) -> set:
     would be reported unknown."""
     from vmci.files.inputs import open_regular
 
-    symbols = set()
+    symbols: Set[str] = set()
     for root, dirs, files in os.walk(kernel_tree):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in files:

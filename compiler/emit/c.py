@@ -144,6 +144,7 @@ def type_text(type_name: cexpr.TypeName) -> str:
 def helper_lines(define: Define) -> List[str]:
     """An in-file helper as the kernel writes it: a static inline function of no arguments."""
     helper = define.helper
+    assert helper is not None  # called for the defines that have one
     return [f"static inline {type_text(helper.returns)}{c_ident(define.name)}(void)", "{",
             f"\treturn {cexpr.to_c(helper.body)};", "}"]
 
@@ -282,10 +283,10 @@ def file_view(emitter: Emitter, version: Version, spec_path: str) -> Optional[CF
     view = CFileView(emitter, format_version(version), source.file, spec_path, includes, file_defines, helpers,
                      functions)
     if view.is_common:
-        helpers = [e for f in emitter.functions for e in f.entries
-                   if isinstance(e, BuildIdEntry) and e.helper and e.versions.contains(version)]
-        if helpers:
-            helper = helpers[0]
+        build_id_helpers = [e for f in emitter.functions for e in f.entries
+                            if isinstance(e, BuildIdEntry) and e.helper and e.versions.contains(version)]
+        if build_id_helpers:
+            helper = build_id_helpers[0]
             append = wrap_call(helper.macro, [expression(helper.c_node, helper)], indent=4 * TAB)
             view.build_id_helper = BuildIdHelperView(c_ident(helper.helper), append)
         view.extra_functions = [f for name, f in functions.items() if name not in COMMON_FRAME]

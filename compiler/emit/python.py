@@ -75,7 +75,7 @@ def module_name(emitter: Emitter) -> str:
 # --- conditions ---------------------------------------------------------------------------
 
 def version_atoms(versions: VersionRange) -> Tuple:
-    atoms = ()
+    atoms: Tuple = ()  # ("since", version), ("until", version): beside condition nodes in one guard
     if versions.since is not None:
         atoms += (("since", versions.since),)
     if versions.until is not None:
@@ -232,6 +232,7 @@ def defines_rows(emitters: Sequence[Emitter]) -> List[str]:
         for define in emitter.defines:
             if define.is_object:
                 continue  # a variable of the image in this scope: no macro
+            assert define.value is not None  # only an object has no value
             record = (f"found[{py_string(c_ident(define.name))}] = Define({py_string(define.name)}, "
                       f"{define.function_like}, {py_string(cexpr.to_c(define.value))}, "
                       f"{py_string(define.runtime) if define.runtime else 'None'})")
@@ -276,6 +277,7 @@ def general_view(specs: SpecSet, spec_paths: Dict[str, str]) -> PyGeneralView:
 
 
 def module_view(specs: SpecSet, emitter: Emitter, spec_paths: Dict[str, str]) -> PyModuleView:
+    assert emitter.target is not None  # a module per architecture
     machines = [f"Machine({py_string(m.name)}, {py_tuple(py_string(a) for a in m.aliases)}, "
                 f"{int(m.elf_machine)}, {int(m.elf_class)}, {py_string(m.endianness)})"
                 for m in emitter.target.machines]
@@ -299,6 +301,7 @@ def elf_machines(modules: Sequence[PyModuleView]) -> List[Tuple[str, str]]:
     as select.find_target_by_elf() decides."""
     found: Dict[Tuple, str] = {}
     for view in modules:
+        assert view.emitter.target is not None  # a module per architecture
         for machine in view.emitter.target.machines:
             key = (int(machine.elf_machine), int(machine.elf_class), machine.endianness)
             found.setdefault(key, view.module)

@@ -21,7 +21,7 @@ Every transformation keeps the condition each statement runs under exactly as gi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Hashable, List, Optional, Sequence, Tuple, Union
 
 from vmci.lang.condition import Expr, negation
 
@@ -30,7 +30,7 @@ Atom = Hashable  # a condition node, or an emitter's own atom (a version bound)
 
 @dataclass
 class Leaf:
-    payload: object
+    payload: Any  # what the caller guards (the C emitter: its lines; the Python one: its lines)
 
 
 @dataclass

@@ -145,7 +145,7 @@ def _check_call_cycles(specs: SpecSet) -> List[Problem]:
     problems = []
     for start in sorted(calls):
         # depth-first from `start`, iteratively; report a call that leads back to `start`
-        stack = [(start, (start,))]
+        stack: List[Tuple[str, Tuple[str, ...]]] = [(start, (start,))]  # (name, the calls that lead to it)
         seen = set()
         while stack:
             name, chain = stack.pop()
@@ -414,7 +414,7 @@ class _References:
 
 
 def _check_kconfig_symbols(specs: SpecSet, known: Set[str], version: Optional[Version]) -> List[Problem]:
-    problems = []
+    problems: List[Problem] = []
 
     def check(condition: Condition, versions: VersionRange, where, what: str):
         # the emitter's own range bounds everything in it: ia64's file ended at 6.7, so

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from vmci.lang import cexpr
 from vmci.lang.condition import TRUE, Condition, ConditionError
-from vmci.spec.yamlsource import Document, Problem
+from vmci.spec.yamlsource import Document, Path, Problem
 from vmci.runtime import compare_version
 
 if TYPE_CHECKING:
@@ -287,7 +287,8 @@ class SpecSet:
 
     def audited(self) -> Optional[Tuple[Version, SpecLocation]]:
         """The newest version the specs were checked against, and where they say so."""
-        found = [(e.audited, e.audited_where) for e in self.emitters if e.audited is not None]
+        found = [(e.audited, e.audited_where) for e in self.emitters
+                 if e.audited is not None and e.audited_where is not None]  # set together (build_emitter)
         return max(found, key=lambda item: item[0]) if found else None
 
     def unaudited(self, version: Version) -> Optional[Tuple[Version, SpecLocation]]:
@@ -371,6 +372,7 @@ def build_emitter(document: Document, problems: List[Problem]) -> Emitter:
     b = _Builder(document, problems)
     data = document.data
     target = None
+    path: Path  # where in the document, as document.where takes it
     if "target" in data:
         machines = []
         for i, raw in enumerate(data["target"]["machines"]):
@@ -486,7 +488,8 @@ def spec_files(directory: str) -> List[str]:
 
 
 def build_consumers(document: Document, problems: List[Problem]) -> Tuple[List[ConsumerRead], Dict[str, dict]]:
-    reads, tools = [], {}
+    reads: List[ConsumerRead] = []
+    tools: Dict[str, dict] = {}
     data = document.data
     if not isinstance(data, dict) or not isinstance(data.get("tools"), list):
         problems.append(document.problem((), "consumers.yaml must have a `tools` list"))

@@ -152,7 +152,7 @@ def _allowed_properties(error) -> set:
 def _name_of(path: tuple) -> str:
     if not path:
         return "the file"
-    parts = []
+    parts: List[str] = []
     for part in path:
         parts.append(f"[{part}]" if isinstance(part, int) else (("." if parts else "") + str(part)))
     return "".join(parts)

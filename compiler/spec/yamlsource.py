@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 if TYPE_CHECKING:
     import yaml
@@ -119,7 +119,7 @@ def _fail(path: str, mark, message: str, places: _Places) -> SpecLoadError:
     return SpecLoadError(Problem(path, line, col, message))
 
 
-def load_document(path: str, display_path: str = None) -> Document:
+def load_document(path: str, display_path: Optional[str] = None) -> Document:
     """Read and parse one spec file; raise SpecLoadError with a located message."""
     from vmci.files.inputs import NotRegularFile, check_regular, open_regular
 
@@ -202,7 +202,10 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _DIRECTION_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
-class _Mark(NamedTuple):
+@dataclass(frozen=True)
+class _Mark:
+    """A place in the text, shaped as PyYAML's marks are (_Places.of reads them)."""
+
     index: int
     line: int = 0
     column: int = 0
