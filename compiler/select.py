@@ -17,7 +17,7 @@ from vmci.abi import COMMON_FUNCTION
 from vmci.lang.condition import Condition, Not, Symbol
 from vmci.lang.kconfig import KernelConfig
 from vmci.spec.kinds import CallEntry, Entry
-from vmci.spec.model import Define, Emitter, ImageBase, Machine, SpecSet, Version, format_version
+from vmci.spec.model import Define, Emitter, Function, ImageBase, Machine, SpecSet, Version, format_version
 
 
 class SelectionError(Exception):
@@ -48,6 +48,7 @@ def find_target(specs: SpecSet, name: str, config: Optional[KernelConfig] = None
     """Map an --arch name (kernel ARCH or a machine name/alias) to emitters and machine."""
     for emitter, machine in specs.machines():
         if name == machine.name or name in machine.aliases:
+            assert emitter.target is not None  # machines() walks the architectures' emitters
             return Target(emitter.target.arch, machine, [emitter])
     emitters = specs.arch_emitters(name)
     if not emitters:
@@ -56,7 +57,7 @@ def find_target(specs: SpecSet, name: str, config: Optional[KernelConfig] = None
         raise SelectionError(f"unknown architecture {name!r}; the specs know: {', '.join(known)}")
     if config is not None:
         for emitter in emitters:
-            for machine in emitter.target.machines:
+            for machine in emitter.target.machines if emitter.target else ():
                 if machine.config.evaluate(config):
                     return Target(name, machine, [emitter])
     return Target(name, None, emitters)
@@ -65,6 +66,7 @@ def find_target(specs: SpecSet, name: str, config: Optional[KernelConfig] = None
 def find_target_by_elf(specs: SpecSet, e_machine: int, elf_class: int, endianness: str) -> Target:
     for emitter, machine in specs.machines():
         if (machine.elf_machine, machine.elf_class, machine.endianness) == (e_machine, elf_class, endianness):
+            assert emitter.target is not None  # machines() walks the architectures' emitters
             return Target(emitter.target.arch, machine, [emitter])
     raise SelectionError(f"no spec describes ELF machine {e_machine} ({elf_class}-bit {endianness}-endian)")
 
@@ -116,7 +118,7 @@ def select_entries(specs: SpecSet, target: Target, version: Version,
     if config is not None:
         check_builds_vmcoreinfo(specs, version, config)
     facts = machine_facts(target.machine)
-    functions: Dict[str, List[Tuple[Emitter, object]]] = {}
+    functions: Dict[str, List[Tuple[Emitter, Function]]] = {}
     for emitter in specs.general_emitters() + target.emitters:
         if not emitter.versions.contains(version):
             continue
