@@ -483,7 +483,7 @@ def _apply(current: _Definition, said: Tuple[str, Any]) -> None:
 _BLOCKS = frozenset(("endif", "menu", "endmenu", "choice", "endchoice", "comment", "mainmenu"))
 
 
-def _statements(text: str) -> List[Tuple[str, int, Any]]:
+def _statements(file_text: str) -> List[Tuple[str, int, Any]]:
     """A Kconfig file as (keyword, line number, value) for each statement the walk
     follows, read once per file whatever the number of architectures walked: `source`
     ((kind, path)), `config` (name), `depends` (expression), `if` (expression),
@@ -491,7 +491,7 @@ def _statements(text: str) -> List[Tuple[str, int, Any]]:
     choice, endchoice, comment, mainmenu; value None). Help text is left out."""
     out: List[Tuple[str, int, Any]] = []
     help_indent: Optional[int] = None
-    for number, indent, text in _logical_lines(text):
+    for number, indent, text in _logical_lines(file_text):
         if help_indent is not None:
             if text == "" or indent >= help_indent:
                 continue
