@@ -6,9 +6,12 @@ experimental) are fetched by tools/fetch-source.sh into $VMCI_SOURCE_TARBALLS (d
 /var/cache/vmci/linux-source) without being installed. Only what `vmci audit source` reads is extracted (the C files that mention
 VMCOREINFO, every Makefile/Kbuild and every Kconfig file: about 5000 files, 40 MB),
 into $VMCI_SOURCE_CACHE/<version> (default /var/cache/vmci/src), outside the
-repository, and reused while the tarball is unchanged. A missing tarball is a failure,
+repository, and reused while the tarball and audit/tree.py (which picks the files) are
+unchanged (the stamp used to be compared with the extraction time in it, so every call
+extracted again). A missing tarball is a failure,
 not a skip: CI must run these tests (tools/setup.sh installs or fetches them).
 """
+import hashlib
 import json
 import os
 import shutil
@@ -16,7 +19,7 @@ import tempfile
 import time
 
 import pytest
-
+from vmci.audit import tree as tree_module
 from vmci.audit.tree import extract_audit_files
 
 SOURCE_CACHE = os.environ.get("VMCI_SOURCE_CACHE", "/var/cache/vmci/src")
@@ -32,12 +35,15 @@ def kernel_source(version: str) -> str:
         pytest.fail(f"linux-source-{version}.tar.xz is in none of {', '.join(TARBALL_DIRS)}: "
                     f"run tools/setup.sh (it installs or fetches it)")
     stat = os.stat(tarball)
-    stamp = {"tarball": tarball, "size": stat.st_size, "mtime": int(stat.st_mtime)}
+    with open(tree_module.__file__, "rb") as handle:  # what is extracted is tree.py's choice
+        extractor = hashlib.sha256(handle.read()).hexdigest()
+    stamp = {"tarball": tarball, "size": stat.st_size, "mtime": int(stat.st_mtime), "extractor": extractor}
     destination = os.path.join(SOURCE_CACHE, version)
     try:
         with open(os.path.join(destination, STAMP)) as handle:
-            if json.load(handle) == stamp:
-                return destination
+            found = json.load(handle)  # the stamp, and what the extraction took
+        if isinstance(found, dict) and {key: found.get(key) for key in stamp} == stamp:
+            return destination
     except (OSError, ValueError):
         pass
     os.makedirs(SOURCE_CACHE, exist_ok=True)
