@@ -33,7 +33,7 @@ from __future__ import annotations
 import inspect
 import struct
 from bisect import bisect_right
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple, Union, cast
 
 from elftools.common.exceptions import DWARFError, ELFError
 from elftools.construct.core import ConstructError
@@ -187,7 +187,7 @@ class CUIndex:
 
     def __init__(self):
         self.tops: List[int] = []                            # offsets of all top-level DIEs
-        self.names: Dict[str, List[Tuple[int, Union[str, int]]]] = {}   # name -> [(die offset, tag)]
+        self.names: Dict[str, List[Tuple[int, Union[str, int, None]]]] = {}  # name -> [(die offset, tag)]
         self.specs: Dict[int, int] = {}                      # decl DIE -> defining variable DIE
 
 
@@ -219,14 +219,16 @@ class DwarfReader:
     def _new_dwarfinfo(self) -> None:
         """A fresh pyelftools DWARFInfo over the same windows (empty caches)."""
         params = inspect.signature(DWARFInfo.__init__).parameters
-        kwargs = {p: None for p in params if p.endswith("_sec")}
+        kwargs: Dict[str, Optional[DebugSectionDescriptor]] = {p: None for p in params if p.endswith("_sec")}
+        windows: Dict[str, _Window] = {}
         for key, name in SECTIONS.items():
             sec = self.sections.get(name)
             if sec is not None and key in kwargs:
-                kwargs[key] = DebugSectionDescriptor(stream=_Window(sec), name=name,
+                windows[key] = _Window(sec)
+                kwargs[key] = DebugSectionDescriptor(stream=_as_stream(windows[key]), name=name,
                                                      global_offset=None, size=sec.size, address=0)
         self._di = DWARFInfo(config=self._config, **kwargs)
-        self._stream: _Window = kwargs["debug_info_sec"].stream
+        self._stream: _Window = windows["debug_info_sec"]
         self._gen += 1
         self._live = 0
         self._prefix_cache.clear()
@@ -455,19 +457,20 @@ class DwarfReader:
         (so that damage is named): code -> (tag name, attribute form names).
         Raises DwarfError naming the declaration that is damaged."""
         sec = self.sections[".debug_abbrev"]
+        assert sec is not None  # the reader is not made without it (vmlinux._dwarf)
         buf, base, end = sec.buf, sec.base, sec.base + sec.size
         place = f"{cu.place}: abbreviation table at .debug_abbrev offset {cu.abbrev_offset:#x}"
         pos = base + cu.abbrev_offset
         table: Dict[int, Tuple[str, List[str]]] = {}
         while True:
             start = pos - base
-            code, pos = _read_uleb(buf, pos, end)
+            code, after = _read_uleb(buf, pos, end)
             if code == 0:
                 return table
-            if code is not None:
-                tag, pos = _read_uleb(buf, pos, end)
-            if code is None or pos is None or pos >= end:
+            tag, after = (None, None) if after is None else _read_uleb(buf, after, end)
+            if code is None or tag is None or after is None or after >= end:
                 raise DwarfError(place, "it runs past the end of .debug_abbrev")
+            pos = after
             children = buf[pos]
             pos += 1
             if children > 1:
@@ -475,10 +478,11 @@ class DwarfReader:
                                         f"not 0 or 1")
             forms = []
             while True:
-                at, pos = _read_uleb(buf, pos, end)
-                form, pos = (None, None) if pos is None else _read_uleb(buf, pos, end)
-                if at is None or form is None:
+                at, after = _read_uleb(buf, pos, end)
+                form, after = (None, None) if after is None else _read_uleb(buf, after, end)
+                if at is None or form is None or after is None:
                     raise DwarfError(place, "it runs past the end of .debug_abbrev")
+                pos = after
                 if at == 0 and form == 0:
                     break
                 name = FORM_NAMES.get(form)
@@ -486,9 +490,10 @@ class DwarfReader:
                     raise DwarfError(place, f"abbreviation {code} (at {start:#x}) gives attribute {at:#x} "
                                             f"the form {form:#x}, which is no DWARF form vmci reads")
                 if form == DW_FORM_implicit_const:
-                    _, pos = _read_uleb(buf, pos, end)  # the constant (SLEB128: same length)
-                    if pos is None:
+                    _, after = _read_uleb(buf, pos, end)  # the constant (SLEB128: same length)
+                    if after is None:
                         raise DwarfError(place, "it runs past the end of .debug_abbrev")
+                    pos = after
                 forms.append(name)
             table.setdefault(code, (TAG_NAMES.get(tag, f"tag {tag:#x}"), forms))
 
@@ -509,7 +514,7 @@ class DwarfReader:
         pcu = self._top_die(cu)
         self._stream.stop = min(cu.end, hit + LOOKALIKE_SPAN)
         try:
-            return DIE(cu=pcu, stream=self._stream, offset=start)
+            return DIE(cu=pcu, stream=_as_stream(self._stream), offset=start)
         except DECODE_ERRORS:  # a garbage look-alike, or a damaged DIE
             self.verify_errors += 1
             return None
@@ -966,6 +971,11 @@ class DwarfReader:
 
 def _place(die: DIE) -> str:
     return f".debug_info CU at {die.cu.cu_offset:#x}"
+
+
+def _as_stream(window: _Window) -> IO[bytes]:
+    """A _Window as pyelftools reads its sections: it does only seek, tell and read."""
+    return cast(IO[bytes], window)
 
 
 def _read_uleb(buf, pos: int, end: int) -> Tuple[Optional[int], Optional[int]]:

@@ -12,7 +12,7 @@ import os
 import struct
 import zlib
 from bisect import bisect_right
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Literal, Optional, Tuple
 
 from vmci.elf.errors import ElfFormatError, LookupFailure
 
@@ -215,7 +215,7 @@ class ElfFile:
         if enc not in (1, 2):
             raise self.error("ELF header", f"bad EI_DATA {enc}")
         self.elf_class = 32 if cls == 1 else 64
-        self.endianness = "little" if enc == 1 else "big"
+        self.endianness: Literal["little", "big"] = "little" if enc == 1 else "big"
         self.e = "<" if enc == 1 else ">"
         e = self.e
         if self.elf_class == 64:
@@ -237,9 +237,15 @@ class ElfFile:
             self._sym_fmt = e + "IIIBBH"
         self.addr_size = 8 if self.elf_class == 64 else 4
 
+    @property
+    def _mapping(self) -> mmap.mmap:
+        """The file's bytes: an ElfFile reads them between its opening and close()."""
+        assert self._map is not None, "read after close()"
+        return self._map
+
     # ------------------------------------------------------- program headers
     def _phdrs(self) -> List[Tuple[int, ...]]:
-        out = []
+        out: List[Tuple[int, ...]] = []  # (p_type, p_offset, p_filesz, p_vaddr)
         if self.e_phoff == 0 or self.e_phnum == 0:
             return out
         size = struct.calcsize(self._ph_fmt)
@@ -335,7 +341,7 @@ class ElfFile:
                     if s.name_off >= strtab.size:
                         raise self.error(f"section header {s.index}", "name offset past .shstrtab")
                     start = strtab.offset + s.name_off
-                    end = self._map.find(b"\0", start, strtab.offset + strtab.size)
+                    end = self._mapping.find(b"\0", start, strtab.offset + strtab.size)
                     if end < 0:
                         raise self.error(f"section header {s.index}", "unterminated section name")
                     s.name = bytes(self.data[start:end]).decode("latin-1")
@@ -488,7 +494,7 @@ class ElfFile:
                 data = self._decompress(s)
                 i = data.find(needle)
             else:
-                i = self._map.find(needle, s.offset, s.offset + s.size)
+                i = self._mapping.find(needle, s.offset, s.offset + s.size)
                 if i >= 0:
                     i -= s.offset
             if i >= 0:
@@ -535,7 +541,7 @@ class ElfFile:
         self.section_data(strsec)  # checks that the string table lies inside the file
         # names are read from the mapping in place: copying a (possibly huge) string table
         # would make memory grow with it
-        strbase, strlen, names = strsec.offset, strsec.size, self._map
+        strbase, strlen, names = strsec.offset, strsec.size, self._mapping
         strend = strbase + strlen
         symdata = self.section_data(symtab)[:count * entsize]
         is64 = self.elf_class == 64

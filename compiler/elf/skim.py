@@ -263,7 +263,7 @@ class Skimmer:
             return None
         form, value, _ = got
         if form == DW_FORM_string:
-            return value.decode("utf-8", errors="replace")  # type: ignore[union-attr]
+            return value.decode("utf-8", errors="replace")
         sec = self.strs if form == DW_FORM_strp else self.line_strs if form == DW_FORM_line_strp else None
         if sec is None:
             return None
@@ -295,7 +295,7 @@ class Skimmer:
                 return False, None
             return True, self.unit_offset + value
         if form == DW_FORM_ref_addr:
-            return True, value  # type: ignore[return-value]
+            return True, value
         return True, None
 
     def _inside(self, rel: int) -> bool:

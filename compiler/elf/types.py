@@ -88,7 +88,8 @@ class TypeBuilder:
         size = r.uint(die, "DW_AT_byte_size")
         if tag == "DW_TAG_base_type":
             enc = r.uint(die, "DW_AT_encoding")
-            return CType(BASE, name, size, encoding=D.ATE_NAMES.get(enc, None if enc is None else str(enc)))
+            encoding = None if enc is None else D.ATE_NAMES.get(enc, str(enc))
+            return CType(BASE, name, size, encoding=encoding)
         if tag == "DW_TAG_typedef":
             return CType(TYPEDEF, name, None, target=self._typedef_target(die, shallow, stack, depth))
         if tag in _POINTERS:

@@ -8,12 +8,16 @@ import os
 import struct
 import weakref
 import zlib
-from typing import Any, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from vmci.elf import cache as _cache
 from vmci.elf.ctype import ARRAY, ENUM, STRUCT, UNION, VOID, CType
 from vmci.elf.elffile import ElfFile, zlib_reason
 from vmci.elf.errors import DwarfError, ElfFormatError, LookupFailure
+
+if TYPE_CHECKING:  # imported on first use (a command that reads no DWARF never loads them)
+    from vmci.elf.dwarf import DwarfReader
+    from vmci.elf.types import TypeBuilder
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -121,8 +125,8 @@ class Vmlinux:
             except ElfFormatError:
                 self._elf.close()
                 raise
-        self._reader = None
-        self._builder = None
+        self._reader: Optional[DwarfReader] = None
+        self._builder: Optional[TypeBuilder] = None
         self._types: Dict[str, Any] = {}
         self._enum_mem: Dict[str, int] = {}
         self._strp_learned: Dict[str, int] = {}
@@ -259,7 +263,7 @@ class Vmlinux:
         return banner
 
     # ---------------------------------------------------------------- DWARF
-    def _dwarf(self):
+    def _dwarf(self) -> DwarfReader:
         if self._reader is not None:
             return self._reader
         if not self._has_dwarf:
@@ -288,9 +292,14 @@ class Vmlinux:
         for name in (".debug_info", ".debug_abbrev"):
             if sections[name] is None:
                 raise ElfFormatError(self.path, name, "section missing or empty")
-        self._reader = D.DwarfReader(sections, self.endianness, self.elf_class // 8)
-        self._builder = TypeBuilder(self._reader, self._resolve_decl)
-        return self._reader
+        reader = D.DwarfReader(sections, self.endianness, self.elf_class // 8)
+        self._reader, self._builder = reader, TypeBuilder(reader, self._resolve_decl)
+        return reader
+
+    def _type_builder(self) -> TypeBuilder:
+        self._dwarf()
+        assert self._builder is not None  # made with the reader
+        return self._builder
 
     def _strp_candidates(self, name: str) -> List[int]:
         """.debug_str offsets at which the string `name` can be read, best
@@ -299,13 +308,13 @@ class Vmlinux:
         tail of the string whose reversal sorts first, which we try first."""
         if name in self._strp_learned:
             return [self._strp_learned[name]]
-        r = self._reader
+        r = self._dwarf()
         strs = r.strs
         if strs is None:
             return []
         needle = name.encode("utf-8") + b"\0"
         buf, base, end = strs.buf, strs.base, strs.base + strs.size
-        found = []
+        found: List[Tuple[bytes, int]] = []  # (the string's text before the name, reversed; its offset)
         i = buf.find(needle, base, end)
         while i >= 0 and len(found) < 100_000:
             start = buf.rfind(b"\0", base, i) + 1
@@ -317,7 +326,7 @@ class Vmlinux:
         return [off for _k, off in found]
 
     def _needles_for(self, strp: Optional[int], name: str, inline: bool) -> List[bytes]:
-        r = self._reader
+        r = self._dwarf()
         e = "<" if self.endianness == "little" else ">"
         out = []
         if strp is not None:
@@ -334,7 +343,7 @@ class Vmlinux:
         goes no further than the unit that answers (a window at a time while
         looking for the next unit with a hit): finding the hits of one unit
         must not cost a search of the rest of .debug_info."""
-        r = self._reader
+        r = self._dwarf()
         info = r.info
         buf, base, size = info.buf, info.base, info.size
         end = base + size
@@ -372,7 +381,7 @@ class Vmlinux:
     def _search(self, name: str, what: str, on_cu) -> Any:
         """Scan for the units that mention `name` (through its .debug_str
         offset, or its inline spelling) and apply on_cu to each."""
-        r = self._reader
+        r = self._dwarf()
         cands = self._strp_candidates(name)
         cus = r.cus()
         offset_size = cus[0].offset_size if cus else 4
@@ -397,7 +406,7 @@ class Vmlinux:
                             break
             return on_cu(cu, hits)
 
-        tries = cands[:MAX_STRP_CANDIDATES] or [None]
+        tries: List[Optional[int]] = [*cands[:MAX_STRP_CANDIDATES]] or [None]
         for i, strp in enumerate(tries):
             needles = self._needles_for(strp, name, inline and i == 0)
             if not needles:
@@ -497,10 +506,10 @@ class Vmlinux:
             for cu in list(r.indexed):
                 off = check(cu, spelling)
                 if off is not None:
-                    return self._builder.build(off)
+                    return self._type_builder().build(off)
             off = self._search(spelling, f"looking for {name}", on_cu_for(spelling))
             if off is not None:
-                return self._builder.build(off)
+                return self._type_builder().build(off)
         if declared[0]:
             raise LookupFailure(f"only a declaration of '{name}' (no complete definition in any CU)")
         raise LookupFailure(f"no DWARF type named '{name}'")
@@ -551,7 +560,7 @@ class Vmlinux:
                 if "DW_AT_type" in dd.attributes:
                     src = dd
             off = r.ref(src, "DW_AT_type")
-            return None if off is None else self._builder.build(off)
+            return None if off is None else self._type_builder().build(off)
 
         def consider(t: Optional[CType]):
             if t is None:
@@ -608,7 +617,7 @@ class Vmlinux:
                             off = r.ref(src, "DW_AT_type")
                         if off is None:
                             continue
-                        got = consider(self._builder.build(off))
+                        got = consider(self._type_builder().build(off))
                         if got is not None:
                             return got
                     return None
@@ -627,7 +636,7 @@ class Vmlinux:
             if pf is None:
                 return in_cu(cu)
             found = [d for d in (r.verify_name_hit(cu, h, pf, var, name) for h in hits)
-                     if _maybe_global(r, d)]
+                     if d is not None and _maybe_global(r, d)]
             if not found:
                 return None
             if not by_address:
