@@ -15,8 +15,10 @@ additive change; a changed meaning bumps the major version.
 from __future__ import annotations
 
 import json
+import math
 import os
-from typing import Any, Dict, Optional
+from json.encoder import encode_basestring as _escape  # json's C escaper, as ensure_ascii=False uses
+from typing import Any, Dict, List, Optional
 
 FORMAT_VERSIONS = {
     "list": 1, "resolve": 1, "validate": 1, "audit-source": 1, "audit-note": 1,
@@ -33,7 +35,77 @@ def document(command: str, payload: Dict[str, Any]) -> str:
     """The JSON text of one output document: its format first, then the payload."""
     body: Dict[str, Any] = {"format": format_name(command)}
     body.update(payload)
-    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    return dumps_indented(body) + "\n"
+
+
+class _NotPlain(Exception):
+    """A value _write leaves to json.dumps (a float that is no number, a subclass, a key
+    that is not a string, a cycle)."""
+
+
+def dumps_indented(value: Any) -> str:
+    """json.dumps(value, indent=2, ensure_ascii=False), byte for byte, faster.
+
+    json.dumps writes indented text with its pure-Python encoder (the C one only writes
+    compact text), which costs `vmci coverage --format json` (1.2 MB) more than the
+    coverage itself; this writer makes the same text from plain JSON values in one
+    recursive pass, strings escaped by json's own (C) escaper. Anything else goes to
+    json.dumps, so its errors and its spelling of unusual values stay."""
+    parts: List[str] = []
+    try:
+        _write(value, "\n", parts)
+    except (_NotPlain, RecursionError):
+        return json.dumps(value, indent=2, ensure_ascii=False)
+    return "".join(parts)
+
+
+def _write(value: Any, newline: str, parts: List[str]) -> None:
+    """Append the indented JSON of `value`; `newline` is a newline and the indent of the
+    line `value` starts on."""
+    kind = type(value)
+    if kind is str:
+        parts.append(_escape(value))
+    elif value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    elif kind is int:
+        parts.append(int.__repr__(value))
+    elif kind is float and math.isfinite(value):
+        parts.append(float.__repr__(value))
+    elif kind is dict:
+        if not value:
+            parts.append("{}")
+            return
+        inner = newline + "  "
+        separator = "{" + inner
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            parts.append(separator)
+            parts.append(_escape(key))
+            parts.append(": ")
+            _write(item, inner, parts)
+            separator = "," + inner
+        parts.append(newline + "}")
+    elif kind is list or kind is tuple:
+        if not value:
+            parts.append("[]")
+            return
+        inner = newline + "  "
+        if all(type(item) is str for item in value):  # most lists vmci writes: one line each
+            parts.append("[" + inner + ("," + inner).join(map(_escape, value)) + newline + "]")
+            return
+        separator = "[" + inner
+        for item in value:
+            parts.append(separator)
+            _write(item, inner, parts)
+            separator = "," + inner
+        parts.append(newline + "]")
+    else:
+        raise _NotPlain
 
 
 def spec_location(where: Any, specs_directory: Optional[str]) -> Optional[Dict[str, Any]]:

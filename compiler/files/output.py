@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import stat
 import sys
 import threading
@@ -88,7 +87,7 @@ def replace_in(directory_fd: int, name: str, data: bytes, like: Optional[os.stat
     if mode is None:
         mode = stat.S_IMODE(like.st_mode) if like is not None else _created_mode()
     while True:
-        temporary = f".vmci-{secrets.token_hex(6)}.tmp"
+        temporary = f".vmci-{os.urandom(6).hex()}.tmp"  # secrets.token_hex(6), without its imports
         try:
             handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                              dir_fd=directory_fd)

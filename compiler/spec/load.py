@@ -141,6 +141,10 @@ def _encode(value: Any) -> Any:
             "a": {name: _encode(item) for name, item in vars(value).items()}}
 
 
+# the JSON scalars a cached model holds; such a value decodes to itself
+_SCALARS = frozenset({type(None), bool, int, str})  # no float: the model holds none
+
+
 class _BadCache(Exception):
     pass
 
@@ -148,11 +152,12 @@ class _BadCache(Exception):
 def _decode(value: Any, classes: Dict[str, type]) -> Any:
     """The inverse of _encode, checking as it goes: only the model's own classes are
     built, by object.__new__ and their attributes; no constructor or other code runs."""
-    if value is None or isinstance(value, (bool, int, str)):
+    kind = type(value)
+    if kind in _SCALARS:
         return value
-    if isinstance(value, list):
-        return [_decode(item, classes) for item in value]
-    if not isinstance(value, dict) or len(value) not in (1, 2):
+    if kind is list:  # scalars are most of the model's values: taken as they are, no call
+        return [item if type(item) in _SCALARS else _decode(item, classes) for item in value]
+    if kind is not dict or len(value) not in (1, 2):
         raise _BadCache("not a cached model value")
     if "k" in value and isinstance(value["k"], str):
         try:
@@ -174,7 +179,8 @@ def _decode(value: Any, classes: Dict[str, type]) -> Any:
     if cls is None or not isinstance(attributes, dict):
         raise _BadCache(f"an object of unknown class {tag!r}")
     built: Any = object.__new__(cls)
-    built.__dict__.update({name: _decode(item, classes) for name, item in attributes.items()})
+    built.__dict__.update({name: item if type(item) in _SCALARS else _decode(item, classes)
+                           for name, item in attributes.items()})
     return built
 
 
@@ -300,7 +306,10 @@ def _read_cache(path: str) -> Optional[Dict[str, Any]]:
 
 def _code_digest() -> Any:
     """A hash of everything besides the specs that decides what loading and checking them
-    gives: vmci's version, its Python modules and the spec schema."""
+    gives: vmci's version, its Python modules (by name, size and modification time: an
+    edited or reinstalled module changes them, and a stat is all a warm command pays for
+    the hundred modules, where reading them all cost more than the cache saved) and the
+    spec schema (by contents)."""
     import hashlib
 
     from vmci import __version__
@@ -311,11 +320,20 @@ def _code_digest() -> Any:
         dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
         for name in sorted(files):
             if name.endswith(".py"):
-                _hash_file(digest, os.path.join(root, name))
+                _hash_stat(digest, os.path.join(root, name))
     schema = schema_dir()
     for name in sorted(os.listdir(schema)):
         _hash_file(digest, os.path.join(schema, name))
     return digest
+
+
+def _hash_stat(digest: Any, path: str) -> None:
+    try:
+        status = os.stat(path)
+        facts = f"{status.st_size} {status.st_mtime_ns}"
+    except OSError:
+        facts = "<absent>"
+    digest.update(f"{path}\0{facts}\0".encode("utf-8", "surrogateescape"))
 
 
 def _hash_file(digest: Any, path: str) -> None:

@@ -113,9 +113,12 @@ START_UP = ["vmci.cli.main", "argparse", "vmci.lang.kconfig", "yaml", "vmci.spec
 
 
 @pytest.mark.parametrize("module", START_UP)
-def test_ctrl_c_while_importing(module):
+def test_ctrl_c_while_importing(module, tmp_path):
+    # an empty cache: a warm one (another test's validate of the same specs) holds the
+    # model, and validate would then import neither yaml nor the schema
     result = subprocess.run([PYTHON, "-c", INTERRUPT_DURING_IMPORT, module, "validate", "--specs", FIXTURE_SPECS],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120, env=ENV)
+                            cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={**ENV, "XDG_CACHE_HOME": str(tmp_path)})
     assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr, result.stderr
     assert result.returncode == 130 and result.stderr in ("vmci: interrupted\n", "vmci validate: interrupted\n"), \
         result
