@@ -89,3 +89,31 @@ def test_list_gives_the_c_the_generated_file_holds():
     appended = [e for e in entries if e["kind"] == "append"]
     # the kernel's own words (arch/x86/kernel/crash_core_64.c in 6.1)
     assert any(e["c"] == 'vmcoreinfo_append_str("KERNELOFFSET=%lx\\n", kaslr_offset())' for e in appended)
+
+
+def test_documents_are_written_as_json_dumps_writes_them():
+    """jsonformat writes indented JSON by its own one-pass writer: the text is json.dumps'
+    (indent=2, ensure_ascii=False) byte for byte, for a whole real document and for the
+    values it leaves to json.dumps (floats that are no number, non-string keys, subclasses)."""
+    import enum
+    import json
+
+    from vmci.jsonformat import dumps_indented
+
+    code, out, _ = run_vmci("coverage", "--format", "json")
+    assert code in (0, 1)
+    coverage = json.loads(out)
+    assert len(coverage["machines"]) > 10
+    assert dumps_indented(coverage) + "\n" == out == json.dumps(coverage, indent=2, ensure_ascii=False) + "\n"
+
+    class Flag(int, enum.Enum):
+        ON = 1
+
+    values = [{}, [], [[]], {"a": {}}, "x", ["é\u2028\x00\"\\", "b"], {"k\n": [1, -2, 0.1, 1e300, True, None]},
+              (1, "t"), {"inf": float("inf")}, [float("nan")], {1: "non-string key"}, [Flag.ON], {"a": [{"b": ["c"]}]}]
+    for value in values:
+        assert dumps_indented(value) == json.dumps(value, indent=2, ensure_ascii=False), value
+    cycle: list = []
+    cycle.append(cycle)
+    with pytest.raises(ValueError, match="Circular reference"):
+        dumps_indented(cycle)
