@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+from vmci.errors import SpecProblems, UnusableInput, VmciError
 from vmci.lang.kconfig import ConfigError, KernelConfig
 from vmci.spec.model import SpecSet, format_version, parse_kernel_version
 
@@ -27,10 +28,6 @@ __all__ = [
     "VmciError", "SpecPlace", "Entry", "Line", "Resolution", "Note", "Image", "KernelConfig", "SpecSet",
     "load_specs", "select_entries", "resolve_vmlinux", "build_note", "build_elf_core", "read_note", "open_image",
 ]
-
-
-class VmciError(Exception):
-    """Input vmci cannot use: a bad spec directory, vmlinux, config, version or note."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +116,7 @@ def load_specs(directory: Optional[PathLike] = None) -> SpecSet:
     specs, problems = load(os.fspath(directory) if directory is not None else None)
     errors = errors_in(problems)
     if errors:
-        raise VmciError(f"{len(errors)} errors in the specs; the first: {errors[0]}")
+        raise SpecProblems(errors, f"{len(errors)} errors in the specs; the first: {errors[0]}")
     return specs
 
 
@@ -137,7 +134,7 @@ def _version(version: Union[str, Sequence[int]]):
     try:
         return parse_kernel_version(version)
     except ValueError as error:
-        raise VmciError(str(error))
+        raise UnusableInput(str(error))
 
 
 def _config(config: ConfigArgument) -> Optional[KernelConfig]:
@@ -149,7 +146,7 @@ def _config(config: ConfigArgument) -> Optional[KernelConfig]:
             return KernelConfig.from_text(text, "<dict>")
         return KernelConfig.from_file(os.fspath(config))
     except ConfigError as error:
-        raise VmciError(str(error))
+        raise UnusableInput(str(error))
 
 
 def select_entries(specs: SpecSet, arch: str, kernel_version: Union[str, Sequence[int]], config: ConfigArgument = None,
@@ -166,7 +163,7 @@ def select_entries(specs: SpecSet, arch: str, kernel_version: Union[str, Sequenc
         target = find_target(specs, arch, kernel_config)
         selected = selection(specs, target, version, kernel_config, ("boot", "crash") if at_crash else ("boot",))
     except SelectionError as error:
-        raise VmciError(str(error))
+        raise UnusableInput(str(error))
     return [Entry(key=item.entry.key, kind=item.entry.kind, value_format=item.entry.format or None,
                   condition=None if item.condition is True else str(item.condition), c=c_text(item.entry),
                   emitter=item.entry.emitter, function=item.entry.function, runtime_reason=item.entry.runtime,
@@ -202,7 +199,7 @@ def resolve_vmlinux(vmlinux: PathLike, config: Optional[PathLike] = None,
                               ("boot", "crash") if at_crash else ("boot",),
                               cache_dir=default_cache_dir() if cache else None)
     except ImageError as error:
-        raise VmciError(str(error))
+        raise UnusableInput(str(error))
     text = render(image.lines, partial=True).encode("utf-8")  # the unresolved lines keep their reason
     return Resolution(vmlinux=image.path, build_id=image.build_id, arch=image.arch, machine=image.machine,
                       kernel_version=format_version(image.version), config=image.config.source,
@@ -233,7 +230,7 @@ def build_elf_core(text: Union[str, bytes], machine: str, specs: Optional[SpecSe
     try:
         target = _machine(specs if specs is not None else load_specs(), machine)
     except NoteError as error:
-        raise VmciError(str(error))
+        raise UnusableInput(str(error))
     big_endian = target.endianness == "big"
     return elf_core(record(_text_bytes(text), big_endian), target.elf_class, big_endian, target.elf_machine)
 
@@ -246,7 +243,7 @@ def read_note(path: PathLike) -> Note:
     try:
         note = read_captured_note(os.fspath(path))
     except NoteReadError as error:
-        raise VmciError(str(error))
+        raise UnusableInput(str(error))
     return Note(note.path, note.kind, note.where, note.text, tuple((line.key, line.value) for line in note.lines))
 
 
@@ -264,30 +261,30 @@ class Image:
 
         path = os.fspath(vmlinux)
         if not os.path.exists(path):
-            raise VmciError(f"{path}: no such file")
+            raise UnusableInput(f"{path}: no such file")
         try:
             self._vm = open_vmlinux(path, cache_dir=default_cache_dir() if cache else None)
         except ElfFormatError as error:
-            raise VmciError(str(error))
+            raise UnusableInput(str(error))
         try:
             self.e_machine: int = self._vm.e_machine
             self.elf_class: int = self._vm.elf_class
             self.endianness: str = self._vm.endianness
             version = kernel_version_from_banner(self._vm.linux_banner())
             if version is None:
-                raise VmciError(f"{path}: no linux_banner to read the kernel version from")
+                raise UnusableInput(f"{path}: no linux_banner to read the kernel version from")
             self.kernel_version: Tuple[int, ...] = version
             kernel_config = _config(config)
             if kernel_config is None:
                 embedded = self._vm.embedded_config()
                 if embedded is None:
-                    raise VmciError(f"{path}: the image embeds no config (CONFIG_IKCONFIG); give config=")
+                    raise UnusableInput(f"{path}: the image embeds no config (CONFIG_IKCONFIG); give config=")
                 kernel_config = KernelConfig.from_text(embedded, f"{path}:IKCONFIG")
             self.config: KernelConfig = kernel_config
             self.resolver = ImageResolver(self._vm, kernel_config)
         except (ElfFormatError, ConfigError) as error:
             self._vm.close()
-            raise VmciError(str(error))
+            raise UnusableInput(str(error))
         except BaseException:
             self._vm.close()
             raise

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+from vmci.errors import UnusableInput
 
 
-class PackageDataMissing(Exception):
+class PackageDataMissing(UnusableInput):
     """The installation lacks a part vmci ships with it (a broken or partial install)."""
 
 

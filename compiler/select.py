@@ -18,9 +18,10 @@ from vmci.lang.condition import Condition, Not, Symbol
 from vmci.lang.kconfig import KernelConfig
 from vmci.spec.kinds import CallEntry, Entry
 from vmci.spec.model import Define, Emitter, Function, ImageBase, Machine, SpecSet, Version, format_version
+from vmci.errors import UnusableInput
 
 
-class SelectionError(Exception):
+class SelectionError(UnusableInput):
     """A request the specs cannot answer (unknown arch, version out of range)."""
 
 
@@ -75,6 +76,17 @@ def check_version(specs: SpecSet, version: Version) -> None:
     if not any(e.versions.contains(version) for e in specs.general_emitters()):
         ranges = ", ".join(sorted({str(e.versions) for e in specs.general_emitters()}))
         raise SelectionError(f"kernel version {format_version(version)} is outside every spec's range ({ranges})")
+
+
+def unaudited_warning(specs: SpecSet, version: Version) -> Optional[str]:
+    """What to tell when `version` is newer than the specs were audited against: the
+    answer is still given, but what that kernel changed is not in it."""
+    audited = specs.unaudited(version)
+    if audited is None:
+        return None
+    newest, where = audited
+    return (f"Linux {format_version(version)} is newer than {format_version(newest)}, the newest version these "
+            f"specs were audited against ({where}); entries it added or changed are not described")
 
 
 def vmcoreinfo_source(specs: SpecSet, version: Version):

@@ -8,12 +8,7 @@ read dumps get what they need.
     vmci diff A B                     two kernels' VMCOREINFO, entry by entry
 
 Modules: csource/kbuild/kconfig_rules/logic/tree/source (source extraction and drift),
-notes (note reading and comparison), consumers, coverage, diff; commands holds the
-command-line glue.
+noteaudit (a captured note against the resolved lines), consumers, coverage, diff; the
+commands are vmci.cli.audit's.
 """
 
-
-def register(subparsers) -> None:
-    from vmci.cli.audit import register as register_commands
-
-    register_commands(subparsers)

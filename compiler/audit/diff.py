@@ -29,6 +29,7 @@ from vmci.select import SelectionError, check_version, find_target, select_entri
 from vmci.audit.consumers import vmcoreinfo_facts
 from vmci.audit.image import ImageError, load_config, parse_version_argument, resolve_image
 from vmci.note.read import NoteReadError, read_captured_note
+from vmci.errors import UnusableInput
 
 SPEC_SIDE = re.compile(r"^([A-Za-z0-9_]+)@(\d+\.\d+(?:\.\d+)?)$")
 
@@ -83,7 +84,7 @@ class Change:
         return {"change": self.change, "key": self.key, "a": item(self.a), "b": item(self.b)}
 
 
-class DiffInputError(Exception):
+class DiffInputError(UnusableInput):
     """A side that cannot be read; one line."""
 
 

@@ -14,9 +14,10 @@ from typing import Dict, List, Optional
 from vmci.lang.kconfig import ConfigError, KernelConfig
 from vmci.spec.model import SpecSet, Version, parse_kernel_version
 from vmci.resolve.engine import ResolvedLine, Slide
+from vmci.errors import UnusableInput
 
 
-class ImageError(Exception):
+class ImageError(UnusableInput):
     """A vmlinux, config or version that cannot be used; str() is one line."""
 
 

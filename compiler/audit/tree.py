@@ -16,11 +16,12 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from vmci.files.inputs import NotRegularFile, kind_of, open_regular
 from vmci.audit.csource import MARKERS
+from vmci.errors import UnusableInput
 
 MAX_FILE_BYTES = 8 << 20
 
 
-class TreeError(Exception):
+class TreeError(UnusableInput):
     """A tree that cannot be read; str() is one line naming the path."""
 
 
@@ -56,6 +57,17 @@ def version_of(makefile_text: str, where: str = "Makefile") -> Optional[Tuple[in
     if fields.get("SUBLEVEL"):
         parts.append(int(fields["SUBLEVEL"]))
     return tuple(parts)
+
+
+def read_tree_version(tree: str) -> Optional[Tuple[int, ...]]:
+    """A directory tree's version from its top Makefile, None when it cannot be read;
+    TreeError (or NotRegularFile) when the Makefile is there but no kernel's."""
+    path = os.path.join(tree, "Makefile")
+    try:
+        with open_regular(path, "r", encoding="utf-8", errors="replace") as handle:
+            return version_of(handle.read(4096), path)
+    except OSError:
+        return None
 
 
 class KernelTree:

@@ -39,6 +39,7 @@ from vmci.abi import COMMON_FUNCTION
 from vmci.spec.kinds import Entry
 from vmci.spec.model import Define, Emitter, SpecSet, Version, format_version
 from vmci.audit.source import Drift, SourceAudit, TreeItem
+from vmci.errors import UnusableInput
 
 ENTRY_FIELDS = ("kind", "key", "name", "member", "format", "function", "c", "value", "when", "since", "until",
                 "repeats", "runtime", "lint-ignore", "doc")
@@ -46,7 +47,7 @@ DEFINE_FIELDS = ("name", "value", "object", "when", "since", "until", "header", 
 CHANGED = ("condition", "argument", "format")
 
 
-class UpdateError(Exception):
+class UpdateError(UnusableInput):
     """The specs cannot be edited as asked; one line naming the file and place."""
 
 

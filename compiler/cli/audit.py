@@ -5,49 +5,19 @@ input (one line naming the file and place on standard error, never a traceback).
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
+from vmci.cli.options import (BANNER_VERSION, CONFIG, KERNEL_VERSION, NO_CACHE, OUTPUT, SPECS, TEXT_OR_JSON, Command,
+                              option)
+from vmci.errors import UsageError
+from vmci.files.output import printable_text
 from vmci.jsonformat import document
-from vmci.spec.load import DEFAULT_SPECS_DIR
-from vmci.files.output import printable, printable_text
+from vmci.resources import default_cache_dir
+from vmci.spec.load import load_valid_specs
 
-EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
-
-
-class AuditInputError(Exception):
-    """Input an audit cannot use; printed as one line, exit status 2."""
-
-
-def _usage_error(message: str):
-    return AuditInputError(message)
-
-
-def _guarded(run):
-    """Report unusable input here rather than through cli.main: under `python -m
-    vmci.cli.main` the cli module is __main__, and its main() would not recognise a
-    vmci.cli.main.UsageError raised from this package."""
-    def wrapper(args) -> int:
-        from vmci.cli.main import UsageError
-        try:
-            return run(args)
-        except (AuditInputError, UsageError) as error:
-            print(printable(f"vmci {_command_name(args)}: {error}"), file=sys.stderr)
-            return EXIT_UNUSABLE
-    wrapper.__name__ = run.__name__
-    return wrapper
-
-
-def _command_name(args) -> str:
-    sub = getattr(args, "audit_command", None)
-    return f"{args.command} {sub}" if sub else args.command
-
-
-def _load_specs(directory: str):
-    """The model, or the spec errors on standard error and exit status 1 (as validate)."""
-    from vmci.cli.main import _load_specs_or_fail
-
-    return _load_specs_or_fail(directory)
+EXIT_OK, EXIT_FOUND = 0, 1
 
 
 def _emit(args, text: str) -> None:
@@ -59,18 +29,23 @@ def _emit(args, text: str) -> None:
     write_output(getattr(args, "output", None) or "-", printable_text(text).encode("utf-8"))
 
 
+def _load_specs(directory: str):
+    """The model (through vmci's spec cache), or SpecProblems: exit status 1, as validate."""
+    return load_valid_specs(directory, default_cache_dir())
+
+
 # --- audit source -------------------------------------------------------------------------
 
-def cmd_audit_source(args) -> int:
+def cmd_audit_source(args: argparse.Namespace) -> int:
     from vmci.select import SelectionError, check_version
     from vmci.audit.source import audit_source, render_json, render_text
-    from vmci.audit.tree import KernelTree, TreeError
+    from vmci.audit.tree import KernelTree
 
     from vmci.cli.progress import Progress as Bar
     from vmci.audit.source import Progress
 
     if args.update_specs and args.format == "json":
-        raise _usage_error("--update-specs prints the changes as text; leave out --format json")
+        raise UsageError("--update-specs prints the changes as text; leave out --format json")
     specs = _load_specs(args.specs)
     # on a terminal, one overall line: reading a tarball is most of the time, then the C
     # files are scanned and the emitting files compared
@@ -81,11 +56,9 @@ def cmd_audit_source(args) -> int:
         try:
             check_version(specs, tree.version)
         except SelectionError as error:
-            raise _usage_error(f"{args.kernel_tree}: {error}")
+            raise UsageError(f"{args.kernel_tree}: {error}")
         audit = audit_source(specs, tree, Progress(bar.part(reading, reading + (1 - reading) * 0.7),
                                                    bar.part(reading + (1 - reading) * 0.7, 1.0)))
-    except TreeError as error:
-        raise _usage_error(str(error))
     finally:
         bar.finish()
     if args.update_specs:
@@ -110,14 +83,11 @@ def _update_specs(args, specs, tree, audit) -> int:
     from vmci.files.output import write_atomically
     from vmci.spec.load import load_specs
     from vmci.audit.source import audit_source
-    from vmci.audit.update import UpdateError, plan_update, render_update, trial_copy
+    from vmci.audit.update import plan_update, render_update, trial_copy
 
-    try:
-        update = plan_update(specs, audit)
-        texts = render_update(update)
-        copy = trial_copy(specs.directory, texts)
-    except UpdateError as error:
-        raise _usage_error(str(error))
+    update = plan_update(specs, audit)
+    texts = render_update(update)
+    copy = trial_copy(specs.directory, texts)
     shown = os.path.relpath(specs.directory) if not os.path.relpath(specs.directory).startswith("..") \
         else specs.directory
 
@@ -143,7 +113,7 @@ def _update_specs(args, specs, tree, audit) -> int:
         try:
             write_atomically(path, text.encode("utf-8"))
         except OSError as error:
-            raise _usage_error(f"{path}: cannot write ({error.strerror or error})")
+            raise UsageError(f"{path}: cannot write ({error.strerror or error})")
     lines = [f"vmci audit source: {tree.name} (Linux {'.'.join(map(str, tree.version))}): "
              f"{_count(len(update.changes), 'change')} to the specs in {_count(len(texts), 'file')}"]
     lines += [str(change) for change in sorted(update.changes, key=lambda c: (c.text.path, c.text.landed.get(c.op, 0)))]
@@ -165,13 +135,10 @@ def _update_specs(args, specs, tree, audit) -> int:
 
 def _stdin_once(args, *options) -> None:
     """At most one input may be standard input."""
-    from vmci.files.inputs import StdinTwice, check_once
+    from vmci.files.inputs import check_once
 
     names = [option if option.startswith("-") else option.upper() for option in options]
-    try:
-        check_once([getattr(args, option.lstrip("-").replace("-", "_")) for option in options], names)
-    except StdinTwice as error:
-        raise _usage_error(str(error))
+    check_once([getattr(args, option.lstrip("-").replace("-", "_")) for option in options], names)
 
 
 def _read_note(path: str):
@@ -183,7 +150,7 @@ def _read_note(path: str):
         try:
             note = read_captured_note(actual)
         except NoteReadError as error:
-            raise _usage_error(named(str(error), actual, path))
+            raise NoteReadError(named(str(error), actual, path))
     note.path = shown(path)
     return note
 
@@ -195,19 +162,15 @@ def _cache_dir(args):
     return default_cache_dir()
 
 
-def cmd_audit_note(args) -> int:
-    from vmci.audit.image import ImageError, resolve_image
-    from vmci.note.read import NoteReadError
+def cmd_audit_note(args: argparse.Namespace) -> int:
+    from vmci.audit.image import resolve_image
     from vmci.audit.noteaudit import compare_note, failed, render_text, summary
 
     specs = _load_specs(args.specs)
-    try:
-        _stdin_once(args, "file", "--vmlinux", "--config")
-        note = _read_note(args.file)
-        image = resolve_image(specs, args.vmlinux, args.config, args.kernel_version, cache_dir=_cache_dir(args),
-                              note_values=note.values())
-    except (NoteReadError, ImageError) as error:
-        raise _usage_error(str(error))
+    _stdin_once(args, "file", "--vmlinux", "--config")
+    note = _read_note(args.file)
+    image = resolve_image(specs, args.vmlinux, args.config, args.kernel_version, cache_dir=_cache_dir(args),
+                          note_values=note.values())
     verdicts = compare_note(note, image.lines, specs, True if args.at_crash else None)
     if args.format == "json":
         _emit(args, document("audit-note", {
@@ -241,19 +204,16 @@ def kaslr_json(image):
 
 # --- audit consumers ----------------------------------------------------------------------
 
-def cmd_audit_consumers(args) -> int:
-    from vmci.select import SelectionError, check_version
+def cmd_audit_consumers(args: argparse.Namespace) -> int:
+    from vmci.select import check_version
     from vmci.audit.consumers import audit_consumers, newest_version, render_json, render_text
-    from vmci.audit.image import ImageError, load_config, parse_version_argument
+    from vmci.audit.image import load_config, parse_version_argument
 
     specs = _load_specs(args.specs)
-    try:
-        config = load_config(args.config)
-        version = parse_version_argument(args.kernel_version) if args.kernel_version else newest_version(specs)
-        check_version(specs, version)
-        report = audit_consumers(specs, version, args.arch, config)
-    except (ImageError, SelectionError) as error:
-        raise _usage_error(str(error))
+    config = load_config(args.config)
+    version = parse_version_argument(args.kernel_version) if args.kernel_version else newest_version(specs)
+    check_version(specs, version)
+    report = audit_consumers(specs, version, args.arch, config)
     if args.format == "json":
         _emit(args, document("audit-consumers", dict(render_json(report, config),
                                                      kernel_version=".".join(map(str, version)))))
@@ -262,28 +222,11 @@ def cmd_audit_consumers(args) -> int:
     return EXIT_FOUND if any(machine.required_missing for machine in report) else EXIT_OK
 
 
-def _register_consumers(audit_sub) -> None:
-    p = audit_sub.add_parser(
-        "consumers", help="keys each dump tool needs that a kernel does not emit",
-        description="For each dump tool in specs/consumers.yaml (makedumpfile, crash, drgn, libkdumpfile, "
-                    "kexec-tools), list the keys it reads on this machine that the kernel does not emit, required "
-                    "ones first, each with the tool's source line that reads it. Without --config, keys that "
-                    "depend on options are listed with their condition. Without --arch, every machine the specs "
-                    "know; without --kernel-version, the newest version the specs describe. Exit status 1 when a "
-                    "required key is missing.")
-    p.add_argument("--arch", help="kernel ARCH or machine name (x86_64, aarch64, i686, ppc64le, s390x, ...)")
-    p.add_argument("--kernel-version", metavar="VER", help="6.12, 6.12.117 or a release such as 6.1.0-57-cloud-amd64")
-    p.add_argument("--config", metavar="PATH", help="the kernel .config (or config.gz; - for standard input)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
-                                                          "file is replaced atomically, a FIFO or device written in place)")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
-    p.set_defaults(run=_guarded(cmd_audit_consumers))
 
 
 # --- coverage -------------------------------------------------------------------------------
 
-def cmd_coverage(args) -> int:
+def cmd_coverage(args: argparse.Namespace) -> int:
     from vmci.audit.coverage import compute_coverage, render_html, render_json, render_text
 
     specs = _load_specs(args.specs)
@@ -299,43 +242,25 @@ def cmd_coverage(args) -> int:
     return EXIT_OK
 
 
-def _register_coverage(subparsers) -> None:
-    p = subparsers.add_parser(
-        "coverage", help="architectures x kernel versions x config variants: entries emitted and consumer gaps",
-        description="A matrix of every machine the specs know, every kernel version at which a spec changes (and "
-                    "5.10, 6.1, 6.12, the newest) and the config variants (of 16: NUMA on/off; SPARSEMEM_VMEMMAP, "
-                    "SPARSEMEM_EXTREME, plain SPARSEMEM or FLATMEM; KALLSYMS on/off) the machine's Kconfig offers "
-                    "(its spec's kconfig-allows), on top of the machine's implied config and a base set: the number "
-                    "of entries emitted and, per dump tool, the required keys not emitted. The HTML report is one "
-                    "self-contained page with a filter by dump tool; its cells link to the spec lines behind them, "
-                    "relative to where it is written.")
-    p.add_argument("--format", choices=("text", "json", "html"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
-                                                          "file is replaced atomically, a FIFO or device written in place)")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
-    p.set_defaults(run=_guarded(cmd_coverage))
 
 
 # --- diff ---------------------------------------------------------------------------------------
 
-def cmd_diff(args) -> int:
-    from vmci.audit.diff import DiffInputError, diff_sides, is_vmlinux_side, load_side, render_text
+def cmd_diff(args: argparse.Namespace) -> int:
+    from vmci.audit.diff import diff_sides, is_vmlinux_side, load_side, render_text
 
     specs = _load_specs(args.specs)
     _stdin_once(args, "a", "b", "--config-a", "--config-b")
-    try:
-        # a vmlinux against a note: the vmlinux as that note's kernel ran it (its KASLR
-        # slide), so the other side is read first
-        if is_vmlinux_side(args.a) and not is_vmlinux_side(args.b):
-            b = load_side(specs, args.b, args.config_b, args.kernel_version_b, _cache_dir(args))
-            a = load_side(specs, args.a, args.config_a, args.kernel_version_a, _cache_dir(args),
-                          b.values() if b.kind == "note" else None)
-        else:
-            a = load_side(specs, args.a, args.config_a, args.kernel_version_a, _cache_dir(args))
-            b = load_side(specs, args.b, args.config_b, args.kernel_version_b, _cache_dir(args),
-                          a.values() if a.kind == "note" else None)
-    except DiffInputError as error:
-        raise _usage_error(str(error))
+    # a vmlinux against a note: the vmlinux as that note's kernel ran it (its KASLR
+    # slide), so the other side is read first
+    if is_vmlinux_side(args.a) and not is_vmlinux_side(args.b):
+        b = load_side(specs, args.b, args.config_b, args.kernel_version_b, _cache_dir(args))
+        a = load_side(specs, args.a, args.config_a, args.kernel_version_a, _cache_dir(args),
+                      b.values() if b.kind == "note" else None)
+    else:
+        a = load_side(specs, args.a, args.config_a, args.kernel_version_a, _cache_dir(args))
+        b = load_side(specs, args.b, args.config_b, args.kernel_version_b, _cache_dir(args),
+                      a.values() if a.kind == "note" else None)
     changes = diff_sides(a, b)
     if args.format == "json":
         _emit(args, document("diff", {
@@ -347,92 +272,109 @@ def cmd_diff(args) -> int:
     return EXIT_FOUND if any(c.change != "same" for c in changes) else EXIT_OK
 
 
-def _register_diff(subparsers) -> None:
-    p = subparsers.add_parser(
-        "diff", help="two kernels' VMCOREINFO entry by entry: added, removed, changed, in kernel order",
-        description="Compare two kernels' VMCOREINFO. A and B are each a vmlinux (values resolved with "
-                    "--config-a/--config-b or the image's IKCONFIG), a captured VMCOREINFO (text, note, vmcore, kdump "
-                    "file, /proc/kcore) or ARCH@VERSION (x86_64@6.1: the entries the specs give, with their C and "
-                    "conditions). Prints the entries added (+), removed (-), changed (~) and moved (>) in kernel "
-                    "order. Exit status 1 when they differ, as diff(1).")
-    p.add_argument("a", metavar="A", help="vmlinux, VMCOREINFO file or ARCH@VERSION (- for standard input)")
-    p.add_argument("b", metavar="B", help="vmlinux, VMCOREINFO file or ARCH@VERSION (- for standard input)")
-    p.add_argument("--config-a", metavar="PATH", help="config of A (a vmlinux or ARCH@VERSION; - for standard input)")
-    p.add_argument("--config-b", metavar="PATH", help="config of B (a vmlinux or ARCH@VERSION; - for standard input)")
-    p.add_argument("--kernel-version-a", metavar="VER", help="override the version read from A's banner")
-    p.add_argument("--kernel-version-b", metavar="VER", help="override the version read from B's banner")
-    p.add_argument("--all", action="store_true", help="also list the entries that are the same")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
-                                                          "file is replaced atomically, a FIFO or device written in place)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
-    p.set_defaults(run=_guarded(cmd_diff))
+# --- the commands --------------------------------------------------------------------------------
 
+AUDIT_SOURCE = Command(
+    "source", help="the specs against a kernel source tree: drift in entries, conditions, arches, order",
+    description="Extract every VMCOREINFO emission from a kernel source tree (a directory or a source tarball "
+                "such as /usr/src/linux-source-6.1.tar.xz): each VMCOREINFO_*() macro use and "
+                "vmcoreinfo_append_str() call in any C file, with its #if conditions, the Kbuild gate of its "
+                "file, its function and its order; compare them with the spec entries for the tree's version "
+                "(from its Makefile). Conditions are compared semantically under the tree's Kconfig rules. "
+                "Exit status 1 on any drift. When standard error is a terminal, one line there shows how far "
+                "the audit is. With --update-specs, edit the spec files so that they describe "
+                "the tree's version: new entries with since:, removed ones closed with until:, changed ones "
+                "split into two version ranges, audited: advanced; the result is validated and audited "
+                "again before anything is written, and what changed is printed (exit status 1 when drift "
+                "remains that needs a hand edit).",
+    options=(
+        option("kernel_tree", metavar="KERNEL_TREE", help="kernel source directory or tarball"),
+        TEXT_OR_JSON,
+        OUTPUT,
+        SPECS,
+        option("--update-specs", action="store_true",
+               help="edit the spec files in place so that they describe the tree's version, and print the changes"),
+    ),
+    run=cmd_audit_source)
 
-# --- registration ---------------------------------------------------------------------------
+AUDIT_NOTE = Command(
+    "note", help="a captured VMCOREINFO against what vmci resolves from the vmlinux",
+    description="Compare the VMCOREINFO in FILE with the lines vmci resolves from the vmlinux. FILE may be a "
+                "VMCOREINFO text, a raw ELF note, an ELF vmcore, a kdump-compressed dump (makedumpfile) or "
+                "/proc/kcore (only its PT_NOTE is read). Each line is match, runtime (differs, but the value is "
+                "fixed only at run time), differs, missing, unexpected or unresolved. Exit status 1 on any "
+                "differs, missing, unexpected, unresolved or moved line.",
+    options=(
+        option("file", metavar="FILE", help="VMCOREINFO text, note, vmcore, kdump file or /proc/kcore "
+                                            "(- for standard input)"),
+        option("--vmlinux", required=True, metavar="PATH", help="the vmlinux with DWARF of that kernel (- for "
+                                                                "standard input)"),
+        CONFIG.but(help="the kernel .config (- for standard input; default: the image's IKCONFIG)"),
+        BANNER_VERSION,
+        option("--at-crash", action="store_true",
+               help="expect the lines appended at panic (CRASHTIME) even if the note has none"),
+        TEXT_OR_JSON,
+        OUTPUT,
+        NO_CACHE,
+        SPECS,
+    ),
+    run=cmd_audit_note)
 
-def register(subparsers) -> None:
-    audit = subparsers.add_parser(
-        "audit", help="check the specs against kernel sources, captured notes and the dump tools' needs",
-        description="Audits: `source` compares the specs with a kernel source tree, `note` compares a captured "
-                    "VMCOREINFO with what vmci resolves from the vmlinux, `consumers` lists the keys each dump tool "
-                    "needs that a kernel does not emit.")
-    audit_sub = audit.add_subparsers(dest="audit_command", metavar="AUDIT")
-    audit.set_defaults(run=lambda args: _help(audit))
+AUDIT_CONSUMERS = Command(
+    "consumers", help="keys each dump tool needs that a kernel does not emit",
+    description="For each dump tool in specs/consumers.yaml (makedumpfile, crash, drgn, libkdumpfile, "
+                "kexec-tools), list the keys it reads on this machine that the kernel does not emit, required "
+                "ones first, each with the tool's source line that reads it. Without --config, keys that "
+                "depend on options are listed with their condition. Without --arch, every machine the specs "
+                "know; without --kernel-version, the newest version the specs describe. Exit status 1 when a "
+                "required key is missing.",
+    options=(
+        option("--arch", help="kernel ARCH or machine name (x86_64, aarch64, i686, ppc64le, s390x, ...)"),
+        KERNEL_VERSION,
+        CONFIG,
+        TEXT_OR_JSON,
+        OUTPUT,
+        SPECS,
+    ),
+    run=cmd_audit_consumers)
 
-    p = audit_sub.add_parser(
-        "source", help="the specs against a kernel source tree: drift in entries, conditions, arches, order",
-        description="Extract every VMCOREINFO emission from a kernel source tree (a directory or a source tarball "
-                    "such as /usr/src/linux-source-6.1.tar.xz): each VMCOREINFO_*() macro use and "
-                    "vmcoreinfo_append_str() call in any C file, with its #if conditions, the Kbuild gate of its "
-                    "file, its function and its order; compare them with the spec entries for the tree's version "
-                    "(from its Makefile). Conditions are compared semantically under the tree's Kconfig rules. "
-                    "Exit status 1 on any drift. When standard error is a terminal, one line there shows how far "
-                    "the audit is. With --update-specs, edit the spec files so that they describe "
-                    "the tree's version: new entries with since:, removed ones closed with until:, changed ones "
-                    "split into two version ranges, audited: advanced; the result is validated and audited "
-                    "again before anything is written, and what changed is printed (exit status 1 when drift "
-                    "remains that needs a hand edit).")
-    p.add_argument("kernel_tree", metavar="KERNEL_TREE", help="kernel source directory or tarball")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
-                                                          "file is replaced atomically, a FIFO or device written in place)")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
-    p.add_argument("--update-specs", action="store_true",
-                   help="edit the spec files in place so that they describe the tree's version, and print the changes")
-    p.set_defaults(run=_guarded(cmd_audit_source))
-    _register_note(audit_sub)
-    _register_consumers(audit_sub)
-    _register_coverage(subparsers)
-    _register_diff(subparsers)
+AUDIT = Command(
+    "audit", help="check the specs against kernel sources, captured notes and the dump tools' needs",
+    description="Audits: `source` compares the specs with a kernel source tree, `note` compares a captured "
+                "VMCOREINFO with what vmci resolves from the vmlinux, `consumers` lists the keys each dump tool "
+                "needs that a kernel does not emit.",
+    subcommands=(AUDIT_SOURCE, AUDIT_NOTE, AUDIT_CONSUMERS))
 
+COVERAGE = Command(
+    "coverage", help="architectures x kernel versions x config variants: entries emitted and consumer gaps",
+    description="A matrix of every machine the specs know, every kernel version at which a spec changes (and "
+                "5.10, 6.1, 6.12, the newest) and the config variants (of 16: NUMA on/off; SPARSEMEM_VMEMMAP, "
+                "SPARSEMEM_EXTREME, plain SPARSEMEM or FLATMEM; KALLSYMS on/off) the machine's Kconfig offers "
+                "(its spec's kconfig-allows), on top of the machine's implied config and a base set: the number "
+                "of entries emitted and, per dump tool, the required keys not emitted. The HTML report is one "
+                "self-contained page with a filter by dump tool; its cells link to the spec lines behind them, "
+                "relative to where it is written.",
+    options=(option("--format", choices=("text", "json", "html"), default="text"), OUTPUT, SPECS),
+    run=cmd_coverage)
 
-def _register_note(audit_sub) -> None:
-    p = audit_sub.add_parser(
-        "note", help="a captured VMCOREINFO against what vmci resolves from the vmlinux",
-        description="Compare the VMCOREINFO in FILE with the lines vmci resolves from the vmlinux. FILE may be a "
-                    "VMCOREINFO text, a raw ELF note, an ELF vmcore, a kdump-compressed dump (makedumpfile) or "
-                    "/proc/kcore (only its PT_NOTE is read). Each line is match, runtime (differs, but the value is "
-                    "fixed only at run time), differs, missing, unexpected or unresolved. Exit status 1 on any "
-                    "differs, missing, unexpected, unresolved or moved line.")
-    p.add_argument("file", metavar="FILE", help="VMCOREINFO text, note, vmcore, kdump file or /proc/kcore "
-                                                "(- for standard input)")
-    p.add_argument("--vmlinux", required=True, metavar="PATH", help="the vmlinux with DWARF of that kernel (- for "
-                                                                    "standard input)")
-    p.add_argument("--config", metavar="PATH", help="the kernel .config (- for standard input; default: the image's "
-                                                    "IKCONFIG)")
-    p.add_argument("--kernel-version", metavar="VER", help="override the version read from the image's banner")
-    p.add_argument("--at-crash", action="store_true",
-                   help="expect the lines appended at panic (CRASHTIME) even if the note has none")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
-                                                          "file is replaced atomically, a FIFO or device written in place)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the per-build-ID cache")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
-    p.set_defaults(run=_guarded(cmd_audit_note))
-
-
-def _help(parser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_UNUSABLE
+DIFF = Command(
+    "diff", help="two kernels' VMCOREINFO entry by entry: added, removed, changed, in kernel order",
+    description="Compare two kernels' VMCOREINFO. A and B are each a vmlinux (values resolved with "
+                "--config-a/--config-b or the image's IKCONFIG), a captured VMCOREINFO (text, note, vmcore, kdump "
+                "file, /proc/kcore) or ARCH@VERSION (x86_64@6.1: the entries the specs give, with their C and "
+                "conditions). Prints the entries added (+), removed (-), changed (~) and moved (>) in kernel "
+                "order. Exit status 1 when they differ, as diff(1).",
+    options=(
+        option("a", metavar="A", help="vmlinux, VMCOREINFO file or ARCH@VERSION (- for standard input)"),
+        option("b", metavar="B", help="vmlinux, VMCOREINFO file or ARCH@VERSION (- for standard input)"),
+        option("--config-a", metavar="PATH", help="config of A (a vmlinux or ARCH@VERSION; - for standard input)"),
+        option("--config-b", metavar="PATH", help="config of B (a vmlinux or ARCH@VERSION; - for standard input)"),
+        option("--kernel-version-a", metavar="VER", help="override the version read from A's banner"),
+        option("--kernel-version-b", metavar="VER", help="override the version read from B's banner"),
+        option("--all", action="store_true", help="also list the entries that are the same"),
+        TEXT_OR_JSON,
+        OUTPUT,
+        NO_CACHE,
+        SPECS,
+    ),
+    run=cmd_diff)

@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from typing import List, Optional
 
 from vmci.jsonformat import document, spec_location
 from vmci.spec.kinds import Entry
 from vmci.spec.model import Emitter, SpecSet, VersionRange, format_version
-from vmci.files.output import printable
-
-EXIT_OK, EXIT_FOUND, EXIT_UNUSABLE = 0, 1, 2
 
 # The CSV header, in order. Lists are joined with spaces (machines, consumers) or "; "
 # (files); an empty field is "none" for since/until/arch/condition.
@@ -119,39 +115,3 @@ def render_csv(records: List[dict]) -> str:
                          record["runtime_reason"] or "", " ".join(tools), " ".join(required),
                          f"{spec['file']}:{spec['line']}"])
     return out.getvalue()
-
-
-def cmd_export(args) -> int:
-    from vmci.spec.lint import errors_in
-    from vmci.spec.load import load_specs
-
-    specs, problems = load_specs(args.specs)
-    errors = errors_in(problems)
-    if errors:
-        for problem in errors:
-            print(printable(str(problem)), file=sys.stderr)
-        return EXIT_FOUND
-    records = export_records(specs)
-    text = render_csv(records) if args.format == "csv" else render_json(specs, records)
-    from vmci.files.output import write_output
-    write_output(args.output or "-", text.encode("utf-8"))  # an OutputError is one line from cli.main, exit 2
-    return EXIT_OK
-
-
-def register(subparsers) -> None:
-    from vmci.spec.load import DEFAULT_SPECS_DIR
-
-    p = subparsers.add_parser(
-        "export", help="the whole entry database as JSON or CSV, for other tools",
-        description="Write every spec entry that puts a line into VMCOREINFO: key, kind, value format, kernel "
-                    "versions (since, until: the first version without it), architecture and machines, Kconfig "
-                    "condition, the kernel files that emit it with their Kbuild gates, the function and phase, the "
-                    "runtime reason of a value fixed at boot, the dump tools that read it (specs/consumers.yaml) "
-                    "and its spec file:line relative to the specs directory. JSON is vmci-export/1; CSV has the "
-                    "header " + ",".join(CSV_COLUMNS) + ". See docs/export.md.")
-    p.add_argument("--format", choices=("json", "csv"), default="json")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
-                                                          "file is replaced atomically, a FIFO or device written in place)")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR",
-                   help="specs directory (default: the specs embedded in vmci)")
-    p.set_defaults(run=cmd_export)

@@ -15,15 +15,14 @@ written, and `--check` lists the files that differ from what the specs give.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from vmci.abi import DEFAULT_VMCOREINFO_BYTES, LINE_BUFFER_TEXT, NOTE_NAME, NOTE_TYPE, PINNED_VERSIONS
 from vmci.emit.manifest import (MAX_MANIFEST_BYTES, NAME as MANIFEST, Manifest, OutputDirectory, OwnershipError, digest,
                        manifest_text, read_manifest)
-from vmci.spec.model import SpecSet, Version, format_version, parse_kernel_version
-from vmci.files.output import printable
+from vmci.spec.model import SpecSet, Version, format_version
+from vmci.errors import Findings, SpecProblems
 
 # The emitters and Jinja2 (vmci.emit.c, .python, .rst, .render) are imported by the
 # functions that render: `generate --check` whose outputs' digests are remembered renders
@@ -41,7 +40,7 @@ class Output:
     text: str
 
 
-class GenerateError(Exception):
+class GenerateError(Findings):
     """The specs cannot be generated from; the message names the file and place."""
 
 
@@ -181,7 +180,7 @@ def _open_directory(directory: str, create: bool, force: bool) -> Tuple[Optional
     try:
         manifest = read_manifest(opened)
         if not manifest.found and not force and not opened.is_empty():
-            raise OwnershipError(f"{_shown(directory)}: not a directory vmci generate wrote (it has no {MANIFEST}) "
+            raise OwnershipError(f"{shown_directory(directory)}: not a directory vmci generate wrote (it has no {MANIFEST}) "
                                  f"and not empty; --force writes into it (replacing only the files generate gives)")
     except BaseException:
         opened.close()
@@ -189,7 +188,7 @@ def _open_directory(directory: str, create: bool, force: bool) -> Tuple[Optional
     return opened, manifest
 
 
-def _shown(directory: str) -> str:
+def shown_directory(directory: str) -> str:
     relative = os.path.relpath(directory)
     return directory if relative.startswith("..") else relative
 
@@ -229,7 +228,7 @@ def write(outputs_: Sequence[Output], directory: str, prune: bool, force: bool) 
     """Write what changed into what generate owns; with `prune`, remove the files it
     wrote that the specs no longer give."""
     report = Report()
-    shown = _shown(directory)
+    shown = shown_directory(directory)
     opened, manifest = _open_directory(directory, create=True, force=force)
     assert opened is not None  # with create, the directory is made when missing
     with opened:
@@ -286,12 +285,11 @@ def write(outputs_: Sequence[Output], directory: str, prune: bool, force: bool) 
     return report
 
 
-# --- the subcommand ------------------------------------------------------------------------------
+# --- the specs generate reads ----------------------------------------------------------------------
 
 def load_checked_specs(directory: str) -> Tuple[SpecSet, str]:
     """The specs, schema-valid and without semantic errors, and the key of their inputs
-    (spec/load.py); else each problem and exit 1."""
-    from vmci.cli.main import EXIT_FOUND
+    (spec/load.py); SpecProblems otherwise."""
     from vmci.resources import default_cache_dir
     from vmci.spec.lint import errors_in
     from vmci.spec.load import load_checked_specs as load
@@ -301,10 +299,7 @@ def load_checked_specs(directory: str) -> Tuple[SpecSet, str]:
         problems += checks
     errors = errors_in(problems)
     if errors:
-        for problem in errors:
-            print(printable(str(problem)), file=sys.stderr)
-        print(f"vmci generate: {len(errors)} errors in the specs; nothing generated", file=sys.stderr)
-        raise SystemExit(EXIT_FOUND)
+        raise SpecProblems(errors, f"{len(errors)} errors in the specs; nothing generated")
     return specs, key
 
 
@@ -382,110 +377,3 @@ def output_digests(specs: SpecSet, specs_key: str, versions: Sequence[Version]) 
         except (OSError, ValueError):
             pass  # a read-only cache is no reason to fail
     return wanted
-
-
-class UnusableInput(Exception):
-    """A bad argument or an unwritable output: one line, exit 2.
-
-    Raised and caught here rather than as cli.UsageError: under `python -m vmci.cli.main`
-    the running cli module is __main__, whose UsageError is not vmci.cli.main's."""
-
-
-def cmd_generate(args) -> int:
-    from vmci.cli.main import EXIT_UNUSABLE
-
-    try:
-        return _generate(args)
-    except UnusableInput as error:
-        print(printable(f"vmci generate: {error}"), file=sys.stderr)
-        return EXIT_UNUSABLE
-
-
-def _versions(specs: SpecSet, texts: Optional[Sequence[str]]) -> List[Version]:
-    if not texts:
-        return default_versions(specs)
-    versions = []
-    for text in texts:
-        try:
-            version = parse_kernel_version(text)
-        except ValueError as error:
-            raise UnusableInput(str(error))
-        if not covered(specs, version):
-            raise UnusableInput(f"kernel version {text} is outside the specs' versions")
-        versions.append(version)
-    return sorted(set(versions))
-
-
-def _generate(args) -> int:
-    from vmci.cli.main import EXIT_FOUND, EXIT_OK
-
-    specs, specs_key = load_checked_specs(args.specs)
-    try:
-        versions = _versions(specs, args.kernel_version)
-        if args.check:
-            wanted = output_digests(specs, specs_key, versions)
-        else:
-            found = outputs(specs, versions)
-    except GenerateError as error:
-        print(printable(f"vmci generate: {error}"), file=sys.stderr)
-        return EXIT_FOUND
-    directory = args.output_dir
-    prune = not args.kernel_version  # a chosen version writes a part; the rest stays as it is
-    try:
-        if args.check:
-            return _check(wanted, directory, prune)
-        report = write(found, directory, prune=prune, force=args.force)
-    except OwnershipError as error:
-        raise UnusableInput(str(error))
-    except OSError as error:
-        raise UnusableInput(f"{getattr(error, 'filename', None) or directory}: cannot write: "
-                            f"{error.strerror or error}")
-    for warning in report.left_alone:
-        print(printable(f"vmci generate: warning: {warning}"), file=sys.stderr)
-    left = f", {len(report.left_alone)} left alone" if report.left_alone else ""
-    print(f"vmci generate: {report.written} written, {report.unchanged} unchanged, {report.removed} removed{left} "
-          f"(kernel C for {', '.join(format_version(v) for v in versions)})", file=sys.stderr)
-    return EXIT_FOUND if report.left_alone else EXIT_OK
-
-
-def _check(found: Dict[str, str], directory: str, prune: bool) -> int:
-    from vmci.cli.main import EXIT_FOUND, EXIT_OK
-
-    problems = stale_digests(found, directory, prune)
-    for path, why in problems:
-        print(printable(f"{_shown(directory)}/{path}: {why}"))
-    if problems:
-        print(f"vmci generate --check: {len(problems)} of {len(found)} files are stale; run `vmci generate`",
-              file=sys.stderr)
-        return EXIT_FOUND
-    print(f"vmci generate --check: {len(found)} files up to date", file=sys.stderr)
-    return EXIT_OK
-
-
-def register(subparsers) -> None:
-    from vmci.spec.load import DEFAULT_SPECS_DIR
-    from vmci.note import build as note_command
-
-    p = subparsers.add_parser(
-        "generate", help="render kernel C, Python, the note builder and the reference from the specs",
-        description="Render generated/ from the specs: kernel C per kernel version (the common list as "
-                    "kernel/vmcore_info.c, printk's hook, every architecture's arch_crash_save_vmcoreinfo()), "
-                    "Python modules that produce VMCOREINFO from a vmlinux, the ELF note builder in C, and the "
-                    "reference of every entry (reStructuredText). Only changed files are written. generate "
-                    "touches only the files it wrote (recorded with their SHA-256 in DIR/" + MANIFEST + "): a file "
-                    "changed by hand since is left alone with a warning (exit status 1), a directory without that "
-                    "manifest is written into only when it is new or empty, or with --force. Kernel C is "
-                    "written for " + ", ".join(format_version(v) for v in PINNED_VERSIONS) + " and the newest "
-                    "version the specs describe unless --kernel-version is given.")
-    p.add_argument("--kernel-version", action="append", metavar="VER",
-                   help="write kernel C for this version instead (repeatable; 6.12, 6.12.117, or a release)")
-    p.add_argument("--check", action="store_true",
-                   help="write nothing; list the files that differ from what the specs give and exit 1 if any")
-    p.add_argument("-o", "--output-dir", default=DEFAULT_OUTPUT_DIR, metavar="DIR",
-                   help="where to write (default: generated/ in the current directory)")
-    p.add_argument("--force", action="store_true",
-                   help="write into a directory generate does not own, and over files changed by hand or not "
-                        "written by generate at the paths it writes (it still removes only the files it wrote)")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
-    p.set_defaults(run=cmd_generate)
-    note_command.register(subparsers)

@@ -34,13 +34,14 @@ from typing import Dict, List, Optional, Tuple
 
 from vmci.files.inputs import kind_of
 from vmci.jsonformat import document, format_name
+from vmci.errors import UnusableInput
 
 NAME = ".vmci-manifest.json"
 MAX_MANIFEST_BYTES = 1 << 20
 _DIGEST_PREFIX = "sha256:"
 
 
-class OwnershipError(Exception):
+class OwnershipError(UnusableInput):
     """The directory cannot be written safely: one line naming it, exit status 2."""
 
 

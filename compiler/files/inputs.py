@@ -25,12 +25,13 @@ import stat
 import sys
 import tempfile
 from typing import BinaryIO, Iterator, Optional, Sequence
+from vmci.errors import UnusableInput, UsageError
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 
 
-class StdinTwice(Exception):
+class StdinTwice(UsageError):
     """Two arguments ask for standard input."""
 
 
@@ -91,7 +92,7 @@ def kind_of(mode: int) -> str:
     return "a regular file" if stat.S_ISREG(mode) else f"a file of type {stat.S_IFMT(mode):#o}"
 
 
-class NotRegularFile(Exception):
+class NotRegularFile(UnusableInput):
     """A FIFO, device, socket or directory where a regular file is expected."""
 
     def __init__(self, path: str, mode: int):

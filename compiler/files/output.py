@@ -36,6 +36,7 @@ import threading
 from typing import Callable, Iterable, Optional, Tuple
 
 from vmci.files.inputs import kind_of
+from vmci.errors import UnusableInput
 
 MAX_LINKS = 40  # as the kernel's MAXSYMLINKS
 
@@ -63,7 +64,7 @@ def printable_text(text: str) -> str:
     return _UNPRINTABLE_IN_TEXT.sub(_escape, text)
 
 
-class OutputError(Exception):
+class OutputError(UnusableInput):
     """An output that cannot, or must not, be written."""
 
     def __init__(self, message: str, stdout: bool = False):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Tuple, Union
+from vmci.errors import UnusableInput
 
 MAX_EXPRESSION_LENGTH = 1000
 MAX_NESTING = 48
@@ -27,7 +28,7 @@ MAX_NESTING = 48
 MAX_TREE_DEPTH = 200
 
 
-class CExprError(ValueError):
+class CExprError(UnusableInput, ValueError):
     """An expression that is not in the accepted C subset; `column` is 1-based."""
 
     def __init__(self, message: str, column: int = 1):

@@ -27,6 +27,7 @@ from typing import (Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional
 from vmci.lang import cexpr
 from vmci.lang.kconfig import KernelConfig
 from vmci.runtime import config_enabled, config_number, config_set  # as the generated package reads them
+from vmci.errors import UnusableInput
 
 Facts = Mapping[str, Optional[str]]  # CONFIG_ name -> its value ("y", "m", "12"); None: unset
 Choices = Sequence[Sequence[str]]  # Kconfig choice groups: exactly one option of each is set
@@ -35,7 +36,7 @@ COMPARISONS = ("==", "!=", "<", ">", "<=", ">=")
 TESTS = ("defined", "IS_ENABLED", "IS_BUILTIN")
 
 
-class ConditionError(ValueError):
+class ConditionError(UnusableInput, ValueError):
     """A condition that is not in the accepted subset; `column` is 1-based."""
 
     def __init__(self, message: str, column: int = 1):

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 from vmci.runtime import config_number, config_set  # the generated package reads .config the same way
+from vmci.errors import UnusableInput
 
 _CONFIG_LINE = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET_LINE = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 MAX_CONFIG_BYTES = 16 << 20
 
 
-class ConfigError(Exception):
+class ConfigError(UnusableInput):
     """A config file that cannot be used; str() is one line naming the file and place."""
 
 

@@ -14,14 +14,12 @@ in a PT_NOTE segment and one zero page in a PT_LOAD segment.
 """
 from __future__ import annotations
 
-import argparse
 import re
 import struct
-import sys
 from typing import NamedTuple, Optional
 
 from vmci.abi import DEFAULT_VMCOREINFO_BYTES, MAX_PAGE_SIZE, NOTE_NAME, NOTE_TYPE
-from vmci.files.output import printable
+from vmci.errors import UnusableInput
 
 NOTE_HEADER_BYTES = 12  # struct elf_note: n_namesz, n_descsz, n_type
 # VMCOREINFO_BYTES is PAGE_SIZE (abi.py): the kernel's text never holds more, because
@@ -34,7 +32,7 @@ PF_R, PF_W, PF_X = 4, 2, 1
 PAGE = 4096
 
 
-class NoteError(Exception):
+class NoteError(UnusableInput):
     """Input that cannot become a note; the message names the file and place."""
 
 
@@ -142,7 +140,7 @@ def read_text(path: str, page_size: Optional[int] = None, truncate: bool = False
     return Text(data, limit, truncated)
 
 
-def _is_page_size(size: int) -> bool:
+def is_page_size(size: int) -> bool:
     return 0 < size <= MAX_PAGE_SIZE and not size & (size - 1)
 
 
@@ -154,7 +152,7 @@ def _vmcoreinfo_bytes(path: str, data: bytes, page_size: Optional[int]) -> int:
             raise NoteError(f"{path}:{line}: PAGESIZE is a {len(match.group(1))}-digit number, not a page size "
                             f"(a power of two up to {MAX_PAGE_SIZE})")
         stated = int(match.group(1))
-        if not _is_page_size(stated):
+        if not is_page_size(stated):
             raise NoteError(f"{path}:{line}: PAGESIZE={stated} is not a page size (a power of two up to "
                             f"{MAX_PAGE_SIZE})")
         if page_size is not None and page_size != stated:
@@ -163,9 +161,10 @@ def _vmcoreinfo_bytes(path: str, data: bytes, page_size: Optional[int]) -> int:
     return page_size if page_size is not None else DEFAULT_VMCOREINFO_BYTES
 
 
-# --- the `vmci note` subcommand -------------------------------------------------------------
+# --- the machine a note is for -------------------------------------------------------------
 
-def _machine(specs, name: str):
+def note_machine(specs, name: str):
+    """The machine `--arch NAME` names: its byte order, ELF class and e_machine."""
     from vmci.select import SelectionError, find_target
 
     try:
@@ -178,76 +177,3 @@ def _machine(specs, name: str):
     if len(machines) == 1:
         return machines[0]
     raise NoteError(f"--arch {name}: say which machine ({', '.join(m.name for m in machines)})")
-
-
-def cmd_note(args) -> int:
-    """Bad input is one line and exit 2 (handled here: see generate.UnusableInput)."""
-    from vmci.cli.main import EXIT_UNUSABLE
-
-    try:
-        return _note(args)
-    except NoteError as error:
-        print(printable(f"vmci note: {error}"), file=sys.stderr)
-        return EXIT_UNUSABLE
-
-
-def _note(args) -> int:
-    from vmci.cli.main import EXIT_OK, _load_specs_or_fail
-    from vmci.files.output import write_output
-
-    if not args.output and not args.elf_core:
-        raise NoteError("give -o NOTE and/or --elf-core CORE")
-    machine = None
-    if args.arch:
-        machine = _machine(_load_specs_or_fail(args.specs), args.arch)
-    elif args.elf_core:
-        raise NoteError("--elf-core needs --arch (the ELF class, byte order and machine come from its spec)")
-    text = read_text(args.source, args.page_size, args.truncate)
-    if text.truncated:
-        print(f"vmci note: warning: the text fills VMCOREINFO_BYTES ({text.vmcoreinfo_bytes}); a kernel's text ends "
-              f"there only when it was truncated (WARN_ONCE \"vmcoreinfo data exceeds allocated size, truncating\")",
-              file=sys.stderr)
-    big_endian = machine is not None and machine.endianness == "big"
-    files = []
-    if args.output:
-        files.append((args.output, build_note(text.data, big_endian, final=False)))
-    if args.elf_core:
-        assert machine is not None  # --elf-core without --arch was refused above
-        files.append((args.elf_core, elf_core(build_note(text.data, big_endian), machine.elf_class, big_endian,
-                                              machine.elf_machine)))
-    for path, data in files:  # an OutputError reaches cli.main as one line
-        write_output(path, data)
-    return EXIT_OK
-
-
-def register(subparsers) -> None:
-    from vmci.spec.load import DEFAULT_SPECS_DIR
-
-    p = subparsers.add_parser(
-        "note", help="the VMCOREINFO ELF note (and a minimal ELF core) from VMCOREINFO text",
-        description="Build the ELF note the kernel writes for VMCOREINFO text: a record named VMCOREINFO, "
-                    "type 0, name and text padded to 4 bytes (append_elf_note()). -o writes the record; "
-                    "--elf-core wraps it, followed by the terminating empty note (final_note()), in an ELF core "
-                    "file of the target machine that drgn and libkdumpfile open.")
-    p.add_argument("--from", dest="source", required=True, metavar="TEXT", help="VMCOREINFO text (KEY=VALUE lines; - for standard input)")
-    p.add_argument("-o", "--output", metavar="NOTE", help="write the note record here (- for standard output)")
-    p.add_argument("--elf-core", metavar="CORE", help="write a minimal ELF core file holding the note")
-    p.add_argument("--arch", help="target machine or kernel ARCH (x86_64, aarch64, s390x, ...): the byte order of "
-                                  "the note and the ELF class and machine of the core (default for -o: little-endian)")
-    p.add_argument("--page-size", type=_page_size, metavar="BYTES",
-                   help="the target's PAGE_SIZE, which is VMCOREINFO_BYTES, the most text the kernel holds "
-                        f"(default: the text's PAGESIZE line, else {DEFAULT_VMCOREINFO_BYTES})")
-    p.add_argument("--truncate", action="store_true",
-                   help="cut a longer text at VMCOREINFO_BYTES as the kernel does, instead of refusing it")
-    p.add_argument("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR", help="specs directory (default: the specs embedded in vmci)")
-    p.set_defaults(run=cmd_note)
-
-
-def _page_size(value: str) -> int:
-    try:
-        size = int(value, 0)
-    except ValueError:
-        size = 0
-    if not _is_page_size(size):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a page size (a power of two up to {MAX_PAGE_SIZE})")
-    return size

@@ -31,6 +31,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
+from vmci.errors import UnusableInput
 
 from vmci.abi import NOTE_NAME_BYTES
 
@@ -47,7 +48,7 @@ ET_CORE = 4
 PT_NOTE = 4
 
 
-class NoteReadError(Exception):
+class NoteReadError(UnusableInput):
     """A file that holds no readable VMCOREINFO; str() names the file and place."""
 
 

@@ -160,3 +160,12 @@ def resolve_with_kaslr_offset(specs: SpecSet, vm, target: Target, version: Versi
     if slide is None or slide.slide == 0:
         return lines, slide
     return resolve(specs, vm, target, version, config, phases, slide.slide, progress), slide
+
+
+def line_json(line: ResolvedLine, specs_directory: Optional[str]) -> dict:
+    """One resolved line in the shared vocabulary (resolve, and the API's users)."""
+    from vmci.jsonformat import spec_location
+
+    return {"key": line.key, "value": line.value, "kind": line.entry.kind, "value_format": line.entry.format or None,
+            "source": line.source, "runtime": line.runtime is not None, "runtime_reason": line.runtime,
+            "reason": line.reason, "spec": spec_location(line.entry.where, specs_directory)}

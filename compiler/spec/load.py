@@ -422,3 +422,16 @@ def _load_cached(directory: Optional[str], cache_dir: str,
         except (OSError, ValueError, RecursionError):
             pass  # a read-only cache is no reason to fail
     return specs, problems, found, whole
+
+
+def load_valid_specs(directory: Optional[str], cache_dir: Optional[str] = None) -> SpecSet:
+    """The specs, schema-valid and without errors (warnings are validate's to tell);
+    SpecProblems with the errors otherwise. With `cache_dir`, through the cache."""
+    from vmci.errors import SpecProblems
+    from vmci.spec.lint import errors_in
+
+    specs, problems = load_specs_cached(directory, cache_dir) if cache_dir else load_specs(directory)
+    errors = errors_in(problems)
+    if errors:
+        raise SpecProblems(errors)
+    return specs

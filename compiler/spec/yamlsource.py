@@ -15,6 +15,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
+from vmci.errors import Findings
+
 if TYPE_CHECKING:
     import yaml
 
@@ -57,7 +59,7 @@ class Problem:
         return f"{self.file}:{self.line}:{self.col}: {label}: {self.message}"
 
 
-class SpecLoadError(Exception):
+class SpecLoadError(Findings):
     def __init__(self, problem: Problem):
         super().__init__(str(problem))
         self.problem = problem

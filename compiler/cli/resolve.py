@@ -1,0 +1,200 @@
+"""`vmci resolve`: the exact VMCOREINFO text a kernel writes, from its vmlinux."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from vmci.errors import UsageError
+from vmci.files.output import printable
+from vmci.cli.options import AT_CRASH, BANNER_VERSION, NO_CACHE, OUTPUT, SPECS, TEXT_OR_JSON, Command, option, warn, write
+from vmci.cli.spec import kernel_version
+from vmci.lang.kconfig import ConfigError, KernelConfig
+from vmci.resources import default_cache_dir
+from vmci.select import SelectionError, find_target_by_elf, unaudited_warning
+from vmci.spec.load import load_valid_specs
+from vmci.spec.model import format_version, kernel_version_from_banner
+
+EXIT_OK, EXIT_FOUND = 0, 1
+
+
+class _ResolveProgress:
+    """Overall progress of a resolve on a terminal: the entries done, and within an
+    entry the DWARF scan a cold lookup makes (progress.py)."""
+
+    def __init__(self):
+        from vmci.cli.progress import Progress
+        self.bar = Progress("vmci resolve:")
+        self.done, self.total = 0, 0
+
+    def entry(self, done: int, total: int, key: str) -> None:
+        self.done, self.total = done, total
+        self.bar.update(done / total if total else 0.0, key)
+
+    def scan(self, done: int, total: int, what: str) -> None:
+        if self.total:  # scans before the first entry (the banner, the config) are quick
+            share = done / total if total else 1.0
+            self.bar.update((self.done + share) / self.total, what)
+
+
+def _resolve_image(args, specs, vm, progress=None):
+    """The resolve steps that question the image; damage may surface in any of them."""
+    from vmci.resolve.engine import resolve, resolve_with_kaslr_offset
+
+    if not vm.has_dwarf:
+        raise UsageError(f"{args.vmlinux}: no DWARF (.debug_info): this looks like a stripped or boot image; "
+                         f"use the vmlinux with debug info (Debian: linux-image-RELEASE-dbg)")
+    try:
+        target = find_target_by_elf(specs, vm.e_machine, vm.elf_class, vm.endianness)
+    except SelectionError as error:
+        raise UsageError(f"{args.vmlinux}: {error}")
+    banner = vm.linux_banner()
+    if args.kernel_version:
+        version = kernel_version(args.kernel_version)
+    else:
+        version = kernel_version_from_banner(banner)
+        if version is None and vm.contents_stripped:
+            raise UsageError(f"{args.vmlinux}: a debug-only image (its sections keep no code or data, as objcopy "
+                             f"--only-keep-debug leaves them): the kernel version is not in it; pass --kernel-version")
+        if version is None:
+            raise UsageError(f"{args.vmlinux}: no linux_banner to read the kernel version from; pass --kernel-version")
+    if args.config:
+        try:
+            config = KernelConfig.from_file(args.config)
+        except ConfigError as error:
+            raise UsageError(str(error))
+    else:
+        embedded = vm.embedded_config()
+        if embedded is None:
+            raise UsageError(f"{args.vmlinux}: the image embeds no config (CONFIG_IKCONFIG); pass --config PATH "
+                             f"(the kernel's .config, e.g. /boot/config-RELEASE)")
+        try:
+            config = KernelConfig.from_text(embedded, f"{args.vmlinux}:IKCONFIG")
+        except ConfigError as error:
+            raise UsageError(str(error))
+    slide = None
+    try:
+        phases = ("boot", "crash") if args.at_crash else ("boot",)
+        if args.kaslr_offset is None:
+            lines = resolve(specs, vm, target, version, config, phases, progress=progress)
+        else:
+            lines, slide = resolve_with_kaslr_offset(specs, vm, target, version, config, args.kaslr_offset, phases,
+                                                     progress)
+            if slide is None:
+                raise UsageError(f"{args.vmlinux}: --kaslr-offset: this kernel reports no KASLR offset (no spec line "
+                                 f"marked kaslr-offset applies to it, or it is unresolved)")
+    except SelectionError as error:
+        raise UsageError(str(error))
+    vm.save_cache() if not args.no_cache else None
+    return lines, target, version, config, slide
+
+
+def _kaslr_offset_argument(text: str) -> int:
+    """--kaslr-offset: the KERNELOFFSET value a KASLR-booted kernel wrote, in hex."""
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a hexadecimal number (KERNELOFFSET's value, e.g. 2b000000)")
+    if value < 0 or value >= 1 << 64:
+        raise argparse.ArgumentTypeError(f"{text!r} does not fit in 64 bits")
+    return value
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from vmci.files.inputs import check_once, local_file, named
+
+    check_once([args.vmlinux, args.config], ["--vmlinux", "--config"])
+    with local_file(args.vmlinux) as path:
+        try:
+            return _resolve_file(args, path)
+        except UsageError as error:
+            raise UsageError(named(str(error), path, args.vmlinux))
+
+
+def _resolve_file(args, path: str) -> int:
+    from vmci.elf import ElfFormatError, LookupFailure, open_vmlinux
+    from vmci.files.inputs import shown
+    from vmci.resolve.engine import line_json
+    from vmci.runtime import describe_unresolved, kernel_bytes, render, vmcoreinfo_bytes
+
+    specs = load_valid_specs(args.specs, None if args.no_cache else default_cache_dir())
+    if not os.path.exists(path):
+        raise UsageError(f"{path}: no such file")
+    progress = _ResolveProgress()
+    try:
+        vm = open_vmlinux(path, cache_dir=None if args.no_cache else default_cache_dir(), progress=progress.scan)
+    except ElfFormatError as error:
+        raise UsageError(str(error))
+    try:
+        lines, target, version, config, slide = _resolve_image(argparse.Namespace(**dict(vars(args), vmlinux=path)),
+                                                               specs, vm, progress.entry)
+    except ElfFormatError as error:  # damage found while answering a question
+        raise UsageError(str(error))
+    except LookupFailure as error:
+        raise UsageError(f"{path}: {error}")
+    finally:
+        progress.bar.finish()
+        vm.close()
+    warn("resolve", unaudited_warning(specs, version))
+    unresolved = [line for line in lines if line.value is None]
+    if args.format == "json":
+        from vmci.jsonformat import document
+        write(args.output, document("resolve", {
+            "vmlinux": shown(args.vmlinux),
+            "build_id": vm.build_id,
+            "arch": target.arch,
+            "machine": target.machine.name if target.machine else None,
+            "kernel_version": format_version(version),
+            "config": config.source.replace(path, shown(args.vmlinux)),
+            "at_crash": bool(args.at_crash),
+            "kaslr": None if slide is None else {"key": slide.line.key, "offset": f"{slide.offset:x}",
+                                                 "slide": f"{slide.slide:x}"},
+            "lines": [line_json(line, specs.directory) for line in lines],
+            "unresolved": len(unresolved),
+        }))
+    else:
+        limit = vmcoreinfo_bytes(lines)
+        write(args.output, render(lines, limit, partial=True))  # the unresolved are told below
+        if kernel_bytes(lines, limit)[1]:
+            print(f"vmci resolve: warning: the text reaches VMCOREINFO_BYTES ({limit}); the kernel truncates it there "
+                  f"(WARN_ONCE \"vmcoreinfo data exceeds allocated size, truncating\"), and so does this output",
+                  file=sys.stderr)
+        runtime = [line.key for line in lines if line.runtime and line.value is not None]
+        if runtime and not args.quiet:
+            # the text stays the kernel's bytes; the boot-time values are told beside it
+            print(printable(f"vmci resolve: {len(runtime)} {'line holds a value' if len(runtime) == 1 else 'lines hold values'} "
+                            f"fixed at boot, given as the image starts them: {', '.join(runtime)} "
+                            f"(--format json gives each reason)"), file=sys.stderr)
+    for line in unresolved:
+        print(printable(f"{line.entry.where}: {describe_unresolved(line)}"), file=sys.stderr)
+    return EXIT_FOUND if unresolved else EXIT_OK
+
+
+RESOLVE = Command(
+    "resolve", help="the exact VMCOREINFO text a kernel writes, from its vmlinux",
+    description="Resolve the specs against a vmlinux (DWARF and symbol table) and its config into "
+                "the VMCOREINFO text the kernel writes, byte for byte. The architecture comes from the "
+                "ELF header, the version from the image's banner. Values fixed only at run time "
+                "(KASLR, boot-time allocations) are given as the image starts them: the text "
+                "stays the kernel's bytes, one line on standard error names those lines, and JSON "
+                "marks each runtime with its reason. Entries that apply but cannot be resolved are listed on standard "
+                "error with the reason, and the exit status is 1.",
+    options=(
+        option("--vmlinux", required=True, metavar="PATH",
+               help="the vmlinux with DWARF (Debian: linux-image-RELEASE-dbg); - reads it from standard input"),
+        option("--config", metavar="PATH",
+               help="the kernel .config, plain or gzip (- for standard input; default: the config the image embeds, "
+                    "CONFIG_IKCONFIG)"),
+        option("-q", "--quiet", action="store_true",
+               help="no summary on standard error of the lines that hold values fixed at boot"),
+        BANNER_VERSION,
+        TEXT_OR_JSON,
+        AT_CRASH,
+        OUTPUT,
+        NO_CACHE.but(help="do not read or write the per-build-ID cache (~/.cache/vmci)"),
+        option("--kaslr-offset", type=_kaslr_offset_argument, metavar="HEX",
+               help="what the kernel writes when KASLR placed it so that its KERNELOFFSET line reads HEX: every "
+                    "address of the image moves by HEX minus the line's value without KASLR"),
+        SPECS,
+    ),
+    run=cmd_resolve)
