@@ -7,8 +7,8 @@ lines a vmlinux resolves to, and VMCOREINFO notes, as plain typed records.
     result = vmci.resolve_vmlinux("vmlinux", config="config")
     note = vmci.build_note(result.text)
 
-Every function raises `vmci.VmciError` (one line naming the file and place) for input it
-cannot use, and nothing else for bad input. Spec places are relative to the specs
+Every function raises `vmci.VmciError` (vmci.errors; one line naming the file and place)
+for input it cannot use, and nothing else for bad input. Spec places are relative to the specs
 directory, as in the JSON output (docs/json.md).
 """
 from __future__ import annotations

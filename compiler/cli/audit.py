@@ -122,6 +122,7 @@ def _update_specs(args, specs, tree, audit) -> int:
         lines.append(f"not updated ({len(update.skipped)}; edit the specs by hand):")
         lines += [f"  {drift}" for drift in update.skipped]
     warnings = len(problems)
+    assert after is not None  # audited whenever the update validated (else returned above)
     lines.append(f"after the update: {_count(len(after.drift), 'drift item')}" if after.drift else
                  f"after the update: no drift; the specs validate ({_count(warnings, 'warning')}: `vmci validate`)")
     lines += [back(str(drift)) for drift in after.drift]

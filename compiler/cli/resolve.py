@@ -7,7 +7,8 @@ import sys
 
 from vmci.errors import UsageError
 from vmci.files.output import printable
-from vmci.cli.options import AT_CRASH, BANNER_VERSION, NO_CACHE, OUTPUT, SPECS, TEXT_OR_JSON, Command, option, warn, write
+from vmci.cli.options import (AT_CRASH, BANNER_VERSION, NO_CACHE, OUTPUT, SPECS, TEXT_OR_JSON, Command, option, warn,
+                              write)
 from vmci.cli.spec import kernel_version
 from vmci.lang.kconfig import ConfigError, KernelConfig
 from vmci.resources import default_cache_dir

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 import zlib
 from bisect import bisect_right
@@ -130,6 +131,35 @@ class Section:
         return f"<Section {self.index} {self.name} off={self.offset:#x} size={self.size:#x}>"
 
 
+# What a file that is not a regular one is, in words (files/inputs.py says the same for
+# the rest of vmci; the ELF reader imports nothing else of vmci).
+_FILE_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+               stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a directory"}
+
+
+def _open_regular(path: str):
+    """`path` open for reading if it is a regular file (ElfFormatError if not), looked at
+    before it is opened and again after, without waiting on a FIFO; OSError as open()."""
+    def refuse(mode: int) -> ElfFormatError:
+        kind = _FILE_KINDS.get(stat.S_IFMT(mode), f"a file of type {stat.S_IFMT(mode):#o}")
+        return ElfFormatError(path, "file", f"not a regular file ({kind}); the image is mapped: save it to a "
+                                            f"file (or give - to read it from standard input)")
+
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise refuse(mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):  # replaced between the two looks
+            raise refuse(mode)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class ElfFile:
     """An ELF file mapped read-only.  Section headers are parsed lazily."""
 
@@ -137,13 +167,8 @@ class ElfFile:
         self.path = str(path)
         self._fd = None
         self._map: Optional[mmap.mmap] = None
-        from vmci.files.inputs import NotRegularFile, open_regular
-
         try:  # mapped: a FIFO or device cannot be, and opening a FIFO would wait for a writer
-            fd = open_regular(self.path)
-        except NotRegularFile as e:
-            raise ElfFormatError(self.path, "file", f"not a regular file ({e.kind}); the image is mapped: save it to a "
-                                                    f"file (or give - to read it from standard input)") from None
+            fd = _open_regular(self.path)
         except OSError as e:
             raise ElfFormatError(self.path, "file", e.strerror or str(e)) from None
         self._fd = fd
