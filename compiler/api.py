@@ -225,10 +225,10 @@ def build_note(text: Union[str, bytes], big_endian: bool = False) -> bytes:
 def build_elf_core(text: Union[str, bytes], machine: str, specs: Optional[SpecSet] = None) -> bytes:
     """A minimal ELF core of `machine` (x86_64, aarch64, s390x, ...) holding the note,
     which drgn, libkdumpfile and `vmci show` open."""
-    from vmci.note.build import NoteError, _machine, build_note as record, elf_core
+    from vmci.note.build import NoteError, build_note as record, elf_core, note_machine
 
     try:
-        target = _machine(specs if specs is not None else load_specs(), machine)
+        target = note_machine(specs if specs is not None else load_specs(), machine)
     except NoteError as error:
         raise UnusableInput(str(error))
     big_endian = target.endianness == "big"
