@@ -11,9 +11,10 @@
 Each stage's own exception classes (ConfigError, NoteReadError, GenerateError, ...) derive
 from one of the two roots, so that a caller catches a whole class of failure without
 knowing the stage. Only the command line (vmci.cli) turns them into exit codes and prints
-them; a message is one line naming the file and place. The ELF reader's errors
-(vmci.elf.errors) stand outside: vmci.elf imports nothing else of vmci, and the stages
-that call it say which input was damaged.
+them; a message is one line naming the file and place. Two kinds stand outside: the ELF
+reader's errors (vmci.elf.errors), because vmci.elf imports nothing else of vmci, and
+runtime.Unresolved, because runtime.py is copied verbatim into the generated package;
+the stages that call them say which input was damaged or which line stays unresolved.
 """
 from __future__ import annotations
 
