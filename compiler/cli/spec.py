@@ -125,7 +125,8 @@ VALIDATE = Command(
     options=(
         option("specs_positional", nargs="?", metavar="SPECS_DIR", help="specs directory (the same as --specs)"),
         SPECS,
-        option("--kernel-src", metavar="DIR", help="kernel source tree whose Kconfig files define the known CONFIG_ symbols"),
+        option("--kernel-src", metavar="DIR",
+               help="kernel source tree whose Kconfig files define the known CONFIG_ symbols"),
         option("--werror", action="store_true", help="treat lint warnings as errors"),
         TEXT_OR_JSON.but(help="json: the problems as data (vmci-validate/1, docs/json.md)"),
         OUTPUT.but(help="write the problems to FILE instead of standard output (-: standard output)"),
