@@ -106,9 +106,9 @@ INTERRUPT_DURING_IMPORT = textwrap.dedent('''
     sys.exit(main())
 ''')
 
-# the modules a command imports on its way, from the first to the last
-# (`python -X importtime -m vmci validate` lists them); each must be imported, or the
-# signal is never sent and the exit status is 0, not 130
+# the modules a command imports on its way, from the first to the last, with nothing in
+# vmci's cache yet (`python -X importtime -m vmci validate` lists them); each must be
+# imported, or the signal is never sent and the exit status is 0, not 130
 START_UP = ["vmci.cli.main", "argparse", "vmci.lang.kconfig", "yaml", "vmci.spec.model", "vmci.spec.load",
             "vmci.files.output", "vmci.cli.commands", "vmci.cli.spec", "vmci.spec.schema", "jsonschema"]
 
