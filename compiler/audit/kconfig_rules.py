@@ -55,13 +55,15 @@ class _Untranslatable(Exception):
 
 
 def _tokens(text: str) -> List[Tuple[str, str]]:
-    out, position = [], 0
+    out: List[Tuple[str, str]] = []
+    position = 0
     text = text.strip()
     while position < len(text):
         match = _KTOKEN.match(text, position)
         if not match or match.end() == position:
             raise _Untranslatable(text)
         kind = match.lastgroup
+        assert kind is not None  # every alternative of _KTOKEN is a named group
         out.append((kind, match.group(kind)))
         position = match.end()
     return out
@@ -255,8 +257,9 @@ class KconfigRules:
         d = with_defaults[0]
         default_text, default_if = d.defaults[0]
         pieces = [default_text] + ([default_if] if default_if else []) + d.depends
-        translated = [self._translate(p) for p in pieces]
-        if not all(t is not None and t[1] for t in translated):
+        once = [self._translate(p) for p in pieces]
+        translated = [t for t in once if t is not None and t[1]]
+        if len(translated) != len(once):
             return None
         body = " && ".join(f"({t[0]})" for t in translated)
         symbol = f"CONFIG_{name}"
@@ -294,7 +297,8 @@ class KconfigRules:
             return []
         found: List[_Rule] = []
         # depends on: S => OR over definitions of the AND of their translatable conjuncts
-        alternatives: Optional[List[str]] = []
+        alternatives: List[str] = []
+        translatable = True
         for d in defs:
             parts = []
             for dependency in d.depends:
@@ -303,10 +307,10 @@ class KconfigRules:
                     if translated is not None:
                         parts.append(translated[0])
             if not parts:
-                alternatives = None
+                translatable = False
                 break
             alternatives.append(" && ".join(parts))
-        if alternatives:
+        if translatable and alternatives:
             found.append(_Rule(f"!{symbol} || " + " || ".join(f"({a})" for a in alternatives)))
         # select T if C: S && C => T
         for d in defs:

@@ -386,30 +386,31 @@ def _tar_files(path: str, progress: Optional[Callable[[int, int, str], None]] = 
             if "path" in pax:
                 name = pax["path"]
             if name is None:
-                name = header[:100].split(b"\0", 1)[0]
+                header_name = header[:100].split(b"\0", 1)[0]
                 if header[257:263] == b"ustar\0" and header[345:346] != b"\0":
-                    name = header[345:500].split(b"\0", 1)[0] + b"/" + name
-                name = name.decode("utf-8", "replace")
+                    header_name = header[345:500].split(b"\0", 1)[0] + b"/" + header_name
+                name = header_name.decode("utf-8", "replace")
             long_name, pax = None, {}
             if kind in _NO_DATA:
                 continue
             while name.startswith("./"):
                 name = name[2:]
             what = wanted(name) if kind in _REGULAR else None
+            member: Optional[bytes] = None  # the member's bytes, when the audit keeps it
             if what is not None:
                 keep = min(size, MAX_FILE_BYTES)
                 if what == "c":  # kept only when it mentions VMCOREINFO
-                    data, got = reader.read_mentioning(keep, MARKERS)
+                    member, got = reader.read_mentioning(keep, MARKERS)
                 else:
-                    data = reader.read(keep)
-                    got = len(data)
+                    member = reader.read(keep)
+                    got = len(member)
                 complete = got == keep and reader.skip(padded - keep)
             else:
-                data, complete = None, reader.skip(padded)
+                complete = reader.skip(padded)
             if not complete:
                 raise TreeError(f"{path}: damaged tarball: cut short at byte {reader.offset} of its tar stream")
-            if data is not None:
-                yield name, data
+            if member is not None:
+                yield name, member
 
 
 def _members(path: str, progress: Optional[Callable[[int, int, str], None]] = None) -> Dict[str, bytes]:
