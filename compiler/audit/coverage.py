@@ -168,8 +168,9 @@ def compute_coverage(specs: SpecSet) -> Coverage:
     index = _VersionIndex(versions)
     groups: Dict[tuple, int] = {}  # the facts every kernel of a version has -> its versions
     facts_of = {version: vmcoreinfo_facts(specs, version) for version in versions}
+    group_of: Dict[Version, tuple] = {}
     for position, version in enumerate(versions):
-        facts = tuple(sorted(facts_of[version].items(), key=lambda item: item[0]))
+        facts = group_of[version] = tuple(sorted(facts_of[version].items(), key=lambda item: item[0]))
         groups[facts] = groups.get(facts, 0) | index.bit(position)
     general = specs.general_emitters()
     general_program = _Program(general, index)
@@ -183,14 +184,22 @@ def compute_coverage(specs: SpecSet) -> Coverage:
         present = index.mask(emitter.versions) & _first_source_masks(emitter, index)[1]
         functions = general_program.joined(_Program([emitter], index))
         implied = machine_facts(machine)
+        # whether a variant is offered depends on the version only through the machine's
+        # `kconfig-allows` in force and the version's facts: asked once per such pair
+        allowed: Dict[Tuple[Condition, tuple, str], bool] = {}
         by_variant = {variant.name: _variant_cells(specs, machine, variant, index, groups, present, functions,
                                                    crash_functions)
                       for variant in VARIANTS}
         for position, (version, name) in enumerate(zip(versions, names)):
             source = emitter.source_for(version) if emitter.versions.contains(version) else None
             row.sources[name] = [source.where] if source is not None else []
+            allows = machine.allows(version)
             for variant in VARIANTS:
-                if offered(specs, machine, version, variant, facts_of[version], implied):
+                question = (allows, group_of[version], variant.name)
+                answer = allowed.get(question)
+                if answer is None:
+                    answer = allowed[question] = offered(specs, machine, version, variant, facts_of[version], implied)
+                if answer:
                     row.cells[(name, variant.name)] = by_variant[variant.name][position]
         row.variants = [v.name for v in VARIANTS if any(name == v.name for _, name in row.cells)]
         rows.append(row)
