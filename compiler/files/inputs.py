@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 import sys
-import tempfile
 from typing import BinaryIO, Iterator, Optional, Sequence
 from vmci.errors import UnusableInput, UsageError
 
@@ -64,6 +62,9 @@ def local_file(path: str) -> Iterator[str]:
     if path != STDIN:
         yield path
         return
+    import shutil  # here: every command imports this module, few read standard input
+    import tempfile
+
     directory = tempfile.mkdtemp(prefix="vmci-stdin-")
     spooled = os.path.join(directory, "stdin")
     try:
