@@ -34,7 +34,7 @@ from vmci.lang import cexpr
 from vmci.jsonformat import kernel_location, spec_location
 from vmci.lang.condition import TRUE, Condition, any_of
 from vmci.spec.kinds import Entry, ValueShape
-from vmci.spec.model import Emitter, SpecLocation, SpecSet, Version, format_version
+from vmci.spec.model import Emitter, Source, SpecLocation, SpecSet, Version, format_version
 from vmci.audit.csource import CallSite, Emission, PreprocessorCondition, ScannedFile, scan_c_file
 from vmci.audit.kbuild import Gate, Kbuild
 from vmci.audit.kconfig_rules import KconfigTree
@@ -198,6 +198,12 @@ class _Auditor:
     def spec_emitters(self) -> List[Emitter]:
         return [e for e in self.specs.emitters if e.versions.contains(self.version) and e.source_for(self.version)]
 
+    def source_of(self, emitter: Emitter) -> Source:
+        """The emitter's source for the audited version (spec_emitters keeps only those with one)."""
+        source = emitter.source_for(self.version)
+        assert source is not None, emitter.name
+        return source
+
     def spec_items(self, emitter: Emitter) -> Dict[str, List[SpecItem]]:
         functions: Dict[str, List[SpecItem]] = {}
         for function in emitter.functions:
@@ -251,7 +257,7 @@ class _Auditor:
             if name not in sites or depth > 8:
                 return TRUE
             memo[name] = TRUE
-            parts = [context(caller, depth + 1) & emitter.source_for(self.version).gate & entry.when
+            parts = [context(caller, depth + 1) & self.source_of(emitter).gate & entry.when
                      for emitter, caller, entry in sites[name]]
             memo[name] = any_of(parts)
             return memo[name]
@@ -295,8 +301,9 @@ class _Auditor:
         scanned = self.scan()
         emitters = self.spec_emitters()
         by_file: Dict[str, Emitter] = {}
+        emitter: Optional[Emitter]  # below: the spec of each file, if any
         for emitter in emitters:
-            source = emitter.source_for(self.version)
+            source = self.source_of(emitter)
             if source.file in by_file:
                 self.drift.append(Drift("unreadable", source.file, f"both {by_file[source.file].name} and "
                                         f"{emitter.name} claim this file for {format_version(self.version)}",
@@ -319,6 +326,7 @@ class _Auditor:
                     count += 1
                     entry, problem = entry_for(event)
                     if entry is None:
+                        assert problem is not None  # entry_for says why it gives no entry
                         self.drift.append(Drift("unreadable", event.macro, problem, tree_place=event.place))
                         continue
                     functions.setdefault(event.function, []).append(
@@ -336,8 +344,9 @@ class _Auditor:
         spec_context = self.spec_contexts(emitters)
         reports: List[FileReport] = []
         files = sorted(set(tree_items) | set(by_file))
+        comparing = self.progress.comparing or self.progress.scanning
         for done, file in enumerate(files):
-            self.progress.comparing(done, len(files), file)
+            comparing(done, len(files), file)
             emitter = by_file.get(file)
             gate = self.gate(file) if file in tree_items else None
             report = FileReport(file, gate, emitter.name if emitter else None, tree_items.get(file, {}))
@@ -352,12 +361,13 @@ class _Auditor:
                 continue
             self._check_arch(file, emitter)
             if file not in tree_items:
-                for _function, items in self.spec_items(emitter).items():
-                    for item in items:
-                        if item.entry.value_shape is not ValueShape.CALL:
-                            self.drift.append(Drift("tree-lacks", item.key, f"{file} does not exist or emits "
-                                                    f"nothing in this tree", spec_place=item.entry.where))
+                for _function, spec_items in self.spec_items(emitter).items():
+                    for spec_item in spec_items:
+                        if spec_item.entry.value_shape is not ValueShape.CALL:
+                            self.drift.append(Drift("tree-lacks", spec_item.key, f"{file} does not exist or emits "
+                                                    f"nothing in this tree", spec_place=spec_item.entry.where))
                 continue
+            assert gate is not None  # the file is in the tree (handled above when not)
             if gate.unknown:
                 for unknown in gate.unknown:
                     self.drift.append(Drift("unreadable", file, f"its Kbuild gate: {unknown}", tree_place=file))
@@ -369,7 +379,7 @@ class _Auditor:
         arch = file.split("/")[1] if file.startswith("arch/") else None
         spec_arch = emitter.target.arch if emitter.target else None
         if arch != spec_arch:
-            source = emitter.source_for(self.version)
+            source = self.source_of(emitter)
             self.drift.append(Drift("arch", file, f"the tree builds it for {arch or 'every architecture'}, "
                                     f"the spec {emitter.name} for {spec_arch or 'every architecture'}",
                                     tree_place=file, spec_place=source.where))
@@ -463,9 +473,9 @@ class _Auditor:
             if define.name in used and not define.function_like:
                 tree_defines.setdefault(define.name, []).append(define)
         spec_defines: Dict[str, list] = {}
-        for define in emitter.defines:
-            if define.in_file and define.versions.contains(self.version):
-                spec_defines.setdefault(define.name, []).append(define)
+        for spec_define in emitter.defines:
+            if spec_define.in_file and spec_define.versions.contains(self.version):
+                spec_defines.setdefault(spec_define.name, []).append(spec_define)
         for name in sorted(set(tree_defines) | set(spec_defines)):
             mine, theirs = tree_defines.get(name, []), spec_defines.get(name, [])
             if theirs and all(d.function_like for d in theirs):
