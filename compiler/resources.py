@@ -2,12 +2,12 @@
 
 They ship inside the installed package (`vmci.specs`, `vmci.templates`; in a checkout
 the top-level `specs/` and `templates/` folders, mapped by pyproject.toml), and are found
-through importlib.resources, so an installed wheel and a checkout behave alike. A part
+through the import system, so an installed wheel and a checkout behave alike. A part
 missing from the installation is an error that says so, never a silently smaller tool.
 """
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 import os
 from vmci.errors import UnusableInput
 
@@ -17,10 +17,15 @@ class PackageDataMissing(UnusableInput):
 
 
 def _package_dir(package: str, what: str) -> str:
+    # the package's own folder, as importlib.resources.files() gives it for a package on
+    # the file system, found without importing importlib.resources (and with it tempfile,
+    # shutil, zipfile: a few milliseconds of every command that reads the embedded specs)
     try:
-        path = str(importlib.resources.files(package))
+        spec = importlib.util.find_spec(package)
     except ModuleNotFoundError:
-        path = ""
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    path = locations[0] if len(locations) == 1 else ""
     if not path or not os.path.isdir(path):
         raise PackageDataMissing(f"this installation of vmci has no {what} (package {package}); reinstall vmci")
     return path
