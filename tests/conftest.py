@@ -40,9 +40,9 @@ def kernel_path(release, name="vmlinux"):
     return path
 
 
-def run_vmci(*args, input=None):
+def run_vmci(*args, input=None, cwd=ROOT):
     """Run the real command line in a subprocess: exit code, stdout, stderr."""
-    result = subprocess.run([sys.executable, "-m", "vmci", *args], cwd=ROOT, input=input,
+    result = subprocess.run([sys.executable, "-m", "vmci", *args], cwd=cwd, input=input,
                             capture_output=True, text=True, timeout=600)
     return result.returncode, result.stdout, result.stderr
 

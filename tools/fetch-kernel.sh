@@ -8,7 +8,7 @@
 #
 # Result: $VMCI_KERNEL_CACHE/RELEASE/{vmlinux,config} (default /var/cache/vmci/kernels)
 # and, where the image package has them (6.x layout), the boot image (vmlinuz) and the
-# qemu_fw_cfg.ko module (tests/show boots the kernel under QEMU and dumps its memory);
+# qemu_fw_cfg.ko module (tests/note boots the kernel under QEMU and dumps its memory);
 # prints that directory. Needs root for apt-get. A SUITE the system's sources lack
 # (bullseye, trixie, sid, experimental, bookworm-backports) is reached through a private
 # apt configuration per suite and architecture (tools/apt-suite.sh), which names the

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from vmci.lang import cexpr
 from vmci.lang.condition import TRUE, Condition, ConditionError
@@ -515,12 +515,3 @@ def build_consumers(document: Document, problems: List[Problem]) -> Tuple[List[C
                                       list(read.get("machines", []) or []), str(read.get("where", "")),
                                       str(read.get("note", "")), required_when))
     return reads, tools
-
-
-def __getattr__(name: str) -> Any:
-    """The entry classes live in spec/kinds.py; an import of one from here still finds it."""
-    from vmci.spec import kinds
-
-    if name != "kinds" and isinstance(getattr(kinds, name, None), type):
-        return getattr(kinds, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

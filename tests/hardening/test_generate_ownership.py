@@ -5,7 +5,7 @@ file changed by hand since is left alone with a warning, and a directory it does
 generate's marker phrase is never touched, and no symbolic link under DIR is followed.
 
 The fixture specs (12 files) keep each run short; the real specs' generated/ carries its
-manifest too (`generate --check` of the checkout, tests/generate/test_generate.py).
+manifest too (`generate --check` of the checkout, tests/emit/test_generate.py).
 """
 import hashlib
 import json

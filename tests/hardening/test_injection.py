@@ -4,7 +4,7 @@ yields C that gcc -fsyntax-only accepts and Python that ast.parse accepts, with 
 string present only as an escaped literal or comment.
 
 The specs are the real common list, printk's hook and x86_64 (whose generated C the
-stub headers of tests/generate describe). Each example replaces one string field, any
+stub headers of tests/emit describe). Each example replaces one string field, any
 of the ~800 in those files, with arbitrary text or a break-out attempt carrying
 the canary INJECTED_CALL: ending a comment (`*/`), a string (`"`, `'''`), a line
 (newline, CR, U+2028, a backslash at the end), starting a directive (`#error`), a

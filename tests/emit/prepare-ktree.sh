@@ -4,7 +4,7 @@
 # directory with `make defconfig && make prepare` done. Idempotent; the result is cached
 # outside the repository because `make prepare` takes minutes.
 #
-#   tests/generate/prepare-ktree.sh 6.12 x86_64      # or arm64 (gcc-aarch64-linux-gnu)
+#   tests/emit/prepare-ktree.sh 6.12 x86_64      # or arm64 (gcc-aarch64-linux-gnu)
 #
 # Layout: $VMCI_KTREE_CACHE/<version>/src (a hard-linked copy of the extracted source,
 # or the extracted tarball /usr/src/linux-source-<version>.tar.xz), .../<arch>/ (O=).

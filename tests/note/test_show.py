@@ -2,7 +2,7 @@
 
 Gold notes (what eight real Debian kernels wrote, captured from /proc/kcore in QEMU) as
 text, as the raw note record and wrapped by `vmci note --elf-core`; and real dumps of a
-booted gold kernel (tests/show/guest_dump.py): /proc/kcore as the guest read it, QEMU's
+booted gold kernel (tests/note/guest_dump.py): /proc/kcore as the guest read it, QEMU's
 ELF and kdump-compressed memory dumps, and what the real makedumpfile writes from the ELF
 dump (kdump-compressed, flattened, ELF, flattened ELF), each also on standard input.
 libkdumpfile reads the same text from makedumpfile's file."""

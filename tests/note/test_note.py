@@ -7,12 +7,12 @@ import subprocess
 
 import pytest
 
-from conftest import GOLD, GOLD_RELEASES, gold
-from generate_support import GENERATED, HERE, vmci
+from conftest import GOLD, GOLD_RELEASES, ROOT, gold, run_vmci as vmci
 
 from vmci.note.build import NoteError, build_note, elf_core, parse_note, read_text
 
-NOTE_C = os.path.join(GENERATED, "c", "vmcoreinfo_note.c")
+HERE = os.path.dirname(os.path.abspath(__file__))
+NOTE_C = os.path.join(ROOT, "generated", "c", "vmcoreinfo_note.c")
 
 
 def machine_of(release):

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * A stand-in for the kernel headers, for `gcc -fsyntax-only` of the generated C of the
- * common list, printk's hook, x86_64, arm64 and riscv (tests/generate/test_c_compiles.py). Every
+ * common list, printk's hook, x86_64, arm64 and riscv (tests/emit/test_c_compiles.py). Every
  * header a generated file includes resolves to this one. It declares what those files
  * use with the kernel's types, and vmcoreinfo_append_str() with the kernel's
  * __printf(1, 2), so gcc checks each format against its argument. The kallsyms symbols

@@ -2,7 +2,7 @@
 VMCOREINFO calls as the kernel's own files.
 
 Debian's linux-source-6.1 and linux-source-6.12, each with `make defconfig && make
-prepare` for x86_64 and, with gcc-aarch64-linux-gnu, arm64 (tests/generate/
+prepare` for x86_64 and, with gcc-aarch64-linux-gnu, arm64 (tests/emit/
 prepare-ktree.sh; cached outside the repo under $VMCI_KTREE_CACHE, default
 /var/cache/vmci/ktree). The generated common file (kernel/crash_core.c in 6.1,
 kernel/vmcore_info.c from 6.9) and the architecture's file replace the kernel's, printk's

@@ -39,7 +39,7 @@ def config_symbols(path):
 
 def syntax_check(path, tmp_path, defines=()):
     """gcc -fsyntax-only of a generated kernel C file against the stub headers: every
-    <header> it includes is the one stub; "local" headers come from tests/generate/stubs."""
+    <header> it includes is the one stub; "local" headers come from tests/emit/stubs."""
     include = tmp_path / "include"
     system, _ = includes_of(path)
     for header in system:

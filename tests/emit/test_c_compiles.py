@@ -1,5 +1,5 @@
 """The generated kernel C compiles: gcc -fsyntax-only -Wall -Wextra -Werror against stub
-kernel headers (tests/generate/stubs), with every Kconfig option its guards test on, and
+kernel headers (tests/emit/stubs), with every Kconfig option its guards test on, and
 with all of them off. The stubs declare vmcoreinfo_append_str() with the kernel's
 __printf(1, 2), so gcc checks every format against its argument.
 
