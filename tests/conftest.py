@@ -81,6 +81,9 @@ SLOW_CALLS = {("conftest", "kernel_path"), ("elf_support", "kernel_path"), ("har
               ("audit_helpers", "kernel_source"), ("guest_dump", "capture")}
 # Whole modules: building the sdist and wheel and installing them into a fresh virtualenv.
 SLOW_MODULES = {"tests/package/test_installed_wheel.py"}
+# A hypothesis test that tries this many examples or more is a fuzzing campaign (the spec
+# fuzzer's 2,000 documents, the injection fuzzer's strings in every field), not a unit test.
+FUZZ_CAMPAIGN_EXAMPLES = 200
 
 
 @functools.cache
@@ -115,6 +118,9 @@ def _is_slow(item):
     if os.path.relpath(str(item.path), ROOT) in SLOW_MODULES:
         return True
     if any(item.get_closest_marker(marker) for marker in SLOW_TARGETS):
+        return True
+    fuzz = getattr(getattr(item, "function", None), "_hypothesis_internal_use_settings", None)
+    if fuzz is not None and fuzz.max_examples >= FUZZ_CAMPAIGN_EXAMPLES:
         return True
     functions = [item.function] if hasattr(item, "function") else []
     for name in item.fixturenames:  # every fixture the test uses, with those they use
