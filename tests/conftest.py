@@ -84,6 +84,11 @@ SLOW_MODULES = {"tests/package/test_installed_wheel.py"}
 # A hypothesis test that tries this many examples or more is a fuzzing campaign (the spec
 # fuzzer's 2,000 documents, the injection fuzzer's strings in every field), not a unit test.
 FUZZ_CAMPAIGN_EXAMPLES = 200
+# Campaigns whose hypothesis settings live on inner functions, out of sight of that rule:
+# the spec fuzzer (2,000 documents through validate, list, resolve and generate, ~90 s)
+# and the injection fuzzer (strings in every field through every output, ~85 s).
+FUZZ_CAMPAIGNS = {"tests/hardening/test_fuzz_specs.py::test_generated_specs",
+                  "tests/hardening/test_injection.py::test_any_string_in_any_field"}
 
 
 @functools.cache
@@ -118,6 +123,8 @@ def _is_slow(item):
     if os.path.relpath(str(item.path), ROOT) in SLOW_MODULES:
         return True
     if any(item.get_closest_marker(marker) for marker in SLOW_TARGETS):
+        return True
+    if item.nodeid in FUZZ_CAMPAIGNS:
         return True
     fuzz = getattr(getattr(item, "function", None), "_hypothesis_internal_use_settings", None)
     if fuzz is not None and fuzz.max_examples >= FUZZ_CAMPAIGN_EXAMPLES:

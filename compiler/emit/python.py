@@ -47,8 +47,10 @@ class PyGeneralView:
     functions: List[PyFunction]
     boot_function: str
     crash_functions: List[str]
-    common_gate: str  # the gate of the file that holds the boot function: without it, no VMCOREINFO
-    common_spec: str
+    # the gate of the file that holds the boot function (without it, no VMCOREINFO) and
+    # that file; None in specs that have no common list (then nothing is refused)
+    common_gate: Optional[str]
+    common_spec: Optional[str]
 
 
 @dataclass
@@ -268,12 +270,13 @@ def general_view(specs: SpecSet, spec_paths: Dict[str, str]) -> PyGeneralView:
     ranges = py_tuple(dict.fromkeys(f"({_bound(e.versions.since)}, {_bound(e.versions.until)})" for e in general))
     # as select.check_builds_vmcoreinfo(): a kernel that does not build the file of the
     # common list writes no VMCOREINFO at all, which is refused, not an empty answer
-    common = [e for e in general if any(f.name == COMMON_FUNCTION for f in e.functions)]
-    if len(common) != 1:
-        raise RenderError(f"{specs.directory}: {len(common)} general specs define {COMMON_FUNCTION}(); one must")
+    # (specs with no common list, which lint allows, refuse nothing, as select does; a
+    # general function is defined by one spec only, lint._check_names)
+    common = next((e for e in general if any(f.name == COMMON_FUNCTION for f in e.functions)), None)
     return PyGeneralView([spec_paths[e.path] for e in general], ranges, defines_rows(general),
                          [gate_view(e, spec_paths[e.path]) for e in general], _function_views(general, spec_paths),
-                         COMMON_FUNCTION, crash, gate_name(common[0]), spec_paths[common[0].path])
+                         COMMON_FUNCTION, crash, gate_name(common) if common else None,
+                         spec_paths[common.path] if common else None)
 
 
 def module_view(specs: SpecSet, emitter: Emitter, spec_paths: Dict[str, str]) -> PyModuleView:

@@ -418,10 +418,35 @@ def _load_cached(directory: Optional[str], cache_dir: str,
                     "files": remembered, "checks": None if found is None else _encode_problems(found)}
         try:
             os.makedirs(cache_dir, exist_ok=True)
+            new_place = not os.path.exists(cache_path)
             write_atomically(cache_path, json.dumps(document, separators=(",", ":")).encode("utf-8"))
+            if new_place:
+                _forget_old_places(cache_dir)
         except (OSError, ValueError, RecursionError):
             pass  # a read-only cache is no reason to fail
     return specs, problems, found, whole
+
+
+MAX_REMEMBERED_PLACES = 64  # spec caches kept: one per specs directory and working directory
+
+
+def _forget_old_places(cache_dir: str) -> None:
+    """Keep the cache bounded: every new specs directory (a scratch copy, a test's
+    temporary one) adds a file, so beyond MAX_REMEMBERED_PLACES the least recently
+    written go. Only vmci's own spec caches (`specs-<32 hex>.json`) are touched."""
+    import re
+
+    own = re.compile(r"specs-[0-9a-f]{32}\.json")
+    places = []
+    with os.scandir(cache_dir) as found:
+        for item in found:
+            if own.fullmatch(item.name) and item.is_file(follow_symlinks=False):
+                places.append((item.stat(follow_symlinks=False).st_mtime, item.path))
+    for _, path in sorted(places)[:-MAX_REMEMBERED_PLACES]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass  # another vmci removed it first
 
 
 def load_valid_specs(directory: Optional[str], cache_dir: Optional[str] = None) -> SpecSet:

@@ -134,3 +134,24 @@ def test_generated_specs_end_to_end(tmp_path):
             assert (result.code, result.out, result.err) == (in_process.code, in_process.out, in_process.err)
 
     sample()
+
+
+def test_specs_without_the_common_list_generate(tmp_path, fixture_image):
+    """Found by the campaign above: a valid spec set whose general spec has no
+    crash_save_vmcoreinfo_init() (here renamed) validates, so it generates too; its Python
+    package then refuses no config, as `vmci list` and `vmci resolve` refuse none."""
+    import copy
+
+    document = copy.deepcopy(S.COMMON)
+    (boot,) = [f for f in document["functions"] if f["name"] == "crash_save_vmcoreinfo_init"]
+    boot["name"] = "init_uts_ns"
+    directory = str(tmp_path / "specs")
+    os.makedirs(directory)
+    files = write_specs(directory, S.dump(document))
+    assert run_cli(["validate", directory]).code == 0
+    out = tmp_path / "out"
+    generated = run_cli(["generate", "--specs", directory, "-o", str(out), "--kernel-version", "6.1"])
+    assert generated.code == 0 and " written, " in generated.err, generated
+    general = (out / "python" / "vmcoreinfo" / "_general.py").read_text()
+    assert "VMCOREINFO_SPEC = None" in general and "    return True\n" in general
+    exercise(directory, files, fixture_image, "no common list")

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from hardening_support import LONG, ROOT, have_gcc, run_cli
 
-sys.path.insert(0, os.path.join(ROOT, "tests", "generate"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "emit"))
 from generate_support import config_symbols, syntax_check  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not have_gcc(), reason="gcc is not installed")

@@ -264,7 +264,7 @@ def test_vmci_note_bound_is_the_texts_page_size(tmp_path):
     assert len(parse_note(note)[2]) == 6000
 
 
-NOTE_HARNESS = os.path.join(ROOT, "tests", "generate", "note_harness.c")
+NOTE_HARNESS = os.path.join(ROOT, "tests", "note", "note_harness.c")
 
 
 @pytest.mark.parametrize("vmcoreinfo_bytes", [None, 16384])

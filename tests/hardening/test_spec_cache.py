@@ -140,3 +140,21 @@ def test_a_damaged_or_foreign_cache_is_ignored_and_rewritten(tmp_path, damage):
     assert problems == [] and specs == load_specs(FIXTURE_SPECS)[0]
     with open(path, encoding="utf-8") as handle:
         assert handle.read() == text  # rebuilt and written again
+
+
+def test_the_spec_caches_stay_bounded(tmp_path, monkeypatch):
+    """Every new specs directory adds a cache file; beyond MAX_REMEMBERED_PLACES the
+    least recently written go, and nothing else in the cache directory is touched."""
+    monkeypatch.setattr(spec_load, "MAX_REMEMBERED_PLACES", 3)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "specs-not-ours.json").write_text("{}")
+    (cache / "image-cache.json").write_text("{}")
+    for i in range(5):
+        directory = tmp_path / f"specs{i}"
+        shutil.copytree(FIXTURE_SPECS, directory)
+        load_specs_cached(str(directory), str(cache))
+    names = sorted(p.name for p in cache.iterdir())
+    ours = [n for n in names if n.startswith("specs-") and n != "specs-not-ours.json"]
+    assert len(ours) == 3
+    assert "specs-not-ours.json" in names and "image-cache.json" in names
