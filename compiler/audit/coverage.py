@@ -35,13 +35,12 @@ from typing import Dict, List, Optional, Tuple
 from vmci.abi import COMMON_FUNCTION, PINNED_VERSIONS
 from vmci.lang.condition import Condition
 from vmci.lang.kconfig import KernelConfig
-from vmci.resources import templates_dir
 from vmci.spec.kinds import CallEntry
 from vmci.spec.model import Emitter, Machine, SpecLocation, SpecSet, Version, format_version
 from vmci.select import SelectionError, check_version, machine_facts
 from vmci.audit.consumers import emitted_keys, gaps_for, is_required, reads_for, version_bounds, vmcoreinfo_facts
 
-TEMPLATE = "coverage.html.j2"
+TEMPLATE = "html/coverage.html.j2"
 
 BASE_OPTIONS = ("CONFIG_KEXEC", "CONFIG_KEXEC_CORE", "CONFIG_CRASH_DUMP", "CONFIG_PRINTK", "CONFIG_MMU")
 MEMORY_MODELS = [
@@ -464,11 +463,9 @@ def render_json(coverage: Coverage) -> dict:
 def render_html(coverage: Coverage, specs_directory: str, page_directory: str) -> str:
     """The self-contained page, to be written in `page_directory`: each cell links to the
     spec lines behind it, relative to there; the page names no absolute path."""
-    import jinja2
+    from vmci.emit.render import environment
 
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(templates_dir(), "html")), autoescape=True,
-                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    template = environment.get_template(TEMPLATE)
+    template = environment().get_template(TEMPLATE)
     base = os.path.relpath(os.path.abspath(specs_directory), os.path.abspath(page_directory)).replace(os.sep, "/")
 
     def link(where: SpecLocation) -> dict:

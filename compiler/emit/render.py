@@ -122,7 +122,8 @@ _environment = None
 
 
 def environment():
-    """The Jinja environment: StrictUndefined, no autoescape, trim/lstrip blocks."""
+    """The one Jinja environment of every template: StrictUndefined, trim/lstrip blocks;
+    HTML (the templates under html/, the coverage page) autoescaped, nothing else."""
     global _environment
     if _environment is None:
         import jinja2
@@ -130,7 +131,7 @@ def environment():
         _environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(templates_dir()),
             undefined=jinja2.StrictUndefined,
-            autoescape=False,
+            autoescape=lambda name: name is not None and name.startswith("html/"),
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
