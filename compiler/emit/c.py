@@ -22,7 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from vmci.abi import COMMON_FUNCTION
 from vmci.lang import cexpr
 from vmci.lang.condition import PREPROCESSOR, Expr, Not, Symbol, conjuncts, render
-from vmci.lang.guards import Block, Leaf, nest
+from vmci.lang.guards import Block, Dialect, flatten, nest
 from vmci.spec.kinds import BuildIdEntry, CArg, Entry, Ident, Literal
 from vmci.spec.model import Define, Emitter, Function, Local, Version, format_version
 from vmci.emit.render import RenderError, c_comment, c_ident, c_string
@@ -171,25 +171,29 @@ def opening(atoms: Tuple[Expr, ...], keyword: str = "if") -> str:
     return f"#{keyword} " + " && ".join(render(atom, PREPROCESSOR, parent) for atom in atoms)
 
 
-def flatten(nodes: Sequence, rows: List[str]) -> None:
-    for node in nodes:
-        if isinstance(node, Leaf):
-            rows.extend(node.payload)
-            continue
-        first = node.branches[0]
-        for i, branch in enumerate(node.branches):
-            if i == 0:
-                rows.append(opening(branch.condition))
-            elif branch.condition is None:
-                rows.append("#else")
-            else:
-                rows.append(opening(branch.condition, "elif"))
-            flatten(branch.children, rows)
-        nested = any(isinstance(child, Block) for b in node.branches for child in b.children)
-        if len(node.branches) > 1 or nested:
-            rows.append(f"#endif /* {c_comment(' && '.join(render(a, parent=2) for a in first.condition))} */")
-        else:
-            rows.append("#endif")
+class PreprocessorGuards(Dialect):
+    """Guards as the kernel writes them: #if/#elif/#else, and an #endif that names its
+    condition when the block is long enough to need it."""
+
+    else_line = "#else"
+
+    def if_line(self, condition) -> str:
+        return opening(condition)
+
+    def elif_line(self, condition) -> str:
+        return opening(condition, "elif")
+
+    def end_line(self, block: Block) -> str:
+        first = block.branches[0]
+        atoms = [atom for atom in first.condition or () if isinstance(atom, Expr)]
+        assert first.condition is not None and len(atoms) == len(first.condition)  # C guards only conditions
+        nested = any(isinstance(child, Block) for b in block.branches for child in b.children)
+        if len(block.branches) > 1 or nested:
+            return f"#endif /* {c_comment(' && '.join(render(a, parent=2) for a in atoms))} */"
+        return "#endif"
+
+
+PREPROCESSOR_GUARDS = PreprocessorGuards()
 
 
 # --- one function, one file -----------------------------------------------------------------
@@ -224,11 +228,11 @@ def function_view(function: Function, version: Version, defines: Dict[str, List[
         first, *continued = wrap_call(name, args).split("\n")
         items.append((atoms, ["\t" + first] + continued))
     body: List[str] = []
-    flatten(nest(items), body)
+    flatten(nest(items), PREPROCESSOR_GUARDS, body)
     declarations: List[str] = []
     local_items = [(conjuncts(local.when.node), ["\t" + declaration(local)])
                    for local in function.locals if local.versions.contains(version)]
-    flatten(nest(local_items), declarations)
+    flatten(nest(local_items), PREPROCESSOR_GUARDS, declarations)
     if declarations:
         declarations.append("")  # a blank line after the declarations
     return FunctionView(c_ident(function.name), f"void {c_ident(function.name)}(void)",

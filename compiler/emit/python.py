@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from vmci.lang import cexpr
 from vmci.lang.condition import PYTHON, conjuncts, render
 from vmci.lang.condition import negation as condition_negation
-from vmci.lang.guards import Leaf, nest
+from vmci.lang.guards import Dialect, flatten, nest
 from vmci.spec.kinds import Entry, Expr, ValueShape
 from vmci.spec.model import Emitter, Function, SpecSet, Version, VersionRange
 from vmci.emit.render import RenderError, c_ident, py_comment, py_string
@@ -119,20 +119,20 @@ def py_not(atoms) -> str:
     return f"not ({text})" if len(atoms) > 1 or text.startswith("not ") else f"not {text}"
 
 
-def flatten(nodes: Sequence, rows: List[str], depth: int) -> None:
-    pad = INDENT * depth
-    for node in nodes:
-        if isinstance(node, Leaf):
-            rows.extend(pad + line for line in node.payload)
-            continue
-        for i, branch in enumerate(node.branches):
-            if i == 0:
-                rows.append(f"{pad}if {py_condition(branch.condition)}:")
-            elif branch.condition is None:
-                rows.append(f"{pad}else:")
-            else:
-                rows.append(f"{pad}elif {py_condition(branch.condition)}:")
-            flatten(branch.children, rows, depth + 1)
+class PythonGuards(Dialect):
+    """Guards as Python if/elif/else blocks, indented."""
+
+    indent = INDENT
+    else_line = "else:"
+
+    def if_line(self, condition) -> str:
+        return f"if {py_condition(condition)}:"
+
+    def elif_line(self, condition) -> str:
+        return f"elif {py_condition(condition)}:"
+
+
+PYTHON_GUARDS = PythonGuards()
 
 
 class Rows(list):
@@ -215,7 +215,7 @@ def function_view(emitter: Emitter, function: Function, spec_path: str) -> PyFun
         local_items.append((version_atoms(local.versions) + conjuncts(local.when.node),
                             Rows([record], local.name)))
     rows.append("local = {}")
-    flatten(nest(local_items, negation, topic), rows, 0)
+    flatten(nest(local_items, negation, topic), PYTHON_GUARDS, rows)
     rows.append("f = k.enter(local)")
     phase = (("phase", "crash"),) if function.phase != "boot" else ()
     items = []
@@ -224,7 +224,7 @@ def function_view(emitter: Emitter, function: Function, spec_path: str) -> PyFun
         if entry.emits:
             atoms = phase + atoms
         items.append((atoms, Rows([entry_call(entry)], entry.key)))
-    flatten(nest(items, negation, topic), rows, 0)
+    flatten(nest(items, negation, topic), PYTHON_GUARDS, rows)
     return PyFunction(c_ident(function.name), py_comment(function.doc), rows)
 
 
@@ -241,7 +241,7 @@ def defines_rows(emitters: Sequence[Emitter]) -> List[str]:
             items.append((version_atoms(define.versions) + conjuncts(define.when.node),
                           Rows([record], define.name)))
     rows = ["found = {}"]
-    flatten(nest(items, negation, topic), rows, 0)
+    flatten(nest(items, negation, topic), PYTHON_GUARDS, rows)
     return rows + ["return found"]
 
 
@@ -250,7 +250,7 @@ def image_base_rows(emitter: Emitter) -> List[str]:
               Rows([f"return {py_string(cexpr.to_c(base.value))}"], "image base"))
              for base in emitter.image_bases]
     rows: List[str] = []
-    flatten(nest(items, negation, topic), rows, 0)
+    flatten(nest(items, negation, topic), PYTHON_GUARDS, rows)
     return rows + ["return None"]
 
 

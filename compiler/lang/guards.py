@@ -116,3 +116,42 @@ def _topics(node: Node, topic) -> set:
         found = topic(node.payload)
         return set() if found is None else {found}
     return set().union(*(_topics(child, topic) for branch in node.branches for child in branch.children))
+
+
+class Dialect:
+    """How a language writes a guarded block: its if, elif and else lines, how it closes a
+    block, and how deep a branch's statements are indented (C's preprocessor does not
+    indent; Python must)."""
+
+    indent = ""
+    else_line = "else"
+
+    def if_line(self, condition: Tuple[Atom, ...]) -> str:
+        raise NotImplementedError
+
+    def elif_line(self, condition: Tuple[Atom, ...]) -> str:
+        raise NotImplementedError
+
+    def end_line(self, block: Block) -> Optional[str]:
+        return None
+
+
+def flatten(nodes: Sequence[Node], dialect: Dialect, rows: List[str], depth: int = 0) -> None:
+    """Write the tree `nest` built as lines of one language, into `rows`."""
+    pad = dialect.indent * depth
+    for node in nodes:
+        if isinstance(node, Leaf):
+            rows.extend(pad + line for line in node.payload)
+            continue
+        for i, branch in enumerate(node.branches):
+            if i == 0:
+                assert branch.condition is not None  # nest() never opens a block with else
+                rows.append(pad + dialect.if_line(branch.condition))
+            elif branch.condition is None:
+                rows.append(pad + dialect.else_line)
+            else:
+                rows.append(pad + dialect.elif_line(branch.condition))
+            flatten(branch.children, dialect, rows, depth + 1)
+        end = dialect.end_line(node)
+        if end is not None:
+            rows.append(pad + end)
