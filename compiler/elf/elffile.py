@@ -7,10 +7,12 @@ Any inconsistency raises :class:`ElfFormatError` naming the place.
 
 from __future__ import annotations
 
+import array
 import mmap
 import os
 import stat
 import struct
+import sys
 import zlib
 from bisect import bisect_right
 from typing import Dict, List, Literal, Optional, Tuple
@@ -195,6 +197,8 @@ class ElfFile:
         self._alloc: Optional[List[Section]] = None
         self._alloc_starts: Optional[List[int]] = None
         self._symbols: Optional[Dict[str, Tuple[int, int]]] = None
+        self._symbol_answers: Dict[str, Optional[Tuple[int, int]]] = {}
+        self._st_names: Optional[Tuple[bool, bytes]] = None
         self._decompressed: Dict[int, bytes] = {}
         self._stripped: Optional[bool] = None
 
@@ -527,12 +531,9 @@ class ElfFile:
         return None
 
     # ------------------------------------------------------------- symbols
-    def symbols(self) -> Dict[str, Tuple[int, int]]:
-        """name -> (value, size).  Preference: defined STT_OBJECT/STT_FUNC/
-        STT_NOTYPE symbols; global/weak ones over locals; first in table
-        order within a class."""
-        if self._symbols is not None:
-            return self._symbols
+    def _symbol_table(self) -> Optional[Tuple[Section, Section, int]]:
+        """(symbol table, its string table, entries) -- .symtab, else .dynsym; None
+        when the image has neither.  Raises on a table that cannot be read at all."""
         symtab = None
         for s in self.sections():
             if s.type == SHT_SYMTAB:
@@ -543,10 +544,8 @@ class ElfFile:
                 if s.type == SHT_DYNSYM:
                     symtab = s
                     break
-        result: Dict[str, Tuple[int, int]] = {}
         if symtab is None:
-            self._symbols = result
-            return result
+            return None
         place = symtab.place
         secs = self.sections()
         if symtab.link >= len(secs):
@@ -564,6 +563,22 @@ class ElfFile:
                                     f"{MAX_SYMBOLS} (real kernels have under 300,000): a damaged "
                                     f"section header?")
         self.section_data(strsec)  # checks that the string table lies inside the file
+        return symtab, strsec, count
+
+    def symbols(self) -> Dict[str, Tuple[int, int]]:
+        """name -> (value, size).  Preference: defined STT_OBJECT/STT_FUNC/
+        STT_NOTYPE symbols; global/weak ones over locals; first in table
+        order within a class."""
+        if self._symbols is not None:
+            return self._symbols
+        result: Dict[str, Tuple[int, int]] = {}
+        table = self._symbol_table()
+        if table is None:
+            self._symbols = result
+            return result
+        symtab, strsec, count = table
+        place = symtab.place
+        entsize = struct.calcsize(self._sym_fmt)
         # names are read from the mapping in place: copying a (possibly huge) string table
         # would make memory grow with it
         strbase, strlen, names = strsec.offset, strsec.size, self._mapping
@@ -598,6 +613,88 @@ class ElfFile:
             result.setdefault(k, v)
         self._symbols = result
         return result
+
+    def symbol(self, name: str) -> Optional[Tuple[int, int]]:
+        """symbols().get(name), without reading the whole table: the string table is
+        searched for the name's bytes (it may be the tail of a longer string: linkers
+        merge string tails), and the symbol table for entries whose st_name is one of
+        those offsets (the first field of an entry, so a match at an entry's start).
+        A table that symbols() would refuse -- a name offset past the string table, a
+        string table that does not end in NUL -- is read whole, so that the same error
+        is raised whichever of the two is asked."""
+        if self._symbols is not None:
+            return self._symbols.get(name)
+        if name in self._symbol_answers:
+            return self._symbol_answers[name]
+        got = self._symbol_uncached(name)
+        self._symbol_answers[name] = got
+        return got
+
+    def _symbol_uncached(self, name: str) -> Optional[Tuple[int, int]]:
+        table = self._symbol_table()
+        if table is None:
+            return None
+        symtab, strsec, count = table
+        try:
+            key = name.encode("latin-1")  # how symbols() decodes names
+        except UnicodeEncodeError:
+            return None
+        st_names = self._symbol_names(symtab, strsec, count)
+        if not key or st_names is None:
+            return self.symbols().get(name)
+        entsize = struct.calcsize(self._sym_fmt)
+        syms = self.section_data(symtab)
+        strbase, strend, names = strsec.offset, strsec.offset + strsec.size, self._mapping
+        best: Dict[bool, Tuple[int, int, int]] = {}  # local? -> (index, value, size) of the first
+        # the name without its NUL, then the NUL checked: NUL is a common byte in a
+        # string table, and CPython's search skips ahead only past bytes not in the needle
+        at = names.find(key, strbase + 1, strend)  # (st_name 0 is no name)
+        while at >= 0:
+            # symbols() skips a name longer than KSYM_NAME_LEN unless its NUL is within
+            # MAX_SYMBOL_NAME + 1 bytes of the string table's end
+            if at + len(key) < strend and names[at + len(key)] == 0 and \
+                    (len(key) <= MAX_SYMBOL_NAME or at + MAX_SYMBOL_NAME + 1 >= strend):
+                packed = struct.pack("=I", at - strbase)
+                hit = st_names.find(packed)
+                while hit >= 0:
+                    index, rest = divmod(hit, 4)
+                    if rest == 0:
+                        f = struct.unpack_from(self._sym_fmt, syms, index * entsize)
+                        if self.elf_class == 64:
+                            _st_name, st_info, _other, shndx, value, size = f
+                        else:
+                            _st_name, value, size, st_info, _other, shndx = f
+                        if shndx != 0 and st_info & 0xF <= STT_FUNC:
+                            is_local = st_info >> 4 == STB_LOCAL
+                            if is_local not in best or index < best[is_local][0]:
+                                best[is_local] = (index, value, size)
+                    hit = st_names.find(packed, hit + 1)
+            at = names.find(key, at + 1, strend)
+        for is_local in (False, True):
+            if is_local in best:
+                return best[is_local][1], best[is_local][2]
+        return None
+
+    def _symbol_names(self, symtab: Section, strsec: Section, count: int) -> Optional[bytes]:
+        """The st_name of every entry (an entry's first word), in native byte order,
+        4 bytes each; None when symbols() would raise on the table: an entry names an
+        offset past the string table, or the string table does not end in NUL."""
+        if self._st_names is None:
+            strlen = strsec.size
+            plain, st_names = True, array.array("I")
+            if count:
+                plain = strlen > 0 and self._mapping[strsec.offset + strlen - 1] == 0
+            if plain and count:
+                entsize = struct.calcsize(self._sym_fmt)
+                assert st_names.itemsize == 4
+                st_names.frombytes(self.section_data(symtab)[:count * entsize])
+                if (sys.byteorder == "little") != (self.e == "<"):
+                    st_names.byteswap()
+                st_names = st_names[::entsize // 4]
+                plain = max(st_names) < strlen
+            self._st_names = (plain, st_names.tobytes())
+        plain, raw = self._st_names
+        return raw if plain else None
 
     def digest_ranges(self) -> List[Tuple[int, int]]:
         """The (offset, size) ranges of the file that answers can come from, merged

@@ -188,13 +188,13 @@ class Vmlinux:
         syms = self._data["symbols"]
         if name in syms:
             return syms[name]
-        got = self._elf.symbols().get(name)
+        got = self._elf.symbol(name)
         value = None if got is None else got[0]
         self._remember("symbols", name, value)
         return value
 
     def _symbol_size(self, name: str) -> Optional[int]:
-        got = self._elf.symbols().get(name)
+        got = self._elf.symbol(name)
         return None if got is None else got[1]
 
     # --------------------------------------------------------------- memory
