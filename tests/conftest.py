@@ -86,9 +86,11 @@ SLOW_MODULES = {"tests/package/test_installed_wheel.py"}
 FUZZ_CAMPAIGN_EXAMPLES = 200
 # Campaigns whose hypothesis settings live on inner functions, out of sight of that rule:
 # the spec fuzzer (2,000 documents through validate, list, resolve and generate, ~90 s)
-# and the injection fuzzer (strings in every field through every output, ~85 s).
+# the injection fuzzer (strings in every field through every output, ~85 s), and every
+# single mutation of the shipped specs through both schema checkers (~100 s).
 FUZZ_CAMPAIGNS = {"tests/hardening/test_fuzz_specs.py::test_generated_specs",
-                  "tests/hardening/test_injection.py::test_any_string_in_any_field"}
+                  "tests/hardening/test_injection.py::test_any_string_in_any_field",
+                  "tests/spec/test_schema_accept.py::test_every_single_mutation_gets_the_same_answer"}
 
 
 @functools.cache
