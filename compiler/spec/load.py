@@ -11,14 +11,10 @@ import os
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from vmci.lang.condition import Condition, ConditionError
-from vmci.resources import schema_dir, specs_dir
-from vmci.spec.model import ConsumerRead, Emitter, SpecSet, build_consumers, build_emitter, spec_files
-from vmci.spec.yamlsource import MAX_SPEC_BYTES, Problem
-
-# What `--specs` means when not given: the specs embedded in the package. Resolved when
-# used, so that a broken installation is reported by the command that needs them.
-DEFAULT_SPECS_DIR = None
-
+from vmci.resources import specs_dir
+from vmci.spec.digest import code_digest, consumers_input, content_digest, emitter_inputs, place, specs_key
+from vmci.spec.model import ConsumerRead, Emitter, SpecSet, build_consumers, build_emitter
+from vmci.spec.yamlsource import Problem
 
 def load_specs(directory: Optional[str] = None) -> Tuple[SpecSet, List[Problem]]:
     """The specs of `directory` (default: the embedded specs) and the problems found."""
@@ -32,11 +28,10 @@ def _load(directory: Optional[str], memo: _Memo) -> Tuple[SpecSet, List[Problem]
     if not os.path.isdir(directory):
         return SpecSet([], directory=directory), [Problem(directory, 1, 1, "no such specs directory")]
     emitters = []
-    paths = spec_files(directory)
-    if not paths:
+    inputs = emitter_inputs(directory)
+    if not inputs:
         problems.append(Problem(directory, 1, 1, "no spec files (*.yaml) in this directory"))
-    for path in paths:
-        shown = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+    for path, shown in inputs:
         try:
             shown.encode("utf-8")
         except UnicodeEncodeError:  # a byte the file system gave back as a surrogate
@@ -49,9 +44,9 @@ def _load(directory: Optional[str], memo: _Memo) -> Tuple[SpecSet, List[Problem]
         if emitter is not None:
             emitters.append(emitter)
     specs = SpecSet(emitters, directory=directory)
-    consumers_path = os.path.join(directory, "consumers.yaml")
-    if os.path.lexists(consumers_path):  # a broken link is reported, not taken for no file
-        specs.consumers, specs.tools, found = memo.consumers_file(consumers_path, os.path.relpath(consumers_path))
+    consumers = consumers_input(directory)
+    if consumers is not None:
+        specs.consumers, specs.tools, found = memo.consumers_file(*consumers)
         problems += found
     return specs, problems
 
@@ -210,21 +205,6 @@ def _decode_problems(value: Any) -> List[Problem]:
     return problems
 
 
-def _content_digest(path: str) -> Optional[str]:
-    """The SHA-256 of a spec file's bytes; None when it is not a regular file that can be
-    read, or is too large to be a spec (loading it reports why, every time)."""
-    import hashlib
-
-    from vmci.files.inputs import NotRegularFile, open_regular
-
-    try:
-        with open_regular(path) as handle:  # a FIFO planted there is not waited on
-            data = handle.read(MAX_SPEC_BYTES + 1)
-    except (OSError, NotRegularFile):
-        return None
-    return hashlib.sha256(data).hexdigest() if len(data) <= MAX_SPEC_BYTES else None
-
-
 class _Memo:
     """What loading each spec file gave, by its name as shown and the SHA-256 of its
     contents: a cache file's entries are offered (`known`), and every file loaded is
@@ -239,7 +219,7 @@ class _Memo:
         self.loaded = 0  # files read from YAML in this run
 
     def _digest(self, path: str) -> Optional[str]:
-        return _content_digest(path) if self.remember else None
+        return content_digest(path) if self.remember else None
 
     def spec_file(self, path: str, shown: str) -> Tuple[Optional[Emitter], List[Problem]]:
         digest = self._digest(path)
@@ -304,49 +284,6 @@ def _read_cache(path: str) -> Optional[Dict[str, Any]]:
         return None
 
 
-def _code_digest() -> Any:
-    """A hash of everything besides the specs that decides what loading and checking them
-    gives: vmci's version, its Python modules (by name, size and modification time: an
-    edited or reinstalled module changes them, and a stat is all a warm command pays for
-    the hundred modules, where reading them all cost more than the cache saved) and the
-    spec schema (by contents)."""
-    import hashlib
-
-    from vmci import __version__
-
-    digest = hashlib.sha256(f"vmci {__version__}\0".encode())
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for root, dirs, files in os.walk(package):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
-        for name in sorted(files):
-            if name.endswith(".py"):
-                _hash_stat(digest, os.path.join(root, name))
-    schema = schema_dir()
-    for name in sorted(os.listdir(schema)):
-        _hash_file(digest, os.path.join(schema, name))
-    return digest
-
-
-def _hash_stat(digest: Any, path: str) -> None:
-    try:
-        status = os.stat(path)
-        facts = f"{status.st_size} {status.st_mtime_ns}"
-    except OSError:
-        facts = "<absent>"
-    digest.update(f"{path}\0{facts}\0".encode("utf-8", "surrogateescape"))
-
-
-def _hash_file(digest: Any, path: str) -> None:
-    from vmci.files.inputs import NotRegularFile, open_regular
-
-    digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
-    try:
-        with open_regular(path) as handle:
-            digest.update(handle.read())
-    except (OSError, NotRegularFile):
-        digest.update(b"<absent>")
-
-
 def load_specs_cached(directory: Optional[str], cache_dir: str) -> Tuple[SpecSet, List[Problem]]:
     """load_specs, remembered across runs (a warm `resolve`, `list` and `coverage` read
     no YAML). See load_checked_specs."""
@@ -381,18 +318,15 @@ def load_checked_specs(directory: Optional[str], cache_dir: str) -> CheckedSpecs
 
 def _load_cached(directory: Optional[str], cache_dir: str,
                  checks: bool) -> Tuple[SpecSet, List[Problem], Optional[List[Problem]], str]:
-    import hashlib
     import json
     import sys
 
     directory = directory or specs_dir()
     # one file per specs directory and working directory (spec places are shown relative
     # to it): a newer vmci or an edited spec replaces the file rather than adding one
-    place = hashlib.sha256()
-    for part in (os.getcwd(), os.path.abspath(directory)):
-        place.update(part.encode("utf-8", "surrogateescape") + b"\0")
-    cache_path = os.path.join(cache_dir, f"specs-{place.hexdigest()[:32]}.json")
-    code = _code_digest().hexdigest()
+    where = place(directory)
+    cache_path = os.path.join(cache_dir, f"specs-{where[:32]}.json")
+    code = code_digest().hexdigest()
     cached = _read_cache(cache_path) or {}
     same_vmci = cached.get("code") == code
     memo = _Memo(cached.get("known") if same_vmci else None, remember=True,
@@ -400,10 +334,7 @@ def _load_cached(directory: Optional[str], cache_dir: str,
     specs, problems = _load(directory, memo)
     if not os.path.isdir(directory):
         return specs, problems, ([] if checks else None), ""
-    key = hashlib.sha256(f"{code}\0{place.hexdigest()}\0".encode())
-    for shown, entry in sorted(memo.files.items()):
-        key.update(json.dumps([shown, entry[0]]).encode("utf-8", "surrogateescape") + b"\0")
-    whole = key.hexdigest()
+    whole = specs_key(code, where, [(shown, entry[0]) for shown, entry in memo.files.items()])
     found = cached.get("checks") if cached.get("key") == whole else None
     computed = False
     if checks and found is None:
@@ -434,19 +365,9 @@ def _forget_old_places(cache_dir: str) -> None:
     """Keep the cache bounded: every new specs directory (a scratch copy, a test's
     temporary one) adds a file, so beyond MAX_REMEMBERED_PLACES the least recently
     written go. Only vmci's own spec caches (`specs-<32 hex>.json`) are touched."""
-    import re
+    from vmci.files.output import forget_oldest
 
-    own = re.compile(r"specs-[0-9a-f]{32}\.json")
-    places = []
-    with os.scandir(cache_dir) as found:
-        for item in found:
-            if own.fullmatch(item.name) and item.is_file(follow_symlinks=False):
-                places.append((item.stat(follow_symlinks=False).st_mtime, item.path))
-    for _, path in sorted(places)[:-MAX_REMEMBERED_PLACES]:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass  # another vmci removed it first
+    forget_oldest(cache_dir, r"specs-[0-9a-f]{32}\.json", MAX_REMEMBERED_PLACES)
 
 
 def load_valid_specs(directory: Optional[str], cache_dir: Optional[str] = None) -> SpecSet:

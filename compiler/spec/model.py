@@ -8,7 +8,6 @@ evaluates for its value.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
@@ -474,17 +473,6 @@ def _build_entry(b: _Builder, raw: dict, path, emitter: str, function: str) -> O
         else:
             common[YAML_ATTRIBUTES[field_name]] = raw[field_name]
     return cls(**common)
-
-
-def spec_files(directory: str) -> List[str]:
-    """Every emitter file under a specs directory, in a stable order."""
-    found = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if d != "schema" and not d.startswith("."))
-        for name in sorted(files):
-            if name.endswith((".yaml", ".yml")) and name != "consumers.yaml":
-                found.append(os.path.join(root, name))
-    return found
 
 
 def build_consumers(document: Document, problems: List[Problem]) -> Tuple[List[ConsumerRead], Dict[str, dict]]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from vmci.errors import Findings
+from vmci.spec.digest import MAX_SPEC_BYTES
 
 if TYPE_CHECKING:
     import yaml
@@ -37,7 +38,6 @@ def _import_yaml() -> None:
         _Loader = yaml.SafeLoader
     _constructor = yaml.constructor.SafeConstructor()
 
-MAX_SPEC_BYTES = 1 << 20
 MAX_NESTING = 32
 
 Path = Tuple[Any, ...]
