@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
-from vmci.spec.load import DEFAULT_SPECS_DIR
+# Tuples rather than dataclasses, and no stage imported: a warm `vmci resolve` answered
+# from its memo (cli/memo.py) imports the command line alone.
 
 Run = Callable[[argparse.Namespace], int]
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One argument of a command: argparse's add_argument(*flags, **settings)."""
     flags: Tuple[str, ...]
     settings: Dict[str, Any]
@@ -31,8 +30,7 @@ def option(*flags: str, **settings: Any) -> Option:
     return Option(flags, settings)
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """One subcommand: what --help says of it, its options in --help order, and either
     the function that runs it (returning the exit status) or subcommands of its own."""
     name: str
@@ -40,12 +38,14 @@ class Command:
     description: str
     options: Tuple[Option, ...] = ()
     run: Optional[Run] = None
-    subcommands: Tuple[Command, ...] = field(default=())
+    subcommands: Tuple[Command, ...] = ()
 
 
 # --- options several commands share --------------------------------------------------------------
 
-SPECS = option("--specs", default=DEFAULT_SPECS_DIR, metavar="DIR",
+# --specs not given is None: the specs embedded in the package, found when used, so that a
+# broken installation is reported by the command that needs them
+SPECS = option("--specs", default=None, metavar="DIR",
                help="specs directory (default: the specs embedded in vmci)")
 OUTPUT = option("-o", "--output", metavar="FILE", help="write to FILE instead of standard output (- too; a "
                                                       "file is replaced atomically, a FIFO or device written in place)")
@@ -67,8 +67,10 @@ def write(output: Optional[str], text: str) -> None:
     write_output(output or "-", text.encode("utf-8"))
 
 
-def warn(command: str, message: Optional[str]) -> None:
-    """A warning on standard error, `vmci COMMAND: warning: ...`, when there is one."""
+def warn(command: str, message: Optional[str], say: Optional[Callable[[str], None]] = None) -> None:
+    """A warning on standard error, `vmci COMMAND: warning: ...`, when there is one
+    (through `say`, a line's writer, when given)."""
     from vmci.files.output import printable
     if message is not None:
-        print(printable(f"vmci {command}: warning: {message}"), file=sys.stderr)
+        text = printable(f"vmci {command}: warning: {message}")
+        say(text) if say is not None else print(text, file=sys.stderr)

@@ -3,18 +3,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from vmci.errors import UsageError
 from vmci.files.output import printable
-from vmci.cli.options import (AT_CRASH, BANNER_VERSION, NO_CACHE, OUTPUT, SPECS, TEXT_OR_JSON, Command, option, warn,
-                              write)
-from vmci.cli.spec import kernel_version
-from vmci.lang.kconfig import ConfigError, KernelConfig
+from vmci.cli.memo import Transcript
+from vmci.cli.options import AT_CRASH, BANNER_VERSION, NO_CACHE, OUTPUT, SPECS, TEXT_OR_JSON, Command, option, warn
 from vmci.resources import default_cache_dir
-from vmci.select import SelectionError, find_target_by_elf, unaudited_warning
-from vmci.spec.load import load_valid_specs
-from vmci.spec.model import format_version, kernel_version_from_banner
+
+# The stages are imported where they are used: a resolve answered from its memo
+# (cli/memo.py) needs none of them.
 
 EXIT_OK, EXIT_FOUND = 0, 1
 
@@ -40,7 +37,11 @@ class _ResolveProgress:
 
 def _resolve_image(args, specs, vm, progress=None):
     """The resolve steps that question the image; damage may surface in any of them."""
+    from vmci.cli.spec import kernel_version
+    from vmci.lang.kconfig import ConfigError, KernelConfig
     from vmci.resolve.engine import resolve, resolve_with_kaslr_offset
+    from vmci.select import SelectionError, find_target_by_elf
+    from vmci.spec.model import kernel_version_from_banner
 
     if not vm.has_dwarf:
         raise UsageError(f"{args.vmlinux}: no DWARF (.debug_info): this looks like a stripped or boot image; "
@@ -102,21 +103,33 @@ def _kaslr_offset_argument(text: str) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
+    from vmci.cli.memo import remember, replay, resolve_key
     from vmci.files.inputs import check_once, local_file, named
 
     check_once([args.vmlinux, args.config], ["--vmlinux", "--config"])
+    key = resolve_key(args)
+    code = None if key is None else replay(default_cache_dir(), key, args.output)
+    if code is not None:  # run before with every input as it is now: said again as it was said
+        return code
+    transcript = Transcript(args.output)
     with local_file(args.vmlinux) as path:
         try:
-            return _resolve_file(args, path)
+            code = _resolve_file(args, path, transcript)
         except UsageError as error:
             raise UsageError(named(str(error), path, args.vmlinux))
+    if key is not None and resolve_key(args) == key:  # no input changed while it ran
+        remember(default_cache_dir(), key, transcript, code)
+    return code
 
 
-def _resolve_file(args, path: str) -> int:
+def _resolve_file(args, path: str, say: Transcript) -> int:
     from vmci.elf import ElfFormatError, LookupFailure, open_vmlinux
     from vmci.files.inputs import shown
     from vmci.resolve.engine import line_json
     from vmci.runtime import describe_unresolved, kernel_bytes, render, vmcoreinfo_bytes
+    from vmci.select import unaudited_warning
+    from vmci.spec.load import load_valid_specs
+    from vmci.spec.model import format_version
 
     specs = load_valid_specs(args.specs, None if args.no_cache else default_cache_dir())
     if not os.path.exists(path):
@@ -136,11 +149,11 @@ def _resolve_file(args, path: str) -> int:
     finally:
         progress.bar.finish()
         vm.close()
-    warn("resolve", unaudited_warning(specs, version))
+    warn("resolve", unaudited_warning(specs, version), say.line)
     unresolved = [line for line in lines if line.value is None]
     if args.format == "json":
         from vmci.jsonformat import document
-        write(args.output, document("resolve", {
+        say.write(document("resolve", {
             "vmlinux": shown(args.vmlinux),
             "build_id": vm.build_id,
             "arch": target.arch,
@@ -155,19 +168,20 @@ def _resolve_file(args, path: str) -> int:
         }))
     else:
         limit = vmcoreinfo_bytes(lines)
-        write(args.output, render(lines, limit, partial=True))  # the unresolved are told below
+        say.write(render(lines, limit, partial=True))  # the unresolved are told below
         if kernel_bytes(lines, limit)[1]:
-            print(f"vmci resolve: warning: the text reaches VMCOREINFO_BYTES ({limit}); the kernel truncates it there "
-                  f"(WARN_ONCE \"vmcoreinfo data exceeds allocated size, truncating\"), and so does this output",
-                  file=sys.stderr)
+            say.line(f"vmci resolve: warning: the text reaches VMCOREINFO_BYTES ({limit}); the kernel truncates it "
+                     f"there (WARN_ONCE \"vmcoreinfo data exceeds allocated size, truncating\"), and so does this "
+                     f"output")
         runtime = [line.key for line in lines if line.runtime and line.value is not None]
         if runtime and not args.quiet:
             # the text stays the kernel's bytes; the boot-time values are told beside it
-            print(printable(f"vmci resolve: {len(runtime)} {'line holds a value' if len(runtime) == 1 else 'lines hold values'} "
-                            f"fixed at boot, given as the image starts them: {', '.join(runtime)} "
-                            f"(--format json gives each reason)"), file=sys.stderr)
+            say.line(printable(f"vmci resolve: {len(runtime)} "
+                               f"{'line holds a value' if len(runtime) == 1 else 'lines hold values'} "
+                               f"fixed at boot, given as the image starts them: {', '.join(runtime)} "
+                               f"(--format json gives each reason)"))
     for line in unresolved:
-        print(printable(f"{line.entry.where}: {describe_unresolved(line)}"), file=sys.stderr)
+        say.line(printable(f"{line.entry.where}: {describe_unresolved(line)}"))
     return EXIT_FOUND if unresolved else EXIT_OK
 
 
@@ -192,7 +206,8 @@ RESOLVE = Command(
         TEXT_OR_JSON,
         AT_CRASH,
         OUTPUT,
-        NO_CACHE.but(help="do not read or write the per-build-ID cache (~/.cache/vmci)"),
+        NO_CACHE.but(help="do not read or write the caches (~/.cache/vmci): the per-build-ID answers, the "
+                           "specs, and the output of a resolve run before with the same inputs"),
         option("--kaslr-offset", type=_kaslr_offset_argument, metavar="HEX",
                help="what the kernel writes when KASLR placed it so that its KERNELOFFSET line reads HEX: every "
                     "address of the image moves by HEX minus the line's value without KASLR"),

@@ -129,6 +129,23 @@ def write_atomically(path: str, data: bytes, mode: Optional[int] = None) -> None
         os.close(directory_fd)
 
 
+def forget_oldest(directory: str, own: str, keep: int) -> None:
+    """Keep a cache directory bounded: of the regular files whose names fully match the
+    regular expression `own`, all but the `keep` most recently written are removed.
+    Nothing else in the directory is touched."""
+    pattern = re.compile(own)
+    found = []
+    with os.scandir(directory) as items:
+        for item in items:
+            if pattern.fullmatch(item.name) and item.is_file(follow_symlinks=False):
+                found.append((item.stat(follow_symlinks=False).st_mtime, item.path))
+    for _, path in sorted(found)[:-keep]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass  # another vmci removed it first
+
+
 def write_if_changed(path: str, data: bytes) -> bool:
     """Write only when the content differs; return whether it was written."""
     try:

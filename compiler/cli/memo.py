@@ -1,0 +1,145 @@
+"""A `vmci resolve` run again with nothing changed: what it printed, replayed.
+
+The answers of a resolve already come from caches (the per-vmlinux cache, elf/cache.py;
+the spec cache, spec/load.py), yet a warm run still spent nine tenths of its time
+importing the model, the ELF reader and the resolver to put them together. So the command
+line remembers what a resolve printed (standard output or the -o text, each line on
+standard error, in order, and the exit status), keyed by every input it depends on, and a
+later run with the same key prints the same bytes without importing any of them:
+
+- vmci's code and schema and every spec file's contents, where they are shown from
+  (spec/digest.py: the spec cache's own key);
+- the config file's contents (SHA-256), or none: the config the image embeds;
+- the vmlinux's stat fingerprint (device, inode, size, mtime, ctime), the trust the
+  per-vmlinux cache gives a file it recorded (rewriting a file changes its ctime);
+- the working directory (messages name files relative to it), the Python version, and
+  every option but where the output goes (-o) and --no-cache.
+
+Nothing is remembered with --no-cache, for standard input (`-`), for an input that is no
+regular file, or when an input changed while the resolve ran; errors (exit 2, spec
+problems) are not remembered either: they are told again by running again. A memo is one
+JSON file, `resolve-<32 hex>.json` in the cache directory, written atomically; one that is
+damaged, planted, foreign or of another key is ignored (and replaced by the next resolve
+with that name). At most MAX_MEMOS are kept, the least recently written go first.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import sys
+from typing import Any, List, Optional
+
+FORMAT = "vmci-resolve-memo/1"
+MAX_MEMOS = 64  # resolve memos kept in the cache directory
+_OWN_NAME = r"resolve-[0-9a-f]{32}\.json"
+MAX_MEMO_BYTES = 64 << 20
+# the options that change not what resolve prints but where it goes or what it may cache
+_NOT_KEYED = frozenset({"output", "no_cache", "run"})
+_KINDS = ("stderr", "output")
+
+
+class Transcript:
+    """What a command says, each part said at once and remembered in order: lines on
+    standard error, and the output text (standard output or -o)."""
+
+    def __init__(self, output: Optional[str]):
+        self.output = output
+        self.said: List[List[str]] = []  # [kind, text]
+
+    def line(self, text: str) -> None:
+        print(text, file=sys.stderr)
+        self.said.append(["stderr", text])
+
+    def write(self, text: str) -> None:
+        from vmci.cli.options import write
+        write(self.output, text)
+        self.said.append(["output", text])
+
+
+def _config_digest(path: str) -> Optional[str]:
+    from vmci.files.inputs import NotRegularFile, open_regular
+
+    digest = hashlib.sha256()
+    try:
+        with open_regular(path) as handle:  # a FIFO is not waited on (nor remembered)
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, NotRegularFile):
+        return None
+    return digest.hexdigest()
+
+
+def resolve_key(args: Any) -> Optional[str]:
+    """The SHA-256 of every input of `vmci resolve ARGS` as they are now; None when this
+    resolve is not to be remembered."""
+    from vmci.errors import UnusableInput
+    from vmci.files.inputs import STDIN
+    from vmci.resources import specs_dir
+    from vmci.spec.digest import current_specs_key
+
+    if args.no_cache or STDIN in (args.vmlinux, args.config):
+        return None
+    try:
+        specs = current_specs_key(args.specs or specs_dir())
+        vmlinux = os.stat(args.vmlinux)
+        cwd = os.getcwd()
+    except (OSError, UnusableInput):  # told by the resolve itself
+        return None
+    config = None if args.config is None else _config_digest(args.config)
+    if specs is None or not stat.S_ISREG(vmlinux.st_mode) or (args.config is not None and config is None):
+        return None
+    # the fields of elf/cache.py fingerprint() (vmci.elf is not imported here: it is the
+    # ELF reader, most of what a remembered resolve saves importing)
+    identity = [vmlinux.st_dev, vmlinux.st_ino, vmlinux.st_size, vmlinux.st_mtime_ns, vmlinux.st_ctime_ns]
+    options = {name: value for name, value in vars(args).items() if name not in _NOT_KEYED}
+    try:
+        text = json.dumps([FORMAT, sys.version, cwd, specs, identity, config, options], sort_keys=True)
+    except (TypeError, ValueError):  # an option whose value JSON cannot hold: not remembered
+        return None
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _memo_path(cache_dir: str, key: str) -> str:
+    return os.path.join(cache_dir, f"resolve-{key[:32]}.json")
+
+
+def replay(cache_dir: str, key: str, output: Optional[str]) -> Optional[int]:
+    """Say again what the resolve of `key` said, and give its exit status; None (nothing
+    said) when no sound memo of `key` is there."""
+    from vmci.files.inputs import NotRegularFile, open_regular
+
+    try:
+        with open_regular(_memo_path(cache_dir, key)) as handle:
+            document = json.loads(handle.read(MAX_MEMO_BYTES + 1))
+    except (OSError, ValueError, RecursionError, NotRegularFile):
+        return None
+    if not (isinstance(document, dict) and document.get("format") == FORMAT and document.get("key") == key):
+        return None
+    code, said = document.get("exit"), document.get("said")
+    if type(code) is not int or code not in (0, 1) or not isinstance(said, list) or \
+            not all(isinstance(part, list) and len(part) == 2 and part[0] in _KINDS and isinstance(part[1], str)
+                    for part in said):
+        return None
+    transcript = Transcript(output)
+    for kind, text in said:
+        transcript.line(text) if kind == "stderr" else transcript.write(text)
+    return code
+
+
+def remember(cache_dir: str, key: str, transcript: Transcript, code: int) -> None:
+    """Keep what a resolve said under `key`; a cache that cannot be written is no reason
+    to fail."""
+    from vmci.files.output import forget_oldest, write_atomically
+
+    document = {"format": FORMAT, "key": key, "exit": code, "said": transcript.said}
+    path = _memo_path(cache_dir, key)
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        new = not os.path.lexists(path)
+        write_atomically(path, json.dumps(document, separators=(",", ":")).encode("ascii"))
+        if new:
+            forget_oldest(cache_dir, _OWN_NAME, MAX_MEMOS)
+    except (OSError, ValueError):
+        pass
