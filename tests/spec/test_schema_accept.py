@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ROOT
 from vmci.spec import schema
-from vmci.spec.model import spec_files
+from vmci.spec.digest import spec_files
 from vmci.spec.schema_accept import UnsupportedSchema, compile_acceptor, json_equal
 from vmci.spec.yamlsource import load_document
 
