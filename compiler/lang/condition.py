@@ -374,6 +374,10 @@ def satisfying_config(nodes: Sequence[Expr], facts: Optional[Facts] = None, max_
     if len(domain) > max_symbols:
         raise TooLarge(f"{len(domain)} symbols are too many to decide")
     steps = [0]
+    # what a formula becomes when one symbol takes one value: the search settles the same
+    # formula with the same value on every branch that leaves it untouched (nodes are
+    # interned, so the formula itself is the key)
+    settled: Dict[Tuple[Expr, str, Optional[str]], Union[bool, Expr]] = {}
 
     def search(formulas: List[Expr], assigned: Dict[str, Optional[str]]) -> Optional[Dict[str, Optional[str]]]:
         if not formulas:
@@ -389,7 +393,13 @@ def satisfying_config(nodes: Sequence[Expr], facts: Optional[Facts] = None, max_
                 raise TooLarge(f"more than {max_steps} steps to decide")
             remaining: List[Expr] = []
             for formula in formulas:
-                verdict = _settle(formula, {name: value}) if name in formula.symbols else formula
+                if name in formula.symbols:
+                    key = (formula, name, value)
+                    verdict = settled.get(key)
+                    if verdict is None:
+                        verdict = settled[key] = _settle(formula, {name: value})
+                else:
+                    verdict = formula
                 if verdict is False:
                     break
                 if verdict is not True:
