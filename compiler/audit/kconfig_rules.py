@@ -362,13 +362,21 @@ class KconfigRules:
 
 
 class KconfigTree:
-    """Parses each Kconfig file once; walks the files of an architecture on demand."""
+    """Parses each Kconfig file once; walks the files of an architecture on demand.
+
+    Most of the tree is the same for every architecture: the top Kconfig sources
+    arch/$(SRCARCH)/Kconfig, then init/, mm/, drivers/, fs/ ... whatever the arch. A
+    file walked under the same enclosing dependencies whose walk never read $(SRCARCH)
+    gives the same definitions for every architecture: its walk is kept and reused
+    (the definitions are shared, not copied; nothing changes them after their walk)."""
 
     def __init__(self, read: Callable[[str], Optional[str]], kconfig_paths: Iterable[str]):
         self.read = read
         self.paths = sorted(kconfig_paths)
         self._cache: Dict[str, Optional[list]] = {}
         self._rules: Dict[str, KconfigRules] = {}
+        # (path, enclosing dependencies, depth) -> the definitions and choices its walk adds
+        self._shared: Dict[Tuple[str, Tuple[str, ...], int], Tuple[List[_Definition], List[List[str]]]] = {}
 
     def _statements(self, path: str) -> Optional[list]:
         if path not in self._cache:
@@ -384,12 +392,15 @@ class KconfigTree:
             self._rules[arch] = KconfigRules(arch, definitions, choices)
         return self._rules[arch]
 
-    def _walk(self, path: str, arch: str, context: List[str], definitions, choices, choice_stack, depth: int):
+    def _walk(self, path: str, arch: str, context: List[str], definitions, choices, choice_stack, depth: int) -> bool:
+        """Add the definitions and choices of a file and what it sources; whether the
+        walk read $(SRCARCH) (its result is then the architecture's own)."""
         if depth > 30:
-            return
+            return False
         statements = self._statements(path)
         if statements is None:
-            return
+            return False
+        uses_arch = False
         stack: List[Tuple[str, Optional[str]]] = []  # ("if"/"menu"/"choice", dependency)
         current: Optional[_Definition] = None
         block: Optional[list] = None  # the menu/choice frame whose `depends on` lines we read
@@ -399,13 +410,15 @@ class KconfigTree:
                     _apply(current, value)
                 continue
             if keyword == "source":
-                kind, target = value
-                target = target.replace("$(SRCARCH)", arch).replace("$SRCARCH", arch)
+                kind, written = value
+                target = written.replace("$(SRCARCH)", arch).replace("$SRCARCH", arch)
+                uses_arch = uses_arch or target != written
                 if kind in ("rsource", "orsource"):
                     target = "/".join(path.split("/")[:-1] + [target])
                 outer = context + [dep for _, dep in stack if dep]
                 for found in self._glob(target):
-                    self._walk(found, arch, outer, definitions, choices, choice_stack, depth + 1)
+                    uses_arch = self._walk_shared(found, arch, outer, definitions, choices, choice_stack,
+                                                  depth + 1) or uses_arch
                 current = block = None
             elif keyword == "config":
                 current = _Definition(value, path, number, depends=context + [dep for _, dep in stack if dep])
@@ -442,6 +455,25 @@ class KconfigTree:
                 current = block = None
             else:  # comment, mainmenu
                 current = block = None
+        return uses_arch
+
+    def _walk_shared(self, path: str, arch: str, context: List[str], definitions, choices, choice_stack,
+                     depth: int) -> bool:
+        """_walk, or what an earlier architecture's walk of the same file under the same
+        context added. Only a walk outside any choice, that leaves no choice open, is
+        kept: inside one, its options would belong to the enclosing choice as well."""
+        key = (path, tuple(context), depth)
+        if not choice_stack:
+            shared = self._shared.get(key)
+            if shared is not None:
+                definitions.extend(shared[0])
+                choices.extend(shared[1])
+                return False
+        first_definition, first_choice, open_choices = len(definitions), len(choices), len(choice_stack)
+        uses_arch = self._walk(path, arch, context, definitions, choices, choice_stack, depth)
+        if not uses_arch and open_choices == 0 and not choice_stack:
+            self._shared[key] = (definitions[first_definition:], choices[first_choice:])
+        return uses_arch
 
     def _glob(self, pattern: str) -> List[str]:
         if any(c in pattern for c in "*?["):

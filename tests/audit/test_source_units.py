@@ -99,6 +99,40 @@ def test_kconfig_rules_from_a_small_tree():
     assert differing_config(Condition.parse("CONFIG_PPC64 && CONFIG_THING"), Condition.parse("0"), rules=rules) is None
 
 
+def _kconfig_rules_seen(rules):
+    return {symbol: [rule.text for rule in rules.rules_about(symbol)] for symbol in sorted(rules.defined)}, \
+        sorted(rules.always)
+
+
+def test_kconfig_walks_shared_between_architectures_match_a_fresh_walk():
+    # lib/Kconfig is the same for every arch; lib/Kconfig.arch reads $(SRCARCH) below it,
+    # lib/Kconfig.dep is sourced under an `if`, lib/Kconfig.opt inside a choice on a only
+    files = {
+        "Kconfig": ('source "arch/$(SRCARCH)/Kconfig"\nsource "lib/Kconfig"\nsource "lib/Kconfig.arch"\n'
+                    'if ONE\nsource "lib/Kconfig.dep"\nendif\n'),
+        "arch/a/Kconfig": ('config ONE\n\tdef_bool y\nchoice\n\tprompt "pick"\nconfig A_PICK\n\tbool "a"\n'
+                           'source "lib/Kconfig.opt"\nendchoice\n'),
+        "arch/b/Kconfig": 'config ONE\n\tbool "one"\nsource "lib/Kconfig.dep"\nsource "lib/Kconfig.opt"\n',
+        "arch/a/Kconfig.lib": "config LIB_ARCH\n\tbool\n\tselect SHARED\n",
+        "arch/b/Kconfig.lib": "config LIB_ARCH\n\tbool\n\tdepends on ONE\n",
+        "lib/Kconfig": 'config SHARED\n\tbool "shared"\n\tdepends on ONE\n',
+        "lib/Kconfig.arch": 'source "arch/$(SRCARCH)/Kconfig.lib"\n',
+        "lib/Kconfig.dep": 'config DEP\n\tbool "dep"\n',
+        "lib/Kconfig.opt": 'config OPT\n\tbool "opt"\n',
+    }
+    fresh = {arch: _kconfig_rules_seen(KconfigTree(files.get, list(files)).rules(arch)) for arch in ("a", "b")}
+    for order in (("a", "b"), ("b", "a")):
+        shared = KconfigTree(files.get, list(files))
+        assert {arch: _kconfig_rules_seen(shared.rules(arch)) for arch in order} == fresh
+    a_rules, b_rules = fresh["a"][0], fresh["b"][0]
+    assert b_rules["CONFIG_LIB_ARCH"] == ["!CONFIG_LIB_ARCH || (CONFIG_ONE)"]
+    assert a_rules["CONFIG_LIB_ARCH"] == ["!CONFIG_LIB_ARCH || CONFIG_SHARED"]
+    assert a_rules["CONFIG_OPT"] == ["!(CONFIG_A_PICK && CONFIG_OPT)"] and b_rules["CONFIG_OPT"] == []
+    # DEP under `if ONE` on both, and once more without it on b
+    assert a_rules["CONFIG_DEP"] == ["!CONFIG_DEP || (CONFIG_ONE)"]
+    assert b_rules["CONFIG_DEP"] == []
+
+
 def test_comparisons_and_modules():
     levels = Condition.parse("CONFIG_PGTABLE_LEVELS == 3")
     assert where_they_differ(levels, Condition.parse("!(CONFIG_PGTABLE_LEVELS != 3)")) is None
