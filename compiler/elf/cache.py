@@ -1,20 +1,34 @@
 """One JSON file per vmlinux contents remembering answers.
 
 A cache file is trusted only for the exact contents it was learned from: it
-records the SHA-256 of the bytes the answers can come from (the ELF, program
-and section header tables, every segment and every section but the contents
-of relocation sections, which vmci never reads: over half of a Debian vmlinux)
-and the stat fingerprints (device, inode, size, mtime, ctime) of the files
-known to have those contents.  A file whose fingerprint is recorded is
-trusted without reading it; any other file is hashed (about 0.2 s for a 600 MB
-vmlinux, once per copy or change) and its fingerprint added when the digest
-matches.  When no cache file of the
-build ID exists at all (a cold run), nothing needs the digest before the
-answers are saved: it is computed on another thread meanwhile (hashlib and
-preadv release the GIL), so a cold run does not wait for it.  A file with the same
+records the stat fingerprints (device, inode, size, mtime, ctime) of the files
+known to have those contents, and once known the SHA-256 of the bytes the
+answers can come from (the ELF, program and section header tables, every
+segment and every section but the contents of relocation sections, which vmci
+never reads: over half of a Debian vmlinux).  A file whose fingerprint is
+recorded is trusted without reading it.  Any other file is hashed (about 0.2 s
+of CPU for a 600 MB vmlinux, once per copy or change) and its fingerprint added
+to the file of its digest, whose answers it then shares.  A file with the same
 build ID but other contents -- a damaged copy, a rebuilt image -- hashes to
-another digest and so gets a file of its own: files are named by build ID
-*and* digest, and found by fingerprint among those of their build ID.
+another digest and so gets a file of its own: files are named by build ID *and*
+digest, and found by fingerprint among those of their build ID.
+
+The digest only serves to recognise the same contents under another fingerprint
+later, so a cold run -- no cache file of the build ID to compare a digest with --
+does not compute it: its answers are saved *unhashed*, in a file named by build
+ID and fingerprint that records the image's path, and are trusted, as any file's,
+for that fingerprint alone.  A later run with another fingerprint that finds such
+a file hashes the file it was learned from, if that path still has the recorded
+fingerprint (the same test that trusts a fingerprint: its contents are the ones
+the answers came from; the fingerprint is checked again after hashing), and
+moves the answers into the file of that digest: the cost of the digest moves
+from every cold run to the first run of a copy.  If the path has another
+fingerprint now (touched, rewritten, replaced, removed), the unhashed answers
+can no longer be matched to any contents and are deleted: such a file is read
+cold once more.  Nothing is ever trusted on less than before -- a fingerprint,
+or a digest computed from the file answered -- so a changed file is never
+answered from a stale cache.  Answers are not saved at all when the image's
+fingerprint changed while it was read (written in place during the run).
 
 Writes are atomic (temporary file in the same directory + os.replace) and
 merge with whatever another process wrote meanwhile.
@@ -27,8 +41,7 @@ import json
 import os
 import re
 import tempfile
-import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 FORMAT = 3                 # 1 trusted build ID and size alone; 2 hashed relocations too
 SECTIONS = ("types", "variables", "enumerators", "symbols", "facts")
@@ -37,7 +50,10 @@ MAX_CANDIDATES = 8         # cache files of one build ID searched for a fingerpr
 DIGEST_NAME_CHARS = 32     # digest characters in a cache file's name
 
 
-def fingerprint(st: os.stat_result) -> List[int]:
+Fingerprint = List[int]
+
+
+def fingerprint(st: os.stat_result) -> Fingerprint:
     """What identifies one unchanged file: rewriting it in place changes its
     ctime even when its size and mtime are restored."""
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
@@ -49,11 +65,8 @@ Ranges = List[Tuple[int, int]]
 def file_digest(fd: int, ranges: Ranges) -> str:
     """SHA-256 of the (offset, size) `ranges` of the file open as `fd` -- the
     ranges themselves first, then their bytes -- read in 16 MiB pieces (through a
-    mapping, every page of the file would count in the process's RSS; on the
-    digest thread each piece costs two waits for the GIL, up to the 5 ms switch
-    interval each while the main thread decodes DWARF: 1 MiB pieces made the
-    digest take 1.4 s beside a cold run instead of 0.45 s alone).  SHA-256 rather
-    than BLAKE2: with the CPU's SHA extensions it is about 3x faster here."""
+    mapping, every page of the file would count in the process's RSS).  SHA-256
+    rather than BLAKE2: with the CPU's SHA extensions it is about 3x faster here."""
     h = hashlib.sha256()
     h.update(json.dumps(ranges).encode())
     buf = bytearray(1 << 24)
@@ -77,7 +90,23 @@ def cache_path(cache_dir: str, key: str, digest: str) -> str:
     return os.path.join(cache_dir, f"vmlinux-{_safe(key)}-{digest[:DIGEST_NAME_CHARS]}.json")
 
 
-def empty(build_id: Optional[str], file_size: int, digest: str) -> Dict[str, Any]:
+def unhashed_path(cache_dir: str, key: str, fp: Fingerprint) -> str:
+    """Where the answers of a cold run are kept until their digest is known: named
+    by the fingerprint of the file they were learned from."""
+    tag = hashlib.sha256(json.dumps(fp).encode()).hexdigest()[:DIGEST_NAME_CHARS]
+    return os.path.join(cache_dir, f"vmlinux-{_safe(key)}-unhashed-{tag}.json")
+
+
+def _named_right(cache_dir: str, key: str, path: str, d: Dict[str, Any]) -> bool:
+    """Is the loaded file at `path` the one its contents name?  (A file copied or
+    renamed by hand answers for nothing.)"""
+    if d["digest"] is not None:
+        return path == cache_path(cache_dir, key, d["digest"])
+    prints = d["fingerprints"]
+    return len(prints) == 1 and path == unhashed_path(cache_dir, key, prints[0])
+
+
+def empty(build_id: Optional[str], file_size: int, digest: Optional[str]) -> Dict[str, Any]:
     d: Dict[str, Any] = {"format": FORMAT, "build_id": build_id, "file_size": file_size,
                          "digest": digest, "fingerprints": []}
     for s in SECTIONS:
@@ -88,7 +117,8 @@ def empty(build_id: Optional[str], file_size: int, digest: str) -> Dict[str, Any
 def load(path: str, build_id: Optional[str], file_size: int,
          digest: Optional[str] = None) -> Optional[Dict[str, Any]]:
     """The cached data, or None when absent, unreadable, of another format or
-    for another file (build ID, size, and the digest when given)."""
+    for another file (build ID, size, and the digest when given; an unhashed
+    file's digest is None)."""
     try:
         with open(path, encoding="utf-8") as f:
             d = json.load(f)
@@ -98,8 +128,10 @@ def load(path: str, build_id: Optional[str], file_size: int,
         return None
     if d.get("build_id") != build_id or d.get("file_size") != file_size:
         return None
-    if not isinstance(d.get("digest"), str) or (digest is not None and d["digest"] != digest):
+    known = d.get("digest")
+    if not (known is None or isinstance(known, str)) or (digest is not None and known != digest):
         return None
+    d["digest"] = known
     prints = d.get("fingerprints")
     d["fingerprints"] = [p for p in prints if isinstance(p, list)] if isinstance(prints, list) else []
     for s in SECTIONS:
@@ -127,61 +159,46 @@ def _entry_ok(section: str, key: str, v: Any) -> bool:
     return v is None or isinstance(v, str)
 
 
-class PendingPath:
-    """The cache file's path once the digest, computed on another thread from a
-    duplicate of the descriptor (the image may be closed first), is known."""
-
-    def __init__(self, cache_dir: str, key: str, fd: int, ranges: Ranges) -> None:
-        self._cache_dir, self._key, self._ranges = cache_dir, key, ranges
-        self._digest: Optional[str] = None
-        self._fd = os.dup(fd)
-        self._thread = threading.Thread(target=self._run, name="vmci-digest", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._digest = file_digest(self._fd, self._ranges)
-        except OSError:
-            self._digest = None  # the cache is an optimisation: nothing is saved
-        finally:
-            os.close(self._fd)
-
-    def resolve(self, data: Dict[str, Any]) -> Optional[str]:
-        """The path, with the digest recorded in `data`; None if it could not be read."""
-        self._thread.join()
-        if self._digest is None:
-            return None
-        data["digest"] = self._digest
-        return cache_path(self._cache_dir, self._key, self._digest)
+# (path of a file, its fingerprint when learned from) -> its digest, or None when that
+# path no longer has that fingerprint (or cannot be read)
+DigestOf = Callable[[str, Fingerprint], Optional[str]]
 
 
-CachePath = Union[str, PendingPath]
-
-
-def find(cache_dir: str, key: str, build_id: Optional[str], st: os.stat_result,
-         fd: int, ranges: Callable[[], Ranges]) -> Tuple[CachePath, Dict[str, Any], bool]:
-    """(path, data, changed) of the cache file for the contents of the file open
-    as `fd`, whose stat is `st` (the digest covers the ranges `ranges()` gives,
-    asked for only when the file is hashed; see file_digest).  The file is hashed only when no cache file of
-    this build ID lists its fingerprint, and on another thread when there is no
-    cache file of this build ID at all (the path is then a PendingPath);
-    `changed` says that the data gained the fingerprint (or is new) and should
-    be saved."""
+def find(cache_dir: str, key: str, build_id: Optional[str], st: os.stat_result, image: str,
+         fd: int, ranges: Callable[[], Ranges], digest_of: DigestOf) -> Tuple[str, Dict[str, Any], bool]:
+    """(path, data, changed) of the cache file for the contents of the file `image`,
+    open as `fd`, whose stat is `st` (the digest covers the ranges `ranges()` gives,
+    asked for only when the file is hashed; see file_digest).  The file is hashed
+    only when no cache file of this build ID lists its fingerprint and one with a
+    digest exists to compare with (after the unhashed files among them were hashed
+    with `digest_of`); else its answers go to an unhashed file.  `changed` says
+    that the data gained the fingerprint (or is new) and should be saved."""
     fp = fingerprint(st)
     prefix = f"vmlinux-{_safe(key)}-"
     try:
         names = sorted(n for n in os.listdir(cache_dir) if n.startswith(prefix) and n.endswith(".json"))
     except OSError:
         names = []
+    hashed = False  # is there a file with a digest to compare this file's with?
+    unhashed = []
     for name in names[:MAX_CANDIDATES]:
         path = os.path.join(cache_dir, name)
         d = load(path, build_id, st.st_size)
-        if d is not None and fp in d["fingerprints"] and path == cache_path(cache_dir, key, d["digest"]):
+        if d is None or not _named_right(cache_dir, key, path, d):
+            continue
+        if fp in d["fingerprints"]:
             return path, d, False
-    if not names:
-        d = empty(build_id, st.st_size, "")
+        if d["digest"] is None:
+            unhashed.append((path, d))
+        else:
+            hashed = True
+    for path, d in unhashed:
+        hashed = _hash_unhashed(cache_dir, key, path, d, digest_of) or hashed
+    if not hashed:
+        d = empty(build_id, st.st_size, None)
         d["fingerprints"] = [fp]
-        return PendingPath(cache_dir, key, fd, ranges()), d, True
+        d["image"] = image
+        return unhashed_path(cache_dir, key, fp), d, True
     digest = file_digest(fd, ranges())
     path = cache_path(cache_dir, key, digest)
     d = load(path, build_id, st.st_size, digest) or empty(build_id, st.st_size, digest)
@@ -189,7 +206,25 @@ def find(cache_dir: str, key: str, build_id: Optional[str], st: os.stat_result,
     return path, d, True
 
 
-def _add_fingerprint(prints: List[List[int]], fp: List[int]) -> List[List[int]]:
+def _hash_unhashed(cache_dir: str, key: str, path: str, d: Dict[str, Any], digest_of: DigestOf) -> bool:
+    """Move the answers of the unhashed file at `path` into the file of their digest,
+    if the image they were learned from still has the recorded fingerprint; else
+    delete them (nothing can match them to contents any more).  Did it move them?"""
+    image = d.get("image")
+    digest = digest_of(image, d["fingerprints"][0]) if isinstance(image, str) else None
+    moved = False
+    if digest is not None:
+        d["digest"] = digest
+        del d["image"]
+        moved = save(cache_path(cache_dir, key, digest), d)
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    return moved
+
+
+def _add_fingerprint(prints: List[Fingerprint], fp: Fingerprint) -> List[Fingerprint]:
     return ([p for p in prints if p != fp] + [fp])[-MAX_FINGERPRINTS:]
 
 

@@ -106,14 +106,14 @@ class Vmlinux:
             self._elf.close()
             raise
         self.file_size = self._elf.file_size
-        self._cache_file: Optional[_cache.CachePath] = None
-        self._data = _cache.empty(self.build_id, self.file_size, "")
+        self._cache_file: Optional[str] = None
+        self._data = _cache.empty(self.build_id, self.file_size, None)
         self._dirty = False
         if cache_dir is not None:
             try:
                 self._cache_file, self._data, self._dirty = _cache.find(
-                    str(cache_dir), self.build_id or "nobuildid", self.build_id, self._elf.stat, self._elf.fileno(),
-                    self._elf.digest_ranges)
+                    str(cache_dir), self.build_id or "nobuildid", self.build_id, self._elf.stat,
+                    os.path.realpath(self.path), self._elf.fileno(), self._elf.digest_ranges, _digest_of)
             except ElfFormatError:  # the section headers, read to know what to hash
                 self._elf.close()
                 raise
@@ -152,11 +152,17 @@ class Vmlinux:
     def save_cache(self) -> None:
         """Write what was learned to the cache file (no-op without cache_dir
         or when nothing new was learned)."""
-        if isinstance(self._cache_file, _cache.PendingPath):
-            self._cache_file = self._cache_file.resolve(self._data)
-        if self._cache_file is not None and self._dirty:
-            if _cache.save(self._cache_file, self._data):
-                self._dirty = False
+        if self._cache_file is None or not self._dirty:
+            return
+        try:
+            unchanged = _cache.fingerprint(os.fstat(self._elf.fileno())) == _cache.fingerprint(self._elf.stat)
+        except OSError:
+            unchanged = False
+        if not unchanged:  # written in place while it was read: the answers may mix two contents
+            self._cache_file = None
+            return
+        if _cache.save(self._cache_file, self._data):
+            self._dirty = False
 
     def _check_dwarf(self) -> bool:
         has = any(s is not None and s.size > 0 and s.type != 8
@@ -810,6 +816,24 @@ def _save_all() -> None:
                 vm.save_cache()
         except Exception:  # noqa: BLE001 - best effort at exit
             pass
+
+
+def _digest_of(path: str, fp: List[int]) -> Optional[str]:
+    """The cache digest of the ELF file at `path` if it has the fingerprint `fp`
+    before and after it is hashed (see cache.py), else None."""
+    try:
+        elf = ElfFile(path)
+    except ElfFormatError:
+        return None
+    try:
+        if _cache.fingerprint(elf.stat) != fp:
+            return None
+        digest = _cache.file_digest(elf.fileno(), elf.digest_ranges())
+        return digest if _cache.fingerprint(os.fstat(elf.fileno())) == fp else None
+    except (ElfFormatError, OSError):
+        return None
+    finally:
+        elf.close()
 
 
 def open_vmlinux(path, cache_dir: Optional[str] = None,

@@ -95,8 +95,12 @@ def test_cold_then_warm(native_exe, tmp_path):
         cold = _ask(vm)
         bid = vm.build_id
     files = os.listdir(cache)
-    assert files == [os.path.basename(elf_cache.cache_path(cache, bid, _sha256(native_exe)))]
-    assert files[0].startswith(f"vmlinux-{bid}-")
+    fp = elf_cache.fingerprint(os.stat(native_exe))
+    assert files == [os.path.basename(elf_cache.unhashed_path(cache, bid, fp))]
+    assert files[0].startswith(f"vmlinux-{bid}-unhashed-")
+    saved = json.load(open(os.path.join(cache, files[0])))
+    assert saved["digest"] is None and saved["fingerprints"] == [fp]
+    assert saved["image"] == os.path.realpath(native_exe)
     warm = _warm(native_exe, cache)
     for k, v in cold.items():
         assert warm[k] == v, k
@@ -111,7 +115,7 @@ def test_cache_for_other_file_is_ignored(native_exe, tmp_path):
     with open_vmlinux(native_exe, cache_dir=cache) as vm:
         vm.find_type("struct page")
         bid = vm.build_id
-    path = elf_cache.cache_path(cache, bid, _sha256(native_exe))
+    path = elf_cache.unhashed_path(cache, bid, elf_cache.fingerprint(os.stat(native_exe)))
     data = json.load(open(path))
     data["file_size"] += 1
     data["types"]["struct page"] = {"failure": "poisoned"}
@@ -218,33 +222,42 @@ def test_a_copy_with_other_contents_does_not_poison_the_cache(damaged_copy, tmp_
 
 
 def test_warm_run_of_an_unchanged_file_does_not_hash(native_exe, tmp_path, monkeypatch):
-    """A fingerprint the cache knows is trusted without reading the file; a copy,
-    a rewrite in place or a touched file is hashed once, then known."""
+    """A fingerprint the cache knows is trusted without reading the file.  A cold run
+    hashes nothing (there is no digest to compare with); the first copy hashes itself
+    and the file the cold run learned from, and shares its answers; a touched copy is
+    hashed once, then known."""
     calls = []
     real = elf_cache.file_digest
 
     def spy(fd, ranges):
-        calls.append(os.fstat(fd).st_size)
+        calls.append(os.fstat(fd).st_ino)
         return real(fd, ranges)
 
     monkeypatch.setattr(elf_cache, "file_digest", spy)
     cache = str(tmp_path / "cache")
-    exe = str(tmp_path / "exe")
+    exe, copy = str(tmp_path / "exe"), str(tmp_path / "copy")
     shutil.copy(native_exe, exe)
-    with open_vmlinux(exe, cache_dir=cache) as vm:  # cold: hashed to name its cache file
+    with open_vmlinux(exe, cache_dir=cache) as vm:  # cold
         vm.find_type("struct page")
-    assert calls == [os.path.getsize(exe)]
+    assert calls == []
     for _ in range(3):
         with open_vmlinux(exe, cache_dir=cache) as vm:
             assert vm.find_type("struct page").name == "page"
-    assert len(calls) == 1, "a warm run of an unchanged file read the whole file"
-    os.utime(exe, ns=(1, 1))  # touched: same contents, hashed once more, then known again
+    assert calls == [], "a warm run of an unchanged file read the whole file"
+    shutil.copy(exe, copy)
+    with open_vmlinux(copy, cache_dir=cache) as vm:
+        assert "struct page" in vm._data["types"]  # the cold run's answer, shared
+    assert sorted(calls) == sorted([os.stat(exe).st_ino, os.stat(copy).st_ino])
+    os.utime(copy, ns=(1, 1))  # touched: same contents, hashed once more, then known again
     for _ in range(2):
-        with open_vmlinux(exe, cache_dir=cache) as vm:
+        with open_vmlinux(copy, cache_dir=cache) as vm:
             assert vm.find_type("struct page").name == "page"
-    assert len(calls) == 2
-    data = json.load(open(glob.glob(os.path.join(cache, "vmlinux-*.json"))[0]))
-    assert len(data["fingerprints"]) == 2 and data["format"] == elf_cache.FORMAT
+    assert len(calls) == 3
+    files = glob.glob(os.path.join(cache, "vmlinux-*.json"))
+    assert len(files) == 1
+    data = json.load(open(files[0]))
+    assert data["digest"] == _sha256(exe) and files[0] == elf_cache.cache_path(cache, data["build_id"], data["digest"])
+    assert len(data["fingerprints"]) == 3 and data["format"] == elf_cache.FORMAT
 
 
 def test_cache_of_format_1_is_ignored(native_exe, tmp_path):
@@ -282,28 +295,42 @@ def test_malformed_entries_in_the_cache_are_asked_again(native_exe, tmp_path):
         assert vm.find_type("atomic_long_t").resolved().size == 8
 
 
-def test_cold_run_hashes_on_another_thread(native_exe, tmp_path, monkeypatch):
-    """With no cache file of the build ID, nothing needs the digest before saving: it
-    is computed beside the DWARF work, on its own thread, and names the file saved. A
-    copy (another fingerprint, a cache file of the build ID exists) is hashed at once."""
-    import threading
-
-    threads = []
+def test_unhashed_answers_of_a_changed_file_are_dropped(native_exe, tmp_path, monkeypatch):
+    """The answers of a cold run are hashed later only from a file that still has the
+    fingerprint they were learned with: after the file changed, they match no
+    contents, are deleted, and answer nothing -- not even for the same bytes."""
+    calls = []
     real = elf_cache.file_digest
 
     def spy(fd, ranges):
-        threads.append(threading.current_thread().name)
+        calls.append(os.fstat(fd).st_ino)
         return real(fd, ranges)
 
     monkeypatch.setattr(elf_cache, "file_digest", spy)
     cache = str(tmp_path / "cache")
-    with open_vmlinux(native_exe, cache_dir=cache) as vm:
+    exe = str(tmp_path / "exe")
+    shutil.copy(native_exe, exe)
+    with open_vmlinux(exe, cache_dir=cache) as vm:
+        vm.find_type("struct page")
+    [unhashed] = os.listdir(cache)
+    os.utime(exe, ns=(1, 1))
+    with open_vmlinux(exe, cache_dir=cache) as vm:
+        assert vm._data["types"] == {}  # asked again
         assert vm.find_type("struct page").name == "page"
-    assert threads == ["vmci-digest"]
-    assert os.listdir(cache) == [os.path.basename(elf_cache.cache_path(cache, vm.build_id, _sha256(native_exe)))]
-    copy = str(tmp_path / "copy")
-    shutil.copy(native_exe, copy)
-    with open_vmlinux(copy, cache_dir=cache) as vm:
-        assert vm.find_type("struct page").name == "page"
-    assert threads == ["vmci-digest", threading.current_thread().name]
-    assert len(os.listdir(cache)) == 1
+    assert calls == []  # nothing to hash against: cold again
+    files = os.listdir(cache)
+    assert len(files) == 1 and files[0] != unhashed and "-unhashed-" in files[0]
+
+
+def test_a_file_written_while_read_saves_nothing(native_exe, tmp_path):
+    """The fingerprint is looked at again before saving: answers read while the file
+    was rewritten in place may mix two contents and are not kept."""
+    cache = str(tmp_path / "cache")
+    exe = str(tmp_path / "exe")
+    shutil.copy(native_exe, exe)
+    with open_vmlinux(exe, cache_dir=cache) as vm:
+        vm.find_type("struct page")
+        with open(exe, "r+b") as f:
+            f.seek(0)
+            f.write(f.read(4))  # the same bytes: only the ctime changes
+    assert not os.path.exists(cache) or os.listdir(cache) == []
