@@ -13,9 +13,10 @@ from vmci.cli.options import (BANNER_VERSION, CONFIG, KERNEL_VERSION, NO_CACHE, 
                               option)
 from vmci.errors import UsageError
 from vmci.files.output import printable_text
-from vmci.jsonformat import document
 from vmci.resources import default_cache_dir
-from vmci.spec.load import load_valid_specs
+
+# The stages are imported where they are used: a coverage answered from its memo
+# (cli/memo.py) needs none of them.
 
 EXIT_OK, EXIT_FOUND = 0, 1
 
@@ -31,12 +32,15 @@ def _emit(args, text: str) -> None:
 
 def _load_specs(directory: str):
     """The model (through vmci's spec cache), or SpecProblems: exit status 1, as validate."""
+    from vmci.spec.load import load_valid_specs
+
     return load_valid_specs(directory, default_cache_dir())
 
 
 # --- audit source -------------------------------------------------------------------------
 
 def cmd_audit_source(args: argparse.Namespace) -> int:
+    from vmci.jsonformat import document
     from vmci.select import SelectionError, check_version
     from vmci.audit.source import audit_source, render_json, render_text
     from vmci.audit.tree import KernelTree
@@ -164,6 +168,7 @@ def _cache_dir(args):
 
 
 def cmd_audit_note(args: argparse.Namespace) -> int:
+    from vmci.jsonformat import document
     from vmci.audit.image import resolve_image
     from vmci.audit.noteaudit import compare_note, failed, render_text, summary
 
@@ -206,6 +211,7 @@ def kaslr_json(image):
 # --- audit consumers ----------------------------------------------------------------------
 
 def cmd_audit_consumers(args: argparse.Namespace) -> int:
+    from vmci.jsonformat import document
     from vmci.select import check_version
     from vmci.audit.consumers import audit_consumers, newest_version, render_json, render_text
     from vmci.audit.image import load_config, parse_version_argument
@@ -228,26 +234,38 @@ def cmd_audit_consumers(args: argparse.Namespace) -> int:
 # --- coverage -------------------------------------------------------------------------------
 
 def cmd_coverage(args: argparse.Namespace) -> int:
+    from vmci.cli.memo import Transcript, coverage_key, remember, replay
+
+    key = coverage_key(args)
+    code = None if key is None else replay(default_cache_dir(), "coverage", key, args.output)
+    if code is not None:  # the specs and vmci as they were: the same output
+        return code
+    transcript = Transcript(args.output)
+    transcript.write(printable_text(_coverage_report(args)))
+    if key is not None and coverage_key(args) == key:  # no spec changed while it ran
+        remember(default_cache_dir(), "coverage", key, transcript, EXIT_OK)
+    return EXIT_OK
+
+
+def _coverage_report(args: argparse.Namespace) -> str:
     from vmci.audit.coverage import compute_coverage, render_html, render_json, render_text
+    from vmci.jsonformat import document
 
     specs = _load_specs(args.specs)
     coverage = compute_coverage(specs)
     if args.format == "json":
-        _emit(args, document("coverage", render_json(coverage)))
-    elif args.format == "html":
+        return document("coverage", render_json(coverage))
+    if args.format == "html":
         output = getattr(args, "output", None)
         page_directory = os.path.dirname(os.path.abspath(output)) if output not in (None, "-") else os.getcwd()
-        _emit(args, render_html(coverage, specs.directory, page_directory))
-    else:
-        _emit(args, render_text(coverage))
-    return EXIT_OK
-
-
+        return render_html(coverage, specs.directory, page_directory)
+    return render_text(coverage)
 
 
 # --- diff ---------------------------------------------------------------------------------------
 
 def cmd_diff(args: argparse.Namespace) -> int:
+    from vmci.jsonformat import document
     from vmci.audit.diff import diff_sides, is_vmlinux_side, load_side, render_text
 
     specs = _load_specs(args.specs)

@@ -108,7 +108,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
     check_once([args.vmlinux, args.config], ["--vmlinux", "--config"])
     key = resolve_key(args)
-    code = None if key is None else replay(default_cache_dir(), key, args.output)
+    code = None if key is None else replay(default_cache_dir(), "resolve", key, args.output)
     if code is not None:  # run before with every input as it is now: said again as it was said
         return code
     transcript = Transcript(args.output)
@@ -118,7 +118,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         except UsageError as error:
             raise UsageError(named(str(error), path, args.vmlinux))
     if key is not None and resolve_key(args) == key:  # no input changed while it ran
-        remember(default_cache_dir(), key, transcript, code)
+        remember(default_cache_dir(), "resolve", key, transcript, code)
     return code
 
 
