@@ -140,3 +140,16 @@ def test_comparisons_and_modules():
     # IS_ENABLED is true for =m, a plain CONFIG_X only for =y
     example = where_they_differ(Condition.parse("IS_ENABLED(CONFIG_M)"), Condition.parse("CONFIG_M"))
     assert example == {"CONFIG_M": "m"}
+
+
+def test_tar_header_numbers_and_checksum_sum():
+    from vmci.audit.tree import _byte_sum, _octal
+    assert _octal(b"0000644\0") == 0o644
+    assert _octal(b" 12 \0anything") == 0o12  # what follows the NUL does not count
+    assert _octal(b"00000001750") == 0o1750  # no terminator at all
+    assert _octal(b"\0\0\0 \0\0\0\0") == 0  # empty: zero, as tar reads it
+    assert _octal(b"12 34\0\0\0") is None and _octal(b"0128\0\0\0\0") is None and _octal(b"+12\0") is None
+    assert _octal(b"0" * 23 + b"\0") is None  # more digits than a 12-byte field holds twice over
+    assert _octal(b"\x80" + bytes(10) + b"\x05") == 5 and _octal(b"\xc0" + bytes(10) + b"\x05") == -5
+    for block in (bytes(512), b"\xff" * 512, bytes(range(256)) * 2, b"ustar\0" * 85 + b"00"):
+        assert _byte_sum(block) == sum(block)
