@@ -32,7 +32,6 @@ import os
 import re
 import stat
 import sys
-import threading
 from typing import Callable, Iterable, Optional, Tuple
 
 from vmci.files.inputs import kind_of
@@ -230,6 +229,8 @@ def _own_descriptor(path: str) -> Optional[int]:
     directory, name = os.path.split(os.path.abspath(path))
     if not name.isdigit():
         return None
+    import threading  # here: only an -o naming a descriptor needs it, and a warm resolve imports this module
+
     pid = os.getpid()
     ours = (f"/proc/{pid}/fd", f"/proc/{pid}/task/{threading.get_native_id()}/fd")
     return int(name) if os.path.realpath(directory) in ours else None
