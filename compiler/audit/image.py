@@ -61,7 +61,8 @@ def resolve_image(specs: SpecSet, path: str, config_path: Optional[str] = None,
 
     with local_file(path) as actual:
         try:
-            image = _resolve_image_file(specs, actual, config_path, kernel_version, phases, cache_dir, note_values)
+            image = _resolve_image_file(specs, actual, config_path, kernel_version, phases, cache_dir, note_values,
+                                        lasting=actual == path)
         except ImageError as error:
             raise ImageError(named(str(error), actual, path))
     if actual != path:
@@ -71,8 +72,8 @@ def resolve_image(specs: SpecSet, path: str, config_path: Optional[str] = None,
 
 
 def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], kernel_version: Optional[str],
-                        phases, cache_dir: Optional[str], note_values: Optional[Dict[str, str]] = None
-                        ) -> ResolvedImage:
+                        phases, cache_dir: Optional[str], note_values: Optional[Dict[str, str]] = None,
+                        lasting: bool = True) -> ResolvedImage:
     from vmci.spec.model import kernel_version_from_banner
     from vmci.elf import ElfFormatError, LookupFailure, open_vmlinux
     from vmci.resolve.engine import resolve
@@ -81,7 +82,7 @@ def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], k
     if not os.path.exists(path):
         raise ImageError(f"{path}: no such file")
     try:
-        vm = open_vmlinux(path, cache_dir=cache_dir)
+        vm = open_vmlinux(path, cache_dir=cache_dir, lasting=lasting)  # lasting: not standard input's copy
     except ElfFormatError as error:
         raise ImageError(str(error))
     try:

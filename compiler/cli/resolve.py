@@ -136,7 +136,8 @@ def _resolve_file(args, path: str, say: Transcript) -> int:
         raise UsageError(f"{path}: no such file")
     progress = _ResolveProgress()
     try:
-        vm = open_vmlinux(path, cache_dir=None if args.no_cache else default_cache_dir(), progress=progress.scan)
+        vm = open_vmlinux(path, cache_dir=None if args.no_cache else default_cache_dir(), progress=progress.scan,
+                          lasting=path == args.vmlinux)  # not standard input's temporary copy
     except ElfFormatError as error:
         raise UsageError(str(error))
     try:

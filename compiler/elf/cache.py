@@ -25,7 +25,8 @@ moves the answers into the file of that digest: the cost of the digest moves
 from every cold run to the first run of a copy.  If the path has another
 fingerprint now (touched, rewritten, replaced, removed), the unhashed answers
 can no longer be matched to any contents and are deleted: such a file is read
-cold once more.  Nothing is ever trusted on less than before -- a fingerprint,
+cold once more.  (A temporary copy -- standard input spooled to a file -- is
+hashed at once: its path is gone by the next run.)  Nothing is ever trusted on less than before -- a fingerprint,
 or a digest computed from the file answered -- so a changed file is never
 answered from a stale cache.  Answers are not saved at all when the image's
 fingerprint changed while it was read (written in place during the run).
@@ -165,14 +166,17 @@ DigestOf = Callable[[str, Fingerprint], Optional[str]]
 
 
 def find(cache_dir: str, key: str, build_id: Optional[str], st: os.stat_result, image: str,
-         fd: int, ranges: Callable[[], Ranges], digest_of: DigestOf) -> Tuple[str, Dict[str, Any], bool]:
+         fd: int, ranges: Callable[[], Ranges], digest_of: DigestOf,
+         lasting: bool = True) -> Tuple[str, Dict[str, Any], bool]:
     """(path, data, changed) of the cache file for the contents of the file `image`,
     open as `fd`, whose stat is `st` (the digest covers the ranges `ranges()` gives,
     asked for only when the file is hashed; see file_digest).  The file is hashed
     only when no cache file of this build ID lists its fingerprint and one with a
     digest exists to compare with (after the unhashed files among them were hashed
-    with `digest_of`); else its answers go to an unhashed file.  `changed` says
-    that the data gained the fingerprint (or is new) and should be saved."""
+    with `digest_of`), or when it is not `lasting` (a temporary copy, removed after
+    this run: unhashed answers could never be matched with it again); else its
+    answers go to an unhashed file.  `changed` says that the data gained the
+    fingerprint (or is new) and should be saved."""
     fp = fingerprint(st)
     prefix = f"vmlinux-{_safe(key)}-"
     try:
@@ -194,7 +198,7 @@ def find(cache_dir: str, key: str, build_id: Optional[str], st: os.stat_result, 
             hashed = True
     for path, d in unhashed:
         hashed = _hash_unhashed(cache_dir, key, path, d, digest_of) or hashed
-    if not hashed:
+    if not hashed and lasting:
         d = empty(build_id, st.st_size, None)
         d["fingerprints"] = [fp]
         d["image"] = image

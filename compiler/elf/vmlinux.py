@@ -93,7 +93,7 @@ class Vmlinux:
     """A vmlinux image: ELF facts, symbols, initial memory and DWARF types."""
 
     def __init__(self, path: str, cache_dir: Optional[str] = None,
-                 progress: Optional[ProgressFn] = None) -> None:
+                 progress: Optional[ProgressFn] = None, lasting: bool = True) -> None:
         self.path = str(path)
         self._progress = progress
         self._elf = ElfFile(self.path)
@@ -113,7 +113,7 @@ class Vmlinux:
             try:
                 self._cache_file, self._data, self._dirty = _cache.find(
                     str(cache_dir), self.build_id or "nobuildid", self.build_id, self._elf.stat,
-                    os.path.realpath(self.path), self._elf.fileno(), self._elf.digest_ranges, _digest_of)
+                    os.path.realpath(self.path), self._elf.fileno(), self._elf.digest_ranges, _digest_of, lasting)
             except ElfFormatError:  # the section headers, read to know what to hash
                 self._elf.close()
                 raise
@@ -837,7 +837,8 @@ def _digest_of(path: str, fp: List[int]) -> Optional[str]:
 
 
 def open_vmlinux(path, cache_dir: Optional[str] = None,
-                 progress: Optional[ProgressFn] = None) -> Vmlinux:
+                 progress: Optional[ProgressFn] = None, lasting: bool = True) -> Vmlinux:
     """Open a vmlinux (or any ELF).  Raises ElfFormatError when it is not a
-    usable ELF file."""
-    return Vmlinux(os.fspath(path), cache_dir=cache_dir, progress=progress)
+    usable ELF file.  `lasting`: the file stays at `path` after this run (False
+    for a temporary copy, such as standard input spooled to a file: see cache.py)."""
+    return Vmlinux(os.fspath(path), cache_dir=cache_dir, progress=progress, lasting=lasting)

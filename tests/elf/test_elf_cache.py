@@ -334,3 +334,21 @@ def test_a_file_written_while_read_saves_nothing(native_exe, tmp_path):
             f.seek(0)
             f.write(f.read(4))  # the same bytes: only the ctime changes
     assert not os.path.exists(cache) or os.listdir(cache) == []
+
+
+def test_a_temporary_copy_is_hashed_at_once(native_exe, tmp_path):
+    """Standard input is read from a temporary copy, removed after the run: its answers
+    are saved under their digest at once, so the next copy of the same bytes (another
+    temporary file, another fingerprint) finds them."""
+    cache = str(tmp_path / "cache")
+    for run in range(2):
+        spooled = str(tmp_path / f"stdin-{run}")
+        shutil.copy(native_exe, spooled)
+        with open_vmlinux(spooled, cache_dir=cache, lasting=False) as vm:
+            assert ("struct page" in vm._data["types"]) == (run == 1)
+            assert vm.find_type("struct page").name == "page"
+        os.unlink(spooled)
+    [name] = os.listdir(cache)
+    assert name == os.path.basename(elf_cache.cache_path(cache, vm.build_id, _sha256(native_exe)))
+    assert len(json.load(open(os.path.join(cache, name)))["fingerprints"]) == 2
+

@@ -155,3 +155,19 @@ def test_audit_source_shows_progress_on_a_terminal_only(tmp_path):
     assert code == 0 and out.decode().endswith("no drift\n")
     assert_progress(err, "vmci audit source:")
     assert vmci(*args) == (0, out, "")
+
+
+def test_a_vmlinux_from_standard_input_is_cached_by_digest(amd64, tmp_path):
+    """Standard input is read from a temporary copy, gone by the next run: its answers are
+    saved under the digest of its bytes (a file's own are saved unhashed, by its
+    fingerprint, until a copy needs the digest: elf/cache.py)."""
+    vmlinux, config, _ = amd64
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    for source, shape in ((vmlinux, "-unhashed-"), ("-", "")):
+        with open(vmlinux, "rb") as handle:
+            result = subprocess.run([sys.executable, "-m", "vmci", "resolve", "--vmlinux", source, "--config", config],
+                                    cwd=ROOT, stdin=handle, capture_output=True, timeout=600, env=env)
+        assert result.returncode == 0, result.stderr
+        names = [n for n in os.listdir(tmp_path / "vmci") if n.startswith("vmlinux-")]
+        assert len(names) == 1 and (shape in names[0] if shape else "-unhashed-" not in names[0]), names
+        os.unlink(tmp_path / "vmci" / names[0])
