@@ -11,14 +11,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from vmci.lang.kconfig import ConfigError, KernelConfig
-from vmci.spec.model import SpecSet, Version, parse_kernel_version
+from vmci.lang.kconfig import KernelConfig
+from vmci.spec.model import SpecSet, Version
 from vmci.resolve.engine import ResolvedLine, Slide
-from vmci.errors import UnusableInput
+# the image's questions and their errors are resolve's (vmci resolve asks them too); the
+# audits take them from here
+from vmci.resolve.image import ImageError, image_facts, load_config, parse_version_argument
 
-
-class ImageError(UnusableInput):
-    """A vmlinux, config or version that cannot be used; str() is one line."""
+__all__ = ["ImageError", "ResolvedImage", "load_config", "parse_version_argument", "resolve_image"]
 
 
 @dataclass
@@ -32,22 +32,6 @@ class ResolvedImage:
     build_id: Optional[str] = None
     slide: Optional[Slide] = None  # the KASLR slide applied (read from a note), if any
     moved: List[str] = field(default_factory=list)  # the keys whose values the slide moved
-
-
-def load_config(path: Optional[str]) -> Optional[KernelConfig]:
-    if path is None:
-        return None
-    try:
-        return KernelConfig.from_file(path)
-    except ConfigError as error:
-        raise ImageError(str(error))
-
-
-def parse_version_argument(text: str) -> Version:
-    try:
-        return parse_kernel_version(text)
-    except ValueError as error:
-        raise ImageError(str(error))
 
 
 def resolve_image(specs: SpecSet, path: str, config_path: Optional[str] = None,
@@ -74,10 +58,9 @@ def resolve_image(specs: SpecSet, path: str, config_path: Optional[str] = None,
 def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], kernel_version: Optional[str],
                         phases, cache_dir: Optional[str], note_values: Optional[Dict[str, str]] = None,
                         lasting: bool = True) -> ResolvedImage:
-    from vmci.spec.model import kernel_version_from_banner
     from vmci.elf import ElfFormatError, LookupFailure, open_vmlinux
     from vmci.resolve.engine import resolve
-    from vmci.select import SelectionError, find_target_by_elf
+    from vmci.select import SelectionError
 
     if not os.path.exists(path):
         raise ImageError(f"{path}: no such file")
@@ -86,29 +69,7 @@ def _resolve_image_file(specs: SpecSet, path: str, config_path: Optional[str], k
     except ElfFormatError as error:
         raise ImageError(str(error))
     try:
-        if not vm.has_dwarf:
-            raise ImageError(f"{path}: no DWARF (.debug_info): use the vmlinux with debug info "
-                             f"(Debian: linux-image-RELEASE-dbg)")
-        try:
-            target = find_target_by_elf(specs, vm.e_machine, vm.elf_class, vm.endianness)
-        except SelectionError as error:
-            raise ImageError(f"{path}: {error}")
-        if kernel_version:
-            version = parse_version_argument(kernel_version)
-        else:
-            banner_version = kernel_version_from_banner(vm.linux_banner())
-            if banner_version is None:
-                raise ImageError(f"{path}: no linux_banner to read the kernel version from; pass --kernel-version")
-            version = banner_version
-        config = load_config(config_path)
-        if config is None:
-            embedded = vm.embedded_config()
-            if embedded is None:
-                raise ImageError(f"{path}: the image embeds no config (CONFIG_IKCONFIG); pass --config PATH")
-            try:
-                config = KernelConfig.from_text(embedded, f"{path}:IKCONFIG")
-            except ConfigError as error:
-                raise ImageError(str(error))
+        target, version, config = image_facts(specs, vm, path, kernel_version, config_path)
         slide, moved = None, []
         try:
             lines = resolve(specs, vm, target, version, config, phases)

@@ -37,43 +37,14 @@ class _ResolveProgress:
 
 def _resolve_image(args, specs, vm, progress=None):
     """The resolve steps that question the image; damage may surface in any of them."""
-    from vmci.cli.spec import kernel_version
-    from vmci.lang.kconfig import ConfigError, KernelConfig
     from vmci.resolve.engine import resolve, resolve_with_kaslr_offset
-    from vmci.select import SelectionError, find_target_by_elf
-    from vmci.spec.model import kernel_version_from_banner
+    from vmci.resolve.image import ImageError, image_facts
+    from vmci.select import SelectionError
 
-    if not vm.has_dwarf:
-        raise UsageError(f"{args.vmlinux}: no DWARF (.debug_info): this looks like a stripped or boot image; "
-                         f"use the vmlinux with debug info (Debian: linux-image-RELEASE-dbg)")
     try:
-        target = find_target_by_elf(specs, vm.e_machine, vm.elf_class, vm.endianness)
-    except SelectionError as error:
-        raise UsageError(f"{args.vmlinux}: {error}")
-    banner = vm.linux_banner()
-    if args.kernel_version:
-        version = kernel_version(args.kernel_version)
-    else:
-        version = kernel_version_from_banner(banner)
-        if version is None and vm.contents_stripped:
-            raise UsageError(f"{args.vmlinux}: a debug-only image (its sections keep no code or data, as objcopy "
-                             f"--only-keep-debug leaves them): the kernel version is not in it; pass --kernel-version")
-        if version is None:
-            raise UsageError(f"{args.vmlinux}: no linux_banner to read the kernel version from; pass --kernel-version")
-    if args.config:
-        try:
-            config = KernelConfig.from_file(args.config)
-        except ConfigError as error:
-            raise UsageError(str(error))
-    else:
-        embedded = vm.embedded_config()
-        if embedded is None:
-            raise UsageError(f"{args.vmlinux}: the image embeds no config (CONFIG_IKCONFIG); pass --config PATH "
-                             f"(the kernel's .config, e.g. /boot/config-RELEASE)")
-        try:
-            config = KernelConfig.from_text(embedded, f"{args.vmlinux}:IKCONFIG")
-        except ConfigError as error:
-            raise UsageError(str(error))
+        target, version, config = image_facts(specs, vm, args.vmlinux, args.kernel_version, args.config)
+    except ImageError as error:
+        raise UsageError(str(error))
     slide = None
     try:
         phases = ("boot", "crash") if args.at_crash else ("boot",)
