@@ -727,23 +727,40 @@ class Vmlinux:
 
 
 def _find(buf, needle: bytes, start: int, end: int) -> int:
-    """buf.find(needle, start, end), faster for needles that begin or end in NUL
-    bytes (a .debug_str offset, an inline name): NUL is the commonest byte in
-    .debug_info, and CPython's search skips ahead only past bytes that are not in
-    the needle -- a search for the needle without its outer NULs, checking each
-    find, takes a third of the time."""
-    key = needle.strip(b"\0")
-    if len(key) < 2 or len(key) == len(needle):
-        return buf.find(needle, start, end)
-    lead = needle.index(key)
+    """buf.find(needle, start, end), faster for needles that hold NUL or 0xff bytes
+    (a .debug_str offset, an inline name, DW_OP_addr and a kernel address): those
+    are the commonest bytes in .debug_info, and CPython's search skips ahead only
+    past bytes that are not in the needle.  So the longest run of the needle without
+    them is searched for, and each find checked against the whole needle: a third of
+    the time for a NUL-ended name or offset, half to two thirds for an address."""
+    lead, size = _key_run(needle)
     n = len(needle)
-    i = buf.find(key, start + lead, end)
+    if size < 2 or size == n:
+        return buf.find(needle, start, end)
+    key = needle[lead:lead + size]
+    stop = end - (n - lead - size)  # a key found at i with i + size <= stop ends a needle by `end`
+    if stop - start - lead < size:
+        return -1  # (and a negative stop would count from the end of buf)
+    i = buf.find(key, start + lead, stop)
     while i >= 0:
         s = i - lead
-        if s + n <= end and buf[s:s + n] == needle:
+        if buf[s:s + n] == needle:
             return s
-        i = buf.find(key, i + 1, end)
+        i = buf.find(key, i + 1, stop)
     return -1
+
+
+def _key_run(needle: bytes) -> Tuple[int, int]:
+    """(position, length) of the needle's longest run of bytes other than 0x00 and
+    0xff (the first of the longest)."""
+    best = (0, 0)
+    run_start = 0
+    for i, byte in enumerate(needle + b"\0"):
+        if byte in (0x00, 0xFF):
+            if i - run_start > best[1]:
+                best = (run_start, i - run_start)
+            run_start = i + 1
+    return best
 
 
 _TAGGED = ("DW_TAG_structure_type", "DW_TAG_class_type", "DW_TAG_union_type",
