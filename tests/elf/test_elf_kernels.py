@@ -119,6 +119,23 @@ def test_symbols_match_nm(kernel):
     assert checked >= 25
 
 
+def test_a_symbol_looked_up_alone_answers_as_the_whole_table(kernel):
+    """ElfFile.symbol searches the string table for one name; symbols() reads every
+    entry: the same answers for a sample of names, their tails (linkers merge string
+    tails) and their heads, on ELF32, ELF64 and big-endian tables."""
+    import random
+
+    from vmci.elf.elffile import ElfFile
+
+    _r, path, _vm, _ours = kernel
+    whole = ElfFile(path).symbols()
+    alone = ElfFile(path)
+    sample = random.Random(path).sample(sorted(whole), 150)
+    for name in sample + [n[3:] for n in sample] + [n[:-2] for n in sample] + ["no_such_symbol_at_all"]:
+        assert alone.symbol(name) == whole.get(name), name
+    assert alone._symbols is None  # all answered without reading the whole table
+
+
 def test_uts_release_and_banner(kernel):
     release, _p, vm, _a = kernel
     off, t = vm.find_type("struct uts_namespace").member("name.release")
