@@ -6,9 +6,10 @@ known to have those contents, and once known the SHA-256 of the bytes the
 answers can come from (the ELF, program and section header tables, every
 segment and every section but the contents of relocation sections, which vmci
 never reads: over half of a Debian vmlinux).  A file whose fingerprint is
-recorded is trusted without reading it.  Any other file is hashed (about 0.2 s
-of CPU for a 600 MB vmlinux, once per copy or change) and its fingerprint added
-to the file of its digest, whose answers it then shares.  A file with the same
+recorded is trusted without reading it.  Any other file is hashed, when a file
+of its build ID has a digest to compare with (about 0.2 s of CPU for a 600 MB
+vmlinux, once per copy or change), and its fingerprint added to the file of its
+digest, whose answers it then shares.  A file with the same
 build ID but other contents -- a damaged copy, a rebuilt image -- hashes to
 another digest and so gets a file of its own: files are named by build ID *and*
 digest, and found by fingerprint among those of their build ID.
@@ -26,9 +27,9 @@ from every cold run to the first run of a copy.  If the path has another
 fingerprint now (touched, rewritten, replaced, removed), the unhashed answers
 can no longer be matched to any contents and are deleted: such a file is read
 cold once more.  (A temporary copy -- standard input spooled to a file -- is
-hashed at once: its path is gone by the next run.)  Nothing is ever trusted on less than before -- a fingerprint,
-or a digest computed from the file answered -- so a changed file is never
-answered from a stale cache.  Answers are not saved at all when the image's
+hashed at once: its path is gone by the next run.)  Nothing is ever trusted on
+less than before -- a fingerprint, or a digest computed from the file answered --
+so a changed file is never answered from a stale cache.  Answers are not saved at all when the image's
 fingerprint changed while it was read (written in place during the run).
 
 Writes are atomic (temporary file in the same directory + os.replace) and
