@@ -156,6 +156,11 @@ MAX_KEPT_BYTES = 128 << 20
 # A GNU long name or a pax header: PATH_MAX is 4096; the rest of a pax header is skipped.
 MAX_META_BYTES = 1 << 20
 CHUNK = 1 << 20
+# What liblzma writes per call. CPython's _lzma writes into blocks of 32 KiB, 64 KiB,
+# 256 KiB ... and joins them into one new bytes object unless the output is exactly one
+# full first block (_BlocksOutputBuffer_Finish): at 32 KiB a piece is liblzma's own
+# buffer, at 1 MiB every byte was copied once more (1.5 GB for 6.12) into fresh pages.
+XZ_PIECE = 32 << 10
 BLOCK = 512
 _REGULAR = (b"0", b"\0", b"7")
 # Member types whose size field counts no data (tarfile and GNU tar skip none for them).
@@ -194,7 +199,7 @@ def _pieces(stream) -> Iterator[bytes]:
 def _xz_pieces(raw) -> Iterator[bytes]:
     """xz data decompressed as lzma.LZMAFile does it (streams one after another, trailing
     bytes that start no stream ignored, the same errors), without its buffer layers:
-    each piece comes straight from liblzma, copied nowhere."""
+    each piece (XZ_PIECE bytes or fewer) comes straight from liblzma, copied nowhere."""
     decompressor = lzma.LZMADecompressor()
     while True:
         if decompressor.eof:
@@ -203,7 +208,7 @@ def _xz_pieces(raw) -> Iterator[bytes]:
                 return
             decompressor = lzma.LZMADecompressor()
             try:
-                piece = decompressor.decompress(block, CHUNK)
+                piece = decompressor.decompress(block, XZ_PIECE)
             except lzma.LZMAError:
                 return  # not a next stream: trailing data
         else:
@@ -213,7 +218,7 @@ def _xz_pieces(raw) -> Iterator[bytes]:
                     raise EOFError("Compressed file ended before the end-of-stream marker was reached")
             else:
                 block = b""
-            piece = decompressor.decompress(block, CHUNK)
+            piece = decompressor.decompress(block, XZ_PIECE)
         if piece:
             yield piece
 
@@ -226,7 +231,8 @@ class _Reader:
 
     def __init__(self, pieces: Iterator[bytes], progress=None):
         self.pieces = pieces
-        self.progress = progress  # called with no argument after each piece
+        self.progress = progress  # called with no argument after each CHUNK or so
+        self.unreported = 0  # bytes since the last call
         self.buffer = b""
         self.pos = 0
         self.offset = 0  # of the next byte, in the decompressed stream
@@ -234,7 +240,10 @@ class _Reader:
     def _next_piece(self) -> bytes:
         piece = next(self.pieces, b"")
         if piece and self.progress is not None:
-            self.progress()
+            self.unreported += len(piece)
+            if self.unreported >= CHUNK:
+                self.unreported = 0
+                self.progress()
         return piece
 
     def read(self, size: int) -> bytes:
@@ -274,8 +283,33 @@ class _Reader:
                 if buffer.find(marker, start, end) >= 0:
                     return buffer[start:end], size
             return None, size
-        data = self.read(size)
-        return (data if any(marker in data for marker in markers) else None), len(data)
+        # the member runs on into the next pieces: look in each of its spans and across
+        # each seam (a marker's length of bytes either side of it), and join the spans
+        # only when a marker is there
+        seam = max(len(marker) for marker in markers)
+        spans: List[Tuple[bytes, int, int]] = []
+        found = False
+        before = b""  # the last `seam` bytes of the member so far
+        left = size
+        piece, start = self.buffer, self.pos
+        while True:
+            stop = min(len(piece), start + left)
+            spans.append((piece, start, stop))
+            if not found:
+                across = before + piece[start:min(stop, start + seam)]
+                found = any(marker in across or piece.find(marker, start, stop) >= 0 for marker in markers)
+                before = (before + piece[max(start, stop - seam):stop])[-seam:]
+            left -= stop - start
+            if left == 0:
+                self.buffer, self.pos = piece, stop
+                break
+            piece, start = self._next_piece(), 0
+            if not piece:
+                self.buffer, self.pos = b"", 0
+                break
+        got = size - left
+        self.offset += got
+        return (b"".join(piece[start:stop] for piece, start, stop in spans) if found else None), got
 
     def skip(self, size: int) -> bool:
         end = self.pos + size

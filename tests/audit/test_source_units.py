@@ -153,3 +153,22 @@ def test_tar_header_numbers_and_checksum_sum():
     assert _octal(b"\x80" + bytes(10) + b"\x05") == 5 and _octal(b"\xc0" + bytes(10) + b"\x05") == -5
     for block in (bytes(512), b"\xff" * 512, bytes(range(256)) * 2, b"ustar\0" * 85 + b"00"):
         assert _byte_sum(block) == sum(block)
+
+
+def test_a_member_over_many_pieces_is_kept_exactly_when_a_marker_is_in_it():
+    from vmci.audit.tree import _Reader
+    markers = (b"VMCOREINFO_", b"vmcoreinfo_append_str")
+    text = b"x" * 40 + b"  VMCOREINFO_PAGESIZE(x); vmcoreinfo_append_str(y);  " + b"y" * 40
+    for cut in range(len(text) + 1):  # the marker at every place relative to the pieces
+        for piece_size in (1, 3, 7, 11, 64):
+            member = text[cut:cut + 30]
+            expected = member if any(marker in member for marker in markers) else None
+            data = b"head" + member + b"tail"
+            pieces = iter([data[i:i + piece_size] for i in range(0, len(data), piece_size)])
+            reader = _Reader(pieces)
+            assert reader.read(4) == b"head"
+            assert reader.read_mentioning(len(member), markers) == (expected, len(member)), (cut, piece_size)
+            assert reader.read(4) == b"tail" and reader.offset == len(data)
+    # the stream ends inside the member: what there was, and how much
+    reader = _Reader(iter([b"VMCORE", b"INFO_"]))
+    assert reader.read_mentioning(20, markers) == (b"VMCOREINFO_", 11)
