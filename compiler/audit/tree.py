@@ -391,7 +391,13 @@ def _tar_files(path: str, progress: Optional[Callable[[int, int, str], None]] = 
     with raw:
         while True:
             where = reader.offset
-            header = reader.read(BLOCK)
+            start = reader.pos
+            if start + BLOCK <= len(reader.buffer):  # reader.read(BLOCK) without the call: once per member
+                header = reader.buffer[start:start + BLOCK]
+                reader.pos = start + BLOCK
+                reader.offset = where + BLOCK
+            else:
+                header = reader.read(BLOCK)
             if len(header) < BLOCK:
                 if members == 0:
                     raise TreeError(f"{path}: not a directory or a readable tarball")
@@ -434,7 +440,9 @@ def _tar_files(path: str, progress: Optional[Callable[[int, int, str], None]] = 
                 if header[257:263] == b"ustar\0" and header[345:346] != b"\0":
                     header_name = header[345:500].split(b"\0", 1)[0] + b"/" + header_name
                 name = header_name.decode("utf-8", "replace")
-            long_name, pax = None, {}
+            long_name = None
+            if pax:
+                pax = {}
             if kind in _NO_DATA:
                 continue
             while name.startswith("./"):
