@@ -309,6 +309,9 @@ def simplify(node: Expr, facts: Facts) -> Union[bool, Expr]:
 # --- the search --------------------------------------------------------------------------
 
 MAX_SEARCH_STEPS = 200_000  # assignments the lint's overlap checks try before answering "may overlap"
+# settled formulas one search remembers: the audit's questions (5.10, 6.12, 7.3 trees)
+# need at most about 1,000; a question of 200,000 steps could otherwise keep millions
+MAX_SETTLED = 50_000
 
 
 class TooLarge(ValueError):
@@ -397,7 +400,9 @@ def satisfying_config(nodes: Sequence[Expr], facts: Optional[Facts] = None, max_
                     key = (formula, name, value)
                     verdict = settled.get(key)
                     if verdict is None:
-                        verdict = settled[key] = _settle(formula, {name: value})
+                        verdict = _settle(formula, {name: value})
+                        if len(settled) < MAX_SETTLED:
+                            settled[key] = verdict
                 else:
                     verdict = formula
                 if verdict is False:

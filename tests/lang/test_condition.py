@@ -89,6 +89,23 @@ def test_search_finds_a_config_or_proves_there_is_none():
                                   max_symbols=4)
 
 
+def test_the_search_answers_alike_whatever_it_remembers(monkeypatch):
+    # pairwise exclusions over 8 symbols and one that needs 3 of them: many branches
+    # settle the same formula with the same value, and the first config found is fixed
+    names = [f"CONFIG_S{i}" for i in range(8)]
+    texts = [f"!({a} && {b}) || CONFIG_WIDE" for i, a in enumerate(names) for b in names[i + 1:]]
+    texts += ["(CONFIG_S1 && CONFIG_S4 && CONFIG_S6) || !CONFIG_WIDE", "CONFIG_WIDE || CONFIG_S7"]
+    nodes = [Condition.parse(t).node for t in texts]
+    questions = [nodes, nodes + [Condition.parse("!CONFIG_S1").node]]
+    remembered = [algebra.satisfying_config(q) for q in questions]
+    for question, found in zip(questions, remembered):
+        assert found is not None and all(algebra.evaluate(node, found) for node in question)
+    assert remembered[0]["CONFIG_WIDE"] == "y" and remembered[1]["CONFIG_S7"] == "y"
+    monkeypatch.setattr(algebra, "MAX_SETTLED", 0)  # nothing remembered: every formula settled again
+    assert [algebra.satisfying_config(q) for q in questions] == remembered
+    assert algebra.satisfying_config(nodes + [Condition.parse("!CONFIG_WIDE && !CONFIG_S7").node]) is None
+
+
 def test_choice_groups_bind_symbols_the_conditions_leave_free():
     # A unset forces D (one of A, D is set), and D forbids B (at most one of B, D): B must be unset
     first, second = Condition.parse("!CONFIG_A"), Condition.parse("!(CONFIG_D && !CONFIG_B)")
