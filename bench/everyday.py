@@ -5,7 +5,7 @@
                       [--baseline REV]
 
 Each command runs REPEAT times as a child process (after one run that fills vmci's
-caches, not counted); the figures are the median CPU seconds (user + system, from the
+caches, not counted; the audit 3 times at most); the figures are the median CPU seconds (user + system, from the
 child's rusage: whole process, imports included) and the largest peak RSS. With
 --baseline REV (a commit, tag or branch, e.g. safe-106ca43), REV is exported with `git
 archive` into a scratch directory with a virtualenv of its own (its vmci installed
@@ -15,6 +15,9 @@ and their ratio. Peers, in the same run:
   - `vmci resolve` cold: drgn answering the same SIZE/OFFSET/LENGTH/NUMBER/SYMBOL lookups
     (bench/drgn_lookups.py under Debian's python3), and `makedumpfile -g`;
   - `vmci audit source TARBALL`: `xz -dc TARBALL` (the decompression floor).
+A row and its peers run in alternating rounds (vmci before, vmci after, the peers; again),
+so that a drift in the machine's speed over the minutes of a run reaches both sides of a
+ratio alike.
 A `coverage` or `resolve` run again with nothing changed replays its memo (cli/memo.py);
 the rows "one spec edited" show the same command when it cannot, a comment added to one
 spec file first. Targets (issue: interactive speed) are printed beside each row. Speed lives here, never in
@@ -99,6 +102,18 @@ class Table:
         self.rows[(side, name)] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
         return self.rows[(side, name)]
 
+    def run_alternating(self, rows, repeat):
+        """Rows whose ratio is quoted, measured in rounds of one run each (A, B, A, B, ...):
+        this machine's speed drifts by a third over minutes (a shared host), and a command
+        measured minutes apart from its peer would carry the drift into the ratio.
+        `rows`: (side, name, measure_once)."""
+        runs = {(side, name): [] for side, name, _ in rows}
+        for _ in range(repeat):
+            for side, name, measure_once in rows:
+                runs[(side, name)].append(measure_once())
+        for key, found in runs.items():
+            self.rows[key] = (statistics.median(r[0] for r in found), max(r[1] for r in found))
+
     def cpu(self, side, name):
         return self.rows[(side, name)][0]
 
@@ -135,11 +150,7 @@ def vmci_rows(table, side, vmlinux, config, scratch, args):
     table.run(side.name, "coverage, one spec edited", coverage_after_an_edit)
     run("list --arch x86_64 --kernel-version 6.1", "list", "--arch", "x86_64", "--kernel-version", "6.1")
 
-    # resolve, cold and warm
-    def resolve_cold():
-        env = dict(side.env, XDG_CACHE_HOME=tempfile.mkdtemp(dir=scratch))
-        return side.measure("resolve", "--vmlinux", vmlinux, "--config", config, env=env)
-    table.run(side.name, "resolve cold", resolve_cold)
+    # resolve warm (cold: paired_rows, beside its peers)
     run("resolve warm", "resolve", "--vmlinux", vmlinux, "--config", config)
 
     def resolve_after_an_edit():  # the image's answers cached, the specs not: no memo to replay
@@ -148,10 +159,36 @@ def vmci_rows(table, side, vmlinux, config, scratch, args):
         return side.measure("resolve", "--vmlinux", vmlinux, "--config", config, "--specs", edited)
     resolve_after_an_edit()
     table.run(side.name, "resolve warm, one spec edited", resolve_after_an_edit)
+
+
+def paired_rows(table, sides, vmlinux, config, scratch, args):
+    """The rows quoted as ratios to a peer, each round running every side and the peer
+    once: resolve cold beside drgn answering the same lookups and makedumpfile -g, audit
+    source beside xz -dc."""
+    after = sides[-1]
+    lookups = os.path.join(scratch, "lookups.json")
+    with open(lookups, "w") as handle:
+        subprocess.run(after.vmci("resolve", "--vmlinux", vmlinux, "--config", config, "--format", "json"),
+                       stdout=handle, env=after.env, cwd=ROOT, check=False)
+
+    def resolve_cold(side):
+        def once():  # a cache directory never used: no spec cache, no image cache, no memo
+            env = dict(side.env, XDG_CACHE_HOME=tempfile.mkdtemp(dir=scratch))
+            return side.measure("resolve", "--vmlinux", vmlinux, "--config", config, env=env)
+        return once
+
+    mdf = os.path.join(scratch, "mdf.out")
+    rows = [(side.name, "resolve cold", resolve_cold(side)) for side in sides]
+    rows += [("peer", "drgn, the same lookups",
+              lambda: measure([DEBIAN_PYTHON, os.path.join(ROOT, "bench", "drgn_lookups.py"), vmlinux, lookups])),
+             ("peer", "makedumpfile -g", lambda: measure(["makedumpfile", "-g", mdf, "-x", vmlinux], ok=(0,)))]
+    table.run_alternating(rows, args.repeat)
     if not args.no_audit:
-        repeat, table.repeat = table.repeat, max(1, min(args.repeat, 3))
-        table.run(side.name, "audit source", lambda: side.measure("audit", "source", args.tarball))
-        table.repeat = repeat
+        rows = [(side.name, "audit source", lambda side=side: side.measure("audit", "source", args.tarball))
+                for side in sides]
+        rows.append(("peer", "xz -dc", lambda: measure(["sh", "-c", f"xz -dc '{args.tarball}' > /dev/null"],
+                                                        ok=(0,))))
+        table.run_alternating(rows, max(1, min(args.repeat, 3)))
 
 
 def main():
@@ -175,20 +212,8 @@ def main():
         for side in sides:
             vmci_rows(table, side, vmlinux, config, scratch, args)
 
-        # the peers, once: drgn answering the same lookups, makedumpfile -g, xz -dc
-        after = sides[-1]
-        lookups = os.path.join(scratch, "lookups.json")
-        with open(lookups, "w") as handle:
-            subprocess.run(after.vmci("resolve", "--vmlinux", vmlinux, "--config", config, "--format", "json"),
-                           stdout=handle, env=after.env, cwd=ROOT, check=False)
-        table.run("peer", "drgn, the same lookups",
-                  lambda: measure([DEBIAN_PYTHON, os.path.join(ROOT, "bench", "drgn_lookups.py"), vmlinux, lookups]))
-        mdf = os.path.join(scratch, "mdf.out")
-        table.run("peer", "makedumpfile -g", lambda: measure(["makedumpfile", "-g", mdf, "-x", vmlinux], ok=(0,)))
-        if not args.no_audit:
-            table.repeat = max(1, min(args.repeat, 3))
-            table.run("peer", "xz -dc",
-                      lambda: measure(["sh", "-c", f"xz -dc '{args.tarball}' > /dev/null"], ok=(0,)))
+        # the rows quoted as ratios, each beside its peer, in alternating rounds
+        paired_rows(table, sides, vmlinux, config, scratch, args)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
