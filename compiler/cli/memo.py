@@ -25,7 +25,8 @@ regular file, or when an input changed while the resolve ran; errors (exit 2, sp
 problems) are not remembered either: they are told again by running again. A memo is one
 JSON file, `COMMAND-<32 hex>.json` in the cache directory, written atomically; one that is
 damaged, planted, foreign or of another key is ignored (and replaced by the next resolve
-with that name). At most MAX_MEMOS of each command are kept, the least recently written go first.
+with that name). At most MAX_MEMOS[command] of each command are kept, the least recently
+written go first.
 """
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ import stat
 import sys
 from typing import Any, List, Optional
 
-MAX_MEMOS = 64  # memos of one command kept in the cache directory
+# memos of one command kept in the cache directory: a resolve memo is a few kB; a coverage
+# memo of the JSON report is 1.2 MB, and the last few spec states are the ones run again
+MAX_MEMOS = {"resolve": 64, "coverage": 8}
 MAX_MEMO_BYTES = 64 << 20
 # the options that change not what a command prints but where it goes or what it may cache
 _NOT_KEYED = frozenset({"output", "no_cache", "run"})
@@ -172,6 +175,6 @@ def remember(cache_dir: str, command: str, key: str, transcript: Transcript, cod
         new = not os.path.lexists(path)
         write_atomically(path, json.dumps(document, separators=(",", ":")).encode("ascii"))
         if new:
-            forget_oldest(cache_dir, rf"{command}-[0-9a-f]{{32}}\.json", MAX_MEMOS)
+            forget_oldest(cache_dir, rf"{command}-[0-9a-f]{{32}}\.json", MAX_MEMOS[command])
     except (OSError, ValueError):
         pass

@@ -74,3 +74,22 @@ def test_the_html_page_is_not_replayed(tmp_path):
     assert run(tmp_path, "--format", "html", "-o", str(page))[0] == 0
     assert run(tmp_path, "--format", "html", "-o", str(page))[0] == 0
     assert memos(tmp_path) == [] and "<html" in page.read_text()[:200].lower()
+
+
+def test_the_coverage_memos_kept_are_bounded(tmp_path):
+    """A report is 1.2 MB of JSON: only the newest MAX_MEMOS["coverage"] spec states are
+    kept, and no other file of the cache directory is touched."""
+    from vmci.cli.memo import MAX_MEMOS
+
+    specs = tmp_path / "specs"
+    shutil.copytree(os.path.join(ROOT, "specs"), specs)
+    cache = tmp_path / "cache"
+    (cache / "vmci").mkdir(parents=True)
+    other = cache / "vmci" / f"resolve-{'a' * 32}.json"
+    other.write_text("not coverage's")
+    for edit in range(MAX_MEMOS["coverage"] + 2):
+        with open(specs / "common.yaml", "a") as handle:
+            handle.write(f"# edit {edit}\n")
+        assert run(cache, "--specs", str(specs))[0] == 0
+    assert len(memos(cache)) == MAX_MEMOS["coverage"] == 8
+    assert other.read_text() == "not coverage's"
