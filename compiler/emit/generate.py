@@ -355,16 +355,16 @@ def output_digests(specs: SpecSet, specs_key: str, versions: Sequence[Version]) 
     file remembers it; GenerateError as outputs() raises it."""
     import json
 
-    from vmci.files.output import write_atomically
+    from vmci.files.output import forget_oldest, write_atomically
     from vmci.resources import default_cache_dir
-
-    import hashlib
+    from vmci.spec import load as spec_load
+    from vmci.spec.digest import place
 
     key = _outputs_key(specs_key, versions) if specs_key else ""
     cache_dir = default_cache_dir()
-    # one file per specs directory and working directory, replaced when the key changes
-    place = hashlib.sha256(f"{os.getcwd()}\0{os.path.abspath(specs.directory)}".encode("utf-8", "surrogateescape"))
-    path = os.path.join(cache_dir, f"generate-{place.hexdigest()[:32]}.json")
+    # one file per specs directory and working directory (the spec cache's place),
+    # replaced when the key changes; as many kept as spec caches
+    path = os.path.join(cache_dir, f"generate-{place(specs.directory)[:32]}.json")
     found = _read_output_digests(path, key) if key else None
     if found is not None:
         return found
@@ -372,8 +372,11 @@ def output_digests(specs: SpecSet, specs_key: str, versions: Sequence[Version]) 
     if key:
         try:
             os.makedirs(cache_dir, exist_ok=True)
+            new_place = not os.path.lexists(path)
             write_atomically(path, json.dumps({"format": OUTPUTS_CACHE_FORMAT, "key": key, "outputs": wanted},
                                               separators=(",", ":")).encode("utf-8"))
+            if new_place:
+                forget_oldest(cache_dir, r"generate-[0-9a-f]{32}\.json", spec_load.MAX_REMEMBERED_PLACES)
         except (OSError, ValueError):
             pass  # a read-only cache is no reason to fail
     return wanted

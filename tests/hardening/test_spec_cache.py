@@ -158,3 +158,25 @@ def test_the_spec_caches_stay_bounded(tmp_path, monkeypatch):
     ours = [n for n in names if n.startswith("specs-") and n != "specs-not-ours.json"]
     assert len(ours) == 3
     assert "specs-not-ours.json" in names and "image-cache.json" in names
+
+
+def test_the_generate_caches_stay_bounded(tmp_path, monkeypatch):
+    """`generate --check` remembers its outputs' digests per specs directory and working
+    directory (emit/generate.py output_digests): as many as the spec caches are kept, and
+    nothing else in the cache directory is touched."""
+    from vmci.emit.generate import default_versions, load_checked_specs as load_for_generate, output_digests
+
+    monkeypatch.setattr(spec_load, "MAX_REMEMBERED_PLACES", 3)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cache = tmp_path / "xdg" / "vmci"
+    cache.mkdir(parents=True)
+    (cache / "generate-not-ours.json").write_text("{}")
+    answers = []
+    for i in range(5):
+        directory = tmp_path / f"specs{i}"
+        shutil.copytree(FIXTURE_SPECS, directory)
+        specs, key = load_for_generate(str(directory))
+        answers.append(output_digests(specs, key, default_versions(specs)))
+    ours = [p.name for p in cache.iterdir() if p.name.startswith("generate-") and p.name != "generate-not-ours.json"]
+    assert len(ours) == 3 and (cache / "generate-not-ours.json").read_text() == "{}"
+    assert answers[0] and all(answer == answers[0] for answer in answers)  # the same specs, the same outputs
