@@ -234,17 +234,12 @@ def cmd_audit_consumers(args: argparse.Namespace) -> int:
 # --- coverage -------------------------------------------------------------------------------
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    from vmci.cli.memo import Transcript, coverage_key, remember, replay
+    from vmci.cli.memo import coverage_key, remembered
 
-    key = coverage_key(args)
-    code = None if key is None else replay(default_cache_dir(), "coverage", key, args.output)
-    if code is not None:  # the specs and vmci as they were: the same output
-        return code
-    transcript = Transcript(args.output)
-    transcript.write(printable_text(_coverage_report(args)))
-    if key is not None and coverage_key(args) == key:  # no spec changed while it ran
-        remember(default_cache_dir(), "coverage", key, transcript, EXIT_OK)
-    return EXIT_OK
+    def run(say) -> int:
+        say.write(printable_text(_coverage_report(args)))
+        return EXIT_OK
+    return remembered("coverage", coverage_key, args, run)
 
 
 def _coverage_report(args: argparse.Namespace) -> str:

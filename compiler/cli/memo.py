@@ -35,7 +35,7 @@ import json
 import os
 import stat
 import sys
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 # memos of one command kept in the cache directory: a resolve memo is a few kB; a coverage
 # memo of the JSON report is 1.2 MB, and the last few spec states are the ones run again
@@ -64,23 +64,28 @@ class Transcript:
         self.said.append(["output", text])
 
 
-def _config_digest(path: str) -> Optional[str]:
-    from vmci.files.inputs import NotRegularFile, open_regular
+def remembered(command: str, key_of: Callable[[Any], Optional[str]], args: Any,
+               run: Callable[[Transcript], int]) -> int:
+    """Run `command` through its memo: what it said before, said again, when `key_of(args)`
+    (every input as it is now) has a memo; else `run` it, saying through a Transcript,
+    and remember what it said when no input changed while it ran."""
+    from vmci.resources import default_cache_dir
 
-    digest = hashlib.sha256()
-    try:
-        with open_regular(path) as handle:  # a FIFO is not waited on (nor remembered)
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except (OSError, NotRegularFile):
-        return None
-    return digest.hexdigest()
+    key = key_of(args)
+    code = None if key is None else replay(default_cache_dir(), command, key, args.output)
+    if code is not None:
+        return code
+    transcript = Transcript(args.output)
+    code = run(transcript)
+    if key is not None and key_of(args) == key:
+        remember(default_cache_dir(), command, key, transcript, code)
+    return code
 
 
 def resolve_key(args: Any) -> Optional[str]:
     """The SHA-256 of every input of `vmci resolve ARGS` as they are now; None when this
     resolve is not to be remembered."""
-    from vmci.files.inputs import STDIN
+    from vmci.files.inputs import STDIN, regular_file_sha256
 
     if args.no_cache or STDIN in (args.vmlinux, args.config):
         return None
@@ -88,7 +93,7 @@ def resolve_key(args: Any) -> Optional[str]:
         vmlinux = os.stat(args.vmlinux)
     except OSError:  # told by the resolve itself
         return None
-    config = None if args.config is None else _config_digest(args.config)
+    config = None if args.config is None else regular_file_sha256(args.config)  # a FIFO: not remembered
     if not stat.S_ISREG(vmlinux.st_mode) or (args.config is not None and config is None):
         return None
     # the fields of elf/cache.py fingerprint() (vmci.elf is not imported here: it is the

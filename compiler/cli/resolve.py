@@ -74,23 +74,21 @@ def _kaslr_offset_argument(text: str) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
-    from vmci.cli.memo import remember, replay, resolve_key
-    from vmci.files.inputs import check_once, local_file, named
+    from vmci.cli.memo import remembered, resolve_key
+    from vmci.files.inputs import check_once
 
     check_once([args.vmlinux, args.config], ["--vmlinux", "--config"])
-    key = resolve_key(args)
-    code = None if key is None else replay(default_cache_dir(), "resolve", key, args.output)
-    if code is not None:  # run before with every input as it is now: said again as it was said
-        return code
-    transcript = Transcript(args.output)
+    return remembered("resolve", resolve_key, args, lambda say: _resolve_input(args, say))
+
+
+def _resolve_input(args, say: Transcript) -> int:
+    from vmci.files.inputs import local_file, named
+
     with local_file(args.vmlinux) as path:
         try:
-            code = _resolve_file(args, path, transcript)
+            return _resolve_file(args, path, say)
         except UsageError as error:
             raise UsageError(named(str(error), path, args.vmlinux))
-    if key is not None and resolve_key(args) == key:  # no input changed while it ran
-        remember(default_cache_dir(), "resolve", key, transcript, code)
-    return code
 
 
 def _resolve_file(args, path: str, say: Transcript) -> int:

@@ -125,3 +125,22 @@ def open_regular(path: str, mode: str = "rb", **kwargs):
     except BaseException:
         os.close(fd)
         raise
+
+
+def regular_file_sha256(path: str, limit: Optional[int] = None) -> Optional[str]:
+    """The SHA-256 (hex) of a regular file's bytes, read in 1 MiB pieces; None when it is
+    not a regular file, cannot be read, or holds more than `limit` bytes. A FIFO or device
+    planted at `path` is neither waited on nor read."""
+    import hashlib
+
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open_regular(path) as handle:
+            for piece in iter(lambda: handle.read(1 << 20), b""):
+                size += len(piece)
+                if limit is not None and size > limit:
+                    return None
+                digest.update(piece)
+    except (OSError, NotRegularFile):
+        return None
+    return digest.hexdigest()

@@ -48,14 +48,9 @@ def consumers_input(directory: str) -> Optional[Tuple[str, str]]:
 def content_digest(path: str) -> Optional[str]:
     """The SHA-256 of a spec file's bytes; None when it is not a regular file that can be
     read, or is too large to be a spec (loading it reports why, every time)."""
-    from vmci.files.inputs import NotRegularFile, open_regular
+    from vmci.files.inputs import regular_file_sha256
 
-    try:
-        with open_regular(path) as handle:  # a FIFO planted there is not waited on
-            data = handle.read(MAX_SPEC_BYTES + 1)
-    except (OSError, NotRegularFile):
-        return None
-    return hashlib.sha256(data).hexdigest() if len(data) <= MAX_SPEC_BYTES else None
+    return regular_file_sha256(path, MAX_SPEC_BYTES)
 
 
 def code_digest() -> Any:
@@ -89,14 +84,10 @@ def _hash_stat(digest: Any, path: str) -> None:
 
 
 def _hash_file(digest: Any, path: str) -> None:
-    from vmci.files.inputs import NotRegularFile, open_regular
+    from vmci.files.inputs import regular_file_sha256
 
     digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
-    try:
-        with open_regular(path) as handle:
-            digest.update(handle.read())
-    except (OSError, NotRegularFile):
-        digest.update(b"<absent>")
+    digest.update((regular_file_sha256(path) or "<absent>").encode())
 
 
 def place(directory: str) -> str:
