@@ -16,6 +16,7 @@ from vmci.spec.digest import code_digest, consumers_input, content_digest, emitt
 from vmci.spec.model import ConsumerRead, Emitter, SpecSet, build_consumers, build_emitter
 from vmci.spec.yamlsource import Problem
 
+
 def load_specs(directory: Optional[str] = None) -> Tuple[SpecSet, List[Problem]]:
     """The specs of `directory` (default: the embedded specs) and the problems found."""
     return _load(directory, _Memo())
